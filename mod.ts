@@ -1,0 +1,43 @@
+/**
+ * tidepool: PostgreSQL connection pools for Deno.
+ *
+ * - {@linkcode ConnectionPool} and {@linkcode NullConnectionPool}: psycopg_pool's
+ *   behaviour (min/max size, FIFO waiters with timeouts, lifetime and idle
+ *   limits, reconnect with backoff, stats).
+ *
+ * @example Quick start
+ * ```ts
+ * import { ConnectionPool } from "@tidepool/pg";
+ *
+ * const pool = new ConnectionPool({ conninfo: Deno.env.get("DATABASE_URL"), minSize: 2 });
+ * {
+ *   await using conn = await pool.connection();
+ *   const { rows } = await conn.query("select 1 as x");
+ *   console.log(rows);
+ * }
+ * await pool.close();
+ * ```
+ *
+ * @module
+ */
+export { ConnectionPool } from "./src/pool.ts";
+export type {
+  GetconnOptions,
+  OpenOptions,
+  PooledConnection,
+} from "./src/pool.ts";
+export { NullConnectionPool } from "./src/null_pool.ts";
+export type { ConnectionPoolOptions } from "./src/options.ts";
+export type { BackoffOptions } from "./src/_backoff.ts";
+export type { PoolStats } from "./src/stats.ts";
+export type { IsolationLevel, TransactionOptions } from "./src/transaction.ts";
+export {
+  PoolClosedError,
+  PoolError,
+  PoolExhaustedError,
+  PoolTimeoutError,
+  TooManyRequestsError,
+} from "./src/errors.ts";
+export type { ConnectionStatus, Driver, QueryResult } from "./src/driver.ts";
+export { createPgDriver } from "./src/drivers/pg.ts";
+export type { PgDriverOptions } from "./src/drivers/pg.ts";

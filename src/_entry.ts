@@ -1,0 +1,69 @@
+/**
+ * Per-connection state. Each connection is in exactly one state, and the pool
+ * moves it; maintenance only touches `reserved` entries, so it never races a
+ * borrower (HikariCP's bag).
+ *
+ * - `idle`: in the idle queue, ready to lend.
+ * - `in_use`: lent to a borrower.
+ * - `reserved`: out of the idle queue for the pool's own work (rollback, reset,
+ *   check, handing to a waiter).
+ * - `closed`: discarded; never lent again.
+ */
+export type EntryState = "idle" | "in_use" | "reserved" | "closed";
+
+/** The owner a connection goes back to; `putconn` on it is what `await using` calls. */
+export interface Owner<C> {
+  putconn(conn: C): Promise<void>;
+}
+
+/** A pooled connection and its bookkeeping. */
+export class Entry<C> {
+  state: EntryState = "reserved";
+  /** Set when the socket died by itself (server terminated it, network cut). */
+  lost = false;
+  /** performance.now() when lent, for usage stats and leak warnings. */
+  lentAt = 0;
+  /** performance.now() when it last became idle, for `maxIdle`. */
+  idleSince = 0;
+  /** Timer of the leak warning or of the expiry job. */
+  leakTimer: number | undefined = undefined;
+  expiryTimer: number | undefined = undefined;
+
+  constructor(
+    readonly conn: C,
+    readonly owner: Owner<C>,
+    /** performance.now() after which the connection is replaced. */
+    readonly expiresAt: number,
+  ) {}
+}
+
+/** Where a connection's entry is kept: a non-enumerable symbol on the connection. */
+export const ENTRY: unique symbol = Symbol("tidepool.entry");
+
+/**
+ * Ties a connection to its entry, and makes it `AsyncDisposable` so that
+ * `await using conn = await pool.connection()` returns it. Done once per
+ * connection, so checkout allocates nothing.
+ */
+export function attachEntry<C extends object>(entry: Entry<C>): void {
+  Object.defineProperty(entry.conn, ENTRY, {
+    value: entry,
+    writable: true,
+    configurable: true,
+  });
+  if (!(Symbol.asyncDispose in entry.conn)) {
+    Object.defineProperty(entry.conn, Symbol.asyncDispose, {
+      configurable: true,
+      value(this: C): Promise<void> {
+        const current = (this as { [ENTRY]?: Entry<C> })[ENTRY];
+        return current ? current.owner.putconn(this) : Promise.resolve();
+      },
+    });
+  }
+}
+
+/** The entry of a connection, or undefined for a connection no pool made. */
+export function entryOf<C>(conn: C): Entry<C> | undefined {
+  if (conn === null || typeof conn !== "object") return undefined;
+  return (conn as { [ENTRY]?: Entry<C> })[ENTRY];
+}

@@ -1,0 +1,38 @@
+import type { Logger } from "@logtape/logtape";
+import type { Entry } from "./_entry.ts";
+import type { Timers } from "./_timers.ts";
+
+/** Watches how long connections stay out. The off state is a no-op object, so the hot path pays nothing. */
+export interface LeakDetector {
+  lent(entry: Entry<unknown>): void;
+  returned(entry: Entry<unknown>): void;
+}
+
+const OFF: LeakDetector = { lent() {}, returned() {} };
+
+/** A detector that warns, with the borrower's stack, about a connection out longer than `threshold` ms. */
+export function leakDetector(
+  threshold: number,
+  timers: Timers,
+  logger: Logger,
+  poolName: string,
+): LeakDetector {
+  if (threshold <= 0) return OFF;
+  return {
+    lent(entry) {
+      // Captured at checkout: the stack of the borrower is what the warning is for.
+      const borrowedAt = new Error("connection borrowed here").stack ?? "";
+      entry.leakTimer = timers.after(threshold, () => {
+        entry.leakTimer = undefined;
+        logger.warn(
+          "Possible connection leak in pool {pool}: a connection has been out for more than {threshold} ms; borrowed at {stack}",
+          { pool: poolName, threshold, stack: borrowedAt },
+        );
+      });
+    },
+    returned(entry) {
+      timers.cancel(entry.leakTimer);
+      entry.leakTimer = undefined;
+    },
+  };
+}

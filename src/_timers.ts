@@ -1,0 +1,60 @@
+/**
+ * The pool's timers. Each is unref'd, so a pool never keeps a process alive,
+ * and tracked, so `close()` can clear every one and Deno's op sanitizer stays
+ * quiet. There are few of them (one per connection's expiry, per retry, per
+ * periodic job), so plain timers are simpler than a heap and cost nothing on
+ * the checkout path.
+ */
+export class Timers {
+  readonly #live = new Set<number>();
+
+  /** Runs `fn` once after `delay` ms unless cancelled; returns the timer id. */
+  after(delay: number, fn: () => void): number {
+    // Deno returns a number; the type says Node's Timeout because npm types are loaded.
+    const id = setTimeout(() => {
+      this.#live.delete(id);
+      fn();
+    }, Math.min(Math.max(0, delay), 2_147_483_647)) as unknown as number;
+    Deno.unrefTimer(id);
+    this.#live.add(id);
+    return id;
+  }
+
+  /** Runs `fn` every `period` ms; the next run is scheduled before `fn` works. */
+  every(period: number, fn: () => void): void {
+    this.after(period, () => {
+      this.every(period, fn);
+      fn();
+    });
+  }
+
+  cancel(id: number | undefined): void {
+    if (id === undefined) return;
+    clearTimeout(id);
+    this.#live.delete(id);
+  }
+
+  cancelAll(): void {
+    for (const id of this.#live) clearTimeout(id);
+    this.#live.clear();
+  }
+}
+
+/**
+ * A promise that resolves after `ms`, cleared on abort. Unlike the pool's own
+ * timers it keeps the process alive: somebody awaits it.
+ */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(id);
+      reject(signal!.reason);
+    };
+    const id = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}

@@ -1,0 +1,212 @@
+/**
+ * The node-postgres driver: the only file that knows `npm:pg`.
+ *
+ * @module
+ */
+import pg from "pg";
+import type { ConnectionStatus, Driver, QueryResult } from "../driver.ts";
+
+/** Options of {@linkcode createPgDriver}. */
+export interface PgDriverOptions {
+  /** Limit of one connection attempt (TCP, TLS and auth), in ms; 0 = none. @default 10000 */
+  connectTimeout?: number;
+}
+
+// node-postgres internals read without a round trip. They are stable across
+// pg 8.x; status() treats anything unexpected as "broken", which only costs a
+// reconnect.
+interface PgInternals {
+  _ending?: boolean;
+  _ended?: boolean;
+  _connected?: boolean;
+  _queryable?: boolean;
+  _activeQuery?: unknown;
+  _queryQueue?: unknown[];
+  _sentQueryQueue?: unknown[];
+  connection?: { stream?: { destroy(error?: Error): void } };
+}
+
+const lost = new WeakSet<pg.Client>();
+
+/**
+ * Creates the node-postgres driver for a connection string or `pg.ClientConfig`.
+ * The password stays inside the driver: `description` and every error it
+ * throws are scrubbed of it.
+ *
+ * @param conninfo A `postgres://` URL, a libpq `key=value` string, or a `pg.ClientConfig`.
+ * @param options The connect timeout.
+ * @returns A {@linkcode Driver} of `pg.Client` connections.
+ * @example Using the driver directly
+ * ```ts
+ * import { createPgDriver } from "@tidepool/pg";
+ * const driver = createPgDriver("postgres://app:secret@localhost/app");
+ * console.log(driver.description); // "postgres://app@localhost/app"
+ * ```
+ */
+export function createPgDriver(
+  conninfo: string | pg.ClientConfig,
+  options: PgDriverOptions = {},
+): Driver<pg.Client> {
+  const config: pg.ClientConfig = typeof conninfo === "string"
+    ? { connectionString: conninfo }
+    : { ...conninfo };
+  const secrets = collectSecrets(conninfo);
+  const scrub = (error: unknown): Error => scrubError(error, secrets);
+  const connectTimeout = options.connectTimeout ?? 10_000;
+  if (connectTimeout > 0) {
+    config.connectionTimeoutMillis = Math.max(1, Math.round(connectTimeout));
+  }
+
+  return {
+    description: describe(conninfo),
+
+    async connect(signal: AbortSignal): Promise<pg.Client> {
+      signal.throwIfAborted();
+      const client = new pg.Client(config);
+      // An 'error' event with no listener would crash the process.
+      client.on("error", () => {});
+      const abort = () =>
+        (client as unknown as PgInternals).connection?.stream?.destroy();
+      signal.addEventListener("abort", abort, { once: true });
+      try {
+        await client.connect();
+      } catch (error) {
+        throw scrub(error);
+      } finally {
+        signal.removeEventListener("abort", abort);
+      }
+      if (signal.aborted) {
+        await client.end().catch(() => {});
+        throw signal.reason;
+      }
+      return client;
+    },
+
+    async close(client: pg.Client, timeoutMs = 5_000): Promise<void> {
+      const internals = client as unknown as PgInternals;
+      if (internals._ended) return;
+      let timer: number | undefined;
+      const timedOut = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          internals.connection?.stream?.destroy();
+          resolve();
+        }, timeoutMs) as unknown as number;
+      });
+      try {
+        await Promise.race([client.end().catch(() => {}), timedOut]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+
+    status(client: pg.Client): ConnectionStatus {
+      const c = client as unknown as PgInternals;
+      if (
+        lost.has(client) || c._ending || c._ended || !c._connected ||
+        c._queryable === false
+      ) return "broken";
+      if (
+        c._activeQuery || c._queryQueue?.length || c._sentQueryQueue?.length
+      ) return "active";
+      switch (client.getTransactionStatus()) {
+        case "I":
+          return "idle";
+        case "T":
+          return "intrans";
+        case "E":
+          return "inerror";
+        default:
+          return "broken";
+      }
+    },
+
+    async rollback(client: pg.Client): Promise<void> {
+      await client.query("ROLLBACK");
+    },
+
+    async ping(client: pg.Client): Promise<void> {
+      await client.query("");
+    },
+
+    query(
+      client: pg.Client,
+      text: string,
+      params?: unknown[],
+    ): Promise<QueryResult> {
+      return client.query(text, params) as Promise<QueryResult>;
+    },
+
+    watch(client: pg.Client, onLost: (error: Error | undefined) => void): void {
+      let fired = false;
+      const fire = (error?: Error) => {
+        lost.add(client);
+        if (fired) return;
+        fired = true;
+        onLost(error === undefined ? undefined : scrub(error));
+      };
+      client.on("error", fire);
+      client.on("end", () => fire());
+    },
+  };
+}
+
+function collectSecrets(conninfo: string | pg.ClientConfig): string[] {
+  const secrets: string[] = [];
+  const add = (s: unknown) => {
+    if (typeof s === "string" && s.length > 0) {
+      secrets.push(s, encodeURIComponent(s));
+    }
+  };
+  if (typeof conninfo === "string") {
+    try {
+      const url = new URL(conninfo);
+      add(decodeURIComponent(url.password));
+      add(url.password);
+    } catch {
+      const m = /(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)/.exec(conninfo);
+      if (m) add(m[1].replace(/^'|'$/g, ""));
+    }
+  } else {
+    if (typeof conninfo.password === "string") add(conninfo.password);
+    if (typeof conninfo.connectionString === "string") {
+      add(collectSecrets(conninfo.connectionString)[0]);
+    }
+  }
+  return [...new Set(secrets)].sort((a, b) => b.length - a.length);
+}
+
+/** Replaces every occurrence of a secret in an error's message and stack. */
+function scrubError(error: unknown, secrets: string[]): Error {
+  const err = error instanceof Error ? error : new Error(String(error));
+  for (const secret of secrets) {
+    if (err.message.includes(secret)) {
+      err.message = err.message.split(secret).join("***");
+    }
+    if (err.stack?.includes(secret)) {
+      err.stack = err.stack.split(secret).join("***");
+    }
+  }
+  return err;
+}
+
+/** The target as `postgres://user@host:port/db`, never with the password. */
+function describe(conninfo: string | pg.ClientConfig): string {
+  if (typeof conninfo === "string") {
+    try {
+      const url = new URL(conninfo);
+      url.password = "";
+      url.search = "";
+      return url.toString();
+    } catch {
+      return conninfo.replace(
+        /(^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)/g,
+        "$1password=***",
+      );
+    }
+  }
+  if (conninfo.connectionString) return describe(conninfo.connectionString);
+  const user = conninfo.user ?? "";
+  return `postgres://${user}${user ? "@" : ""}${conninfo.host ?? "localhost"}:${
+    conninfo.port ?? 5432
+  }/${conninfo.database ?? ""}`;
+}

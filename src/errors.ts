@@ -1,0 +1,104 @@
+/**
+ * Error classes thrown by the pools. Every pool error is a {@linkcode PoolError}.
+ *
+ * @module
+ */
+
+/**
+ * Base class of every error a pool throws about itself (not about SQL).
+ *
+ * @example Catching any pool error
+ * ```ts
+ * import { PoolError } from "@tidepool/pg";
+ * try {
+ *   throw new PoolError("connection is not from this pool");
+ * } catch (e) {
+ *   if (e instanceof PoolError) console.log(e.message);
+ * }
+ * ```
+ */
+export class PoolError extends Error {
+  /**
+   * @param message What went wrong, sentence case, details after a colon.
+   * @param options `cause`: the underlying error (a driver error, the last connection error).
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "PoolError";
+  }
+}
+
+/**
+ * No connection became available within the timeout. The message carries the
+ * pool's counts and `cause` is the last connection error, if any, so that
+ * "database down" and "pool too small" read differently.
+ *
+ * @example
+ * ```ts
+ * import { PoolTimeoutError } from "@tidepool/pg";
+ * const e = new PoolTimeoutError("couldn't get a connection after 1000 ms");
+ * console.log(e.name); // "PoolTimeoutError"
+ * ```
+ */
+export class PoolTimeoutError extends PoolError {
+  /**
+   * @param message What timed out and the pool's counts.
+   * @param options `cause`: the last connection error, if any.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "PoolTimeoutError";
+  }
+}
+
+/**
+ * The pool is closed (or was closed while the request waited).
+ *
+ * @example
+ * ```ts
+ * import { PoolClosedError } from "@tidepool/pg";
+ * console.log(new PoolClosedError("the pool 'main' is closed").name);
+ * ```
+ */
+export class PoolClosedError extends PoolError {
+  /** @param message Which pool is closed. @param options Optional cause. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "PoolClosedError";
+  }
+}
+
+/**
+ * `maxWaiting` requests already wait: the request is refused at once.
+ *
+ * @example
+ * ```ts
+ * import { TooManyRequestsError } from "@tidepool/pg";
+ * console.log(new TooManyRequestsError("too many requests waiting").name);
+ * ```
+ */
+export class TooManyRequestsError extends PoolError {
+  /** @param message The pool and its limit. @param options Optional cause. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "TooManyRequestsError";
+  }
+}
+
+/**
+ * A classic (psycopg2-style) pool has `maxconn` connections in use and does
+ * not wait: the message is psycopg2's, "connection pool exhausted".
+ *
+ * @example
+ * ```ts
+ * import { PoolExhaustedError } from "@tidepool/pg";
+ * console.log(new PoolExhaustedError().message); // "connection pool exhausted"
+ * ```
+ */
+export class PoolExhaustedError extends PoolError {
+  /** @param message Defaults to psycopg2's text. @param options Optional cause. */
+  constructor(message = "connection pool exhausted", options?: ErrorOptions) {
+    super(message, options);
+    this.name = "PoolExhaustedError";
+  }
+}
