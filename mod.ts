@@ -21,11 +21,7 @@
  * @module
  */
 export { ConnectionPool } from "./src/pool.ts";
-export type {
-  GetconnOptions,
-  OpenOptions,
-  PooledConnection,
-} from "./src/pool.ts";
+export type { GetconnOptions, OpenOptions, PooledConnection } from "./src/pool.ts";
 export { NullConnectionPool } from "./src/null_pool.ts";
 export type { ConnectionPoolOptions } from "./src/options.ts";
 export type { BackoffOptions } from "./src/_backoff.ts";

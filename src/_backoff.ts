@@ -31,9 +31,7 @@ export class Backoff {
   next(): number {
     const base = this.#delay;
     this.#delay *= this.#multiplier;
-    const spread = this.#jitter === 0
-      ? 0
-      : base * this.#jitter * (Math.random() * 2 - 1);
+    const spread = this.#jitter === 0 ? 0 : base * this.#jitter * (Math.random() * 2 - 1);
     return Math.max(0, base + spread);
   }
 

@@ -12,9 +12,7 @@ export function poolLogger(poolName: string): Logger {
 export function describeError(error: unknown): string {
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
-    return typeof code === "string"
-      ? `${error.message} (${code})`
-      : error.message;
+    return typeof code === "string" ? `${error.message} (${code})` : error.message;
   }
   return String(error);
 }

@@ -22,8 +22,7 @@ import type { ConnectionPoolOptions } from "./options.ts";
  * await pool.close();
  * ```
  */
-export class NullConnectionPool<C extends object = pg.Client>
-  extends ConnectionPool<C> {
+export class NullConnectionPool<C extends object = pg.Client> extends ConnectionPool<C> {
   /**
    * @param options As for `ConnectionPool`; `minSize` must be 0 (its default here).
    * @throws {RangeError} `minSize` is not 0, or another option is out of range.

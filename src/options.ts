@@ -221,9 +221,7 @@ export function resolveOptions(
   }
   if (o.order !== undefined && o.order !== "fifo" && o.order !== "lifo") {
     throw new TypeError(
-      `Invalid option 'order': expected "fifo" or "lifo", got ${
-        String(o.order)
-      }`,
+      `Invalid option 'order': expected "fifo" or "lifo", got ${String(o.order)}`,
     );
   }
   const backoff = resolveBackoff(o.backoff);

@@ -10,29 +10,15 @@ import { Deque } from "./_deque.ts";
 import { attachEntry, Entry, entryOf } from "./_entry.ts";
 import { type LeakDetector, leakDetector } from "./_leak.ts";
 import { describeError, poolLogger } from "./_log.ts";
+import { prepareForReuse } from "./_return_path.ts";
 import { sleep, Timers } from "./_timers.ts";
 import { Waiter, WaiterQueue } from "./_waiters.ts";
 import type { Driver, QueryResult } from "./driver.ts";
 import { createPgDriver } from "./drivers/pg.ts";
-import {
-  PoolClosedError,
-  PoolError,
-  PoolTimeoutError,
-  TooManyRequestsError,
-} from "./errors.ts";
-import {
-  type ConnectionPoolOptions,
-  count,
-  duration,
-  type ResolvedOptions,
-  resolveOptions,
-} from "./options.ts";
+import { PoolClosedError, PoolError, PoolTimeoutError, TooManyRequestsError } from "./errors.ts";
+import { type ConnectionPoolOptions, count, duration, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { type PoolCounters, type PoolStats, zeroCounters } from "./stats.ts";
-import {
-  beginStatement,
-  isRetryable,
-  type TransactionOptions,
-} from "./transaction.ts";
+import { beginStatement, isRetryable, type TransactionOptions } from "./transaction.ts";
 
 /** A connection lent by a pool: the driver's own object, also `AsyncDisposable` (returns it). */
 export type PooledConnection<C> = C & AsyncDisposable;
@@ -685,9 +671,7 @@ export class ConnectionPool<C extends object = pg.Client> {
   /** Pops a usable idle connection; expired ones met on the way are replaced. */
   #takeIdle(now: number): Entry<C> | undefined {
     for (;;) {
-      const entry = this.#o.order === "fifo"
-        ? this.#idle.shift()
-        : this.#idle.pop();
+      const entry = this.#o.order === "fifo" ? this.#idle.shift() : this.#idle.pop();
       if (entry === undefined) return undefined;
       if (now < entry.expiresAt && !entry.lost) return entry;
       entry.state = "reserved";
@@ -704,9 +688,7 @@ export class ConnectionPool<C extends object = pg.Client> {
   async #getconnSlow(
     options: GetconnOptions | undefined,
   ): Promise<PooledConnection<C>> {
-    const timeout = options?.timeout === undefined
-      ? this.#o.timeout
-      : duration(options.timeout, "timeout", 0);
+    const timeout = options?.timeout === undefined ? this.#o.timeout : duration(options.timeout, "timeout", 0);
     const signal = options?.signal;
     if (signal?.aborted) {
       this.#counters.requestsErrors++;
@@ -807,63 +789,13 @@ export class ConnectionPool<C extends object = pg.Client> {
   // ---- return ---------------------------------------------------------------
 
   async #returnSlow(entry: Entry<C>): Promise<void> {
-    const conn = entry.conn;
     if (this.#state === "closed") return this.#discard(entry);
-    const status = this.#driver.status(conn);
-    if (status === "broken" || status === "active") {
+    if (!(await prepareForReuse(this.#driver, entry.conn, this.#reset, this.#log, this.#name))) {
       this.#counters.returnsBad++;
-      this.#log.warn("Pool {pool}: discarding a connection returned {status}", {
-        pool: this.#name,
-        status,
-      });
       return this.#discard(entry);
     }
-    if (status === "intrans" || status === "inerror") {
-      this.#log.warn(
-        "Pool {pool}: rolling back a connection returned {status}",
-        {
-          pool: this.#name,
-          status: status === "intrans"
-            ? "inside a transaction"
-            : "inside a failed transaction",
-        },
-      );
-      try {
-        await this.#driver.rollback(conn);
-      } catch (error) {
-        this.#counters.returnsBad++;
-        this.#log.warn(
-          "Pool {pool}: rollback failed, discarding the connection: {error}",
-          {
-            pool: this.#name,
-            error: describeError(error),
-          },
-        );
-        return this.#discard(entry);
-      }
-    }
-    if (this.#reset !== undefined) {
-      try {
-        await this.#reset(conn);
-        if (this.#driver.status(conn) !== "idle") {
-          throw new PoolError("reset left the connection not idle");
-        }
-      } catch (error) {
-        this.#counters.returnsBad++;
-        this.#log.warn(
-          "Pool {pool}: reset failed, discarding the connection: {error}",
-          {
-            pool: this.#name,
-            error: describeError(error),
-          },
-        );
-        return this.#discard(entry);
-      }
-    }
     if (performance.now() >= entry.expiresAt) {
-      this.#log.debug("Pool {pool}: replacing a connection past maxLifetime", {
-        pool: this.#name,
-      });
+      this.#log.debug("Pool {pool}: replacing a connection past maxLifetime", { pool: this.#name });
       return this.#discard(entry);
     }
     this.#release(entry);

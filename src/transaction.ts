@@ -44,9 +44,7 @@ export function beginStatement(options: TransactionOptions): string {
     const level = String(options.isolation).toLowerCase();
     if (!LEVELS.has(level)) {
       throw new TypeError(
-        `Invalid option 'isolation': expected one of ${
-          [...LEVELS].join(", ")
-        }, got ${String(options.isolation)}`,
+        `Invalid option 'isolation': expected one of ${[...LEVELS].join(", ")}, got ${String(options.isolation)}`,
       );
     }
     sql += ` ISOLATION LEVEL ${level.toUpperCase()}`;

@@ -47,9 +47,7 @@ export function createPgDriver(
   conninfo: string | pg.ClientConfig,
   options: PgDriverOptions = {},
 ): Driver<pg.Client> {
-  const config: pg.ClientConfig = typeof conninfo === "string"
-    ? { connectionString: conninfo }
-    : { ...conninfo };
+  const config: pg.ClientConfig = typeof conninfo === "string" ? { connectionString: conninfo } : { ...conninfo };
   const secrets = collectSecrets(conninfo);
   const scrub = (error: unknown): Error => scrubError(error, secrets);
   const connectTimeout = options.connectTimeout ?? 10_000;
@@ -65,8 +63,7 @@ export function createPgDriver(
       const client = new pg.Client(config);
       // An 'error' event with no listener would crash the process.
       client.on("error", () => {});
-      const abort = () =>
-        (client as unknown as PgInternals).connection?.stream?.destroy();
+      const abort = () => (client as unknown as PgInternals).connection?.stream?.destroy();
       signal.addEventListener("abort", abort, { once: true });
       try {
         await client.connect();
@@ -206,7 +203,7 @@ function describe(conninfo: string | pg.ClientConfig): string {
   }
   if (conninfo.connectionString) return describe(conninfo.connectionString);
   const user = conninfo.user ?? "";
-  return `postgres://${user}${user ? "@" : ""}${conninfo.host ?? "localhost"}:${
-    conninfo.port ?? 5432
-  }/${conninfo.database ?? ""}`;
+  return `postgres://${user}${user ? "@" : ""}${conninfo.host ?? "localhost"}:${conninfo.port ?? 5432}/${
+    conninfo.database ?? ""
+  }`;
 }
