@@ -283,9 +283,10 @@ export class ConnectionPool<C extends object = pg.Client> {
     }
     this.#counters.requestsNum++;
     if (this.#check === undefined && options?.signal === undefined) {
-      const entry = this.#takeIdle(performance.now());
+      const now = performance.now();
+      const entry = this.#takeIdle(now);
       if (entry !== undefined) {
-        this.#lend(entry);
+        this.#lend(entry, now);
         return Promise.resolve(entry.conn as PooledConnection<C>);
       }
     }
@@ -679,9 +680,9 @@ export class ConnectionPool<C extends object = pg.Client> {
     }
   }
 
-  #lend(entry: Entry<C>): void {
+  #lend(entry: Entry<C>, now: number): void {
     entry.state = "in_use";
-    entry.lentAt = performance.now();
+    entry.lentAt = now;
     this.#leaks.lent(entry as Entry<unknown>);
   }
 
@@ -721,7 +722,7 @@ export class ConnectionPool<C extends object = pg.Client> {
           continue;
         }
       }
-      this.#lend(entry);
+      this.#lend(entry, performance.now());
       return entry.conn as PooledConnection<C>;
     }
   }
@@ -944,6 +945,8 @@ export class ConnectionPool<C extends object = pg.Client> {
     if (attempt.expired()) {
       this.#pending--;
       if (growing) this.#growing = false;
+      // Attempts started together give up together: tell the app once, when the last one stops.
+      if (this.#pending > 0) return;
       this.#log.error(
         "Pool {pool}: giving up reconnecting after {timeout} ms: {error}",
         {

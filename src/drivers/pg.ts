@@ -26,8 +26,6 @@ interface PgInternals {
   connection?: { stream?: { destroy(error?: Error): void } };
 }
 
-const lost = new WeakSet<pg.Client>();
-
 /**
  * Creates the node-postgres driver for a connection string or `pg.ClientConfig`.
  * The password stays inside the driver: `description` and every error it
@@ -98,10 +96,8 @@ export function createPgDriver(
 
     status(client: pg.Client): ConnectionStatus {
       const c = client as unknown as PgInternals;
-      if (
-        lost.has(client) || c._ending || c._ended || !c._connected ||
-        c._queryable === false
-      ) return "broken";
+      // pg sets these flags itself when the socket errors or ends.
+      if (c._ending || c._ended || !c._connected || c._queryable === false) return "broken";
       if (
         c._activeQuery || c._queryQueue?.length || c._sentQueryQueue?.length
       ) return "active";
@@ -136,7 +132,6 @@ export function createPgDriver(
     watch(client: pg.Client, onLost: (error: Error | undefined) => void): void {
       let fired = false;
       const fire = (error?: Error) => {
-        lost.add(client);
         if (fired) return;
         fired = true;
         onLost(error === undefined ? undefined : scrub(error));
