@@ -1,0 +1,191 @@
+/**
+ * Contenders that talk to the real server (`DATABASE_URL`), each with
+ * {@linkcode CONNECTIONS} connections opened before timing starts.
+ *
+ * @module
+ */
+
+import pg from "pg";
+import postgres from "postgres";
+import { loadTidepool } from "./_tidepool.ts";
+
+/** Server connections per contender. */
+export const CONNECTIONS = 8;
+
+/** pg ships no types; the parts of pg.Client / pg.Pool we call. */
+export interface PgClientLike {
+  connect(): Promise<void>;
+  query(text: string): Promise<unknown>;
+  end(): Promise<void>;
+  release(): void;
+}
+interface PgPoolLike {
+  connect(): Promise<PgClientLike>;
+  query(text: string): Promise<unknown>;
+  end(): Promise<void>;
+}
+
+/** A ready contender: `query(task)` runs the statement once for task number `task`. */
+export interface DbTarget {
+  query(task: number): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/** A named way to build a {@linkcode DbTarget}. */
+export interface DbContender {
+  name: string;
+  create(url: string, sql: string): Promise<DbTarget>;
+}
+
+/** The database URL, or a clear error: these benches need a server. */
+export function databaseUrl(): string {
+  const url = Deno.env.get("DATABASE_URL");
+  if (!url) {
+    throw new Error(
+      "DATABASE_URL is not set: run through `deno run -A tools/with_postgres.ts ...`",
+    );
+  }
+  return url;
+}
+
+/** Opens a tidepool ConnectionPool of CONNECTIONS and waits until it is full. */
+export async function openTidepool(url: string, name: string) {
+  const { ConnectionPool } = await loadTidepool();
+  const pool = new ConnectionPool<PgClientLike>({
+    conninfo: url,
+    minSize: CONNECTIONS,
+    maxSize: CONNECTIONS,
+    name,
+  });
+  await pool.open({ wait: true });
+  return pool;
+}
+
+/**
+ * Opens a `pg.Pool` of CONNECTIONS and checks out every connection once so all
+ * exist. `min` = `max`, like tidepool's minSize = maxSize: otherwise pg.Pool
+ * closes clients idle for 10 s (its default), which happens between its turns
+ * in a long run, and it would pay reconnects inside its timed windows.
+ */
+export async function openPgPool(url: string): Promise<PgPoolLike> {
+  const pool: PgPoolLike = new pg.Pool({ connectionString: url, min: CONNECTIONS, max: CONNECTIONS });
+  const clients = await Promise.all(Array.from({ length: CONNECTIONS }, () => pool.connect()));
+  for (const c of clients) c.release();
+  return pool;
+}
+
+/** tidepool's one-call path: `pool.query` = checkout, query, return. */
+export const tidepoolQuery: DbContender = {
+  name: "tidepool query()",
+  async create(url, sql) {
+    const pool = await openTidepool(url, "bench-query");
+    return { query: () => pool.query(sql), close: () => pool.close() };
+  },
+};
+
+/** tidepool's explicit path, as most application code uses it. */
+export const tidepoolGetconn: DbContender = {
+  name: "tidepool getconn/putconn",
+  async create(url, sql) {
+    const pool = await openTidepool(url, "bench-getconn");
+    return {
+      async query() {
+        const c = await pool.getconn();
+        try {
+          return await c.query(sql);
+        } finally {
+          await pool.putconn(c);
+        }
+      },
+      close: () => pool.close(),
+    };
+  },
+};
+
+/** node-postgres' pool: `max: 8` (and `min: 8`, see openPgPool), defaults otherwise. */
+export const pgPool: DbContender = {
+  name: "pg.Pool",
+  async create(url, sql) {
+    const pool = await openPgPool(url);
+    return { query: () => pool.query(sql), close: () => pool.end() };
+  },
+};
+
+/**
+ * postgres.js with `max: 8`, defaults otherwise. `sql.unsafe(text)` without
+ * parameters uses the simple protocol, like `pg`'s `query(text)`, so both send
+ * the same bytes. postgres.js pipelines queries on a connection, so it is not
+ * limited to one query in flight per connection the way the pools above are.
+ */
+export const postgresJs: DbContender = {
+  name: "postgres.js",
+  async create(url, text) {
+    const sql = postgres(url, { max: CONNECTIONS, onnotice: () => {} });
+    // Enough concurrent queries to make it open every connection before timing.
+    await Promise.all(Array.from({ length: CONNECTIONS * 4 }, () => sql.unsafe(text)));
+    return { query: () => sql.unsafe(text), close: () => sql.end({ timeout: 5 }) };
+  },
+};
+
+/**
+ * The limit: 8 dedicated `pg.Client`s, task i always on client i % 8, no pool.
+ * pg.Client queues queries itself, so tasks just fire them.
+ */
+export const rawClients: DbContender = {
+  name: "8 raw pg.Clients",
+  async create(url, sql) {
+    const clients: PgClientLike[] = Array.from(
+      { length: CONNECTIONS },
+      () => new pg.Client({ connectionString: url }),
+    );
+    await Promise.all(clients.map((c) => c.connect()));
+    return {
+      query: (task) => clients[task % CONNECTIONS].query(sql),
+      close: async () => {
+        await Promise.all(clients.map((c) => c.end()));
+      },
+    };
+  },
+};
+
+/** Counts and latencies of one timed run. */
+export interface LoadRun {
+  ops: number;
+  elapsedMs: number;
+  /** Per-op latency in ms, sorted ascending. */
+  latencies: Float64Array;
+}
+
+/**
+ * Runs `concurrency` loops of `target.query` for `ms` milliseconds. Only ops
+ * that finish before the stop time count; in-flight ones are drained untimed,
+ * so the next contender starts on a quiet server.
+ */
+export async function runFor(target: DbTarget, concurrency: number, ms: number): Promise<LoadRun> {
+  const lat: number[] = [];
+  let stopped = false;
+  let tEnd = 0;
+  const loop = async (task: number) => {
+    while (!stopped) {
+      const t = performance.now();
+      await target.query(task);
+      if (stopped) break;
+      lat.push(performance.now() - t);
+    }
+  };
+  const t0 = performance.now();
+  const timer = setTimeout(() => {
+    stopped = true;
+    tEnd = performance.now();
+  }, ms);
+  try {
+    await Promise.all(Array.from({ length: concurrency }, (_, i) => loop(i)));
+  } finally {
+    clearTimeout(timer);
+  }
+  return {
+    ops: lat.length,
+    elapsedMs: tEnd - t0,
+    latencies: Float64Array.from(lat).sort(),
+  };
+}
