@@ -1,0 +1,120 @@
+/**
+ * `PersistentConnectionPool`: psycopg2.pool's one-connection-per-thread pool,
+ * per isolate here.
+ *
+ * @module
+ */
+import type pg from "pg";
+import { PoolError } from "../errors.ts";
+import { AbstractConnectionPool, type PoolKey } from "./abstract_pool.ts";
+
+/** The key of the isolate that owns the pool (psycopg2 keys by thread id). */
+const THIS_ISOLATE: unique symbol = Symbol("tidepool.this-isolate");
+
+/**
+ * psycopg2's `PersistentConnectionPool`: `getconn()` takes no key; each
+ * isolate always gets its own one connection until it puts it back (psycopg2
+ * keys by thread id; the key here is the isolate). In one isolate, repeated
+ * `getconn()` returns the same connection until `putconn()`.
+ *
+ * @typeParam C The driver's connection type (`pg.Client` by default).
+ * @example The same connection until it is put back
+ * ```ts
+ * import { PersistentConnectionPool } from "@tidepool/pg";
+ * const pool = new PersistentConnectionPool(1, 4, Deno.env.get("DATABASE_URL")!);
+ * const a = await pool.getconn();
+ * console.log(a === await pool.getconn()); // true
+ * await pool.putconn(); // puts back this isolate's connection
+ * await pool.closeall();
+ * ```
+ */
+export class PersistentConnectionPool<C extends object = pg.Client> extends AbstractConnectionPool<C> {
+  /**
+   * Returns this isolate's connection, binding one if it holds none.
+   *
+   * @returns The driver's connection, also `AsyncDisposable`.
+   * @throws {PoolExhaustedError} `maxconn` isolates hold a connection.
+   * @throws {PoolClosedError} After `closeall()`.
+   * @example
+   * ```ts
+   * import { PersistentConnectionPool } from "@tidepool/pg";
+   * const pool = new PersistentConnectionPool(0, 4, Deno.env.get("DATABASE_URL")!);
+   * const conn = await pool.getconn();
+   * await pool.putconn(conn);
+   * await pool.closeall();
+   * ```
+   */
+  getconn(): Promise<C> {
+    return this.getconnFor(THIS_ISOLATE);
+  }
+
+  /**
+   * Puts back this isolate's connection: kept idle only while fewer than
+   * `minconn` are idle, else closed; an open transaction is rolled back.
+   *
+   * @param conn The connection; omit (or pass `undefined`) for the one this isolate holds.
+   * @param close Close it instead of keeping it.
+   * @returns Resolves when the connection is idle or closed.
+   * @throws {PoolError} This isolate holds no connection, or `conn` is not the one it holds.
+   * @throws {PoolClosedError} After `closeall()`.
+   * @example
+   * ```ts
+   * import { PersistentConnectionPool } from "@tidepool/pg";
+   * const pool = new PersistentConnectionPool(1, 4, Deno.env.get("DATABASE_URL")!);
+   * await pool.getconn();
+   * await pool.putconn(undefined, true); // close this isolate's connection
+   * await pool.closeall();
+   * ```
+   */
+  putconn(conn?: C, close: boolean = false): Promise<void> {
+    return this.putconnFor(THIS_ISOLATE, conn, close);
+  }
+
+  /**
+   * Closes every connection, in use or not. Later calls throw `PoolClosedError`.
+   *
+   * @returns Resolves when every socket is closed.
+   * @throws {PoolClosedError} Already closed.
+   * @example
+   * ```ts
+   * import { PersistentConnectionPool } from "@tidepool/pg";
+   * const pool = new PersistentConnectionPool(1, 4, Deno.env.get("DATABASE_URL")!);
+   * await pool.closeall();
+   * ```
+   */
+  closeall(): Promise<void> {
+    return this._closeall();
+  }
+
+  /**
+   * `getconn()` for a given isolate key. The owner of a pool shared with
+   * Workers calls it with one key per Worker, so each Worker gets its own
+   * connection; `getconn()` uses the key of the isolate that owns the pool.
+   *
+   * @param isolateKey The isolate asking.
+   * @returns That isolate's connection.
+   */
+  protected getconnFor(isolateKey: PoolKey): Promise<C> {
+    return this._getconn(isolateKey);
+  }
+
+  /**
+   * `putconn()` for a given isolate key (see `getconnFor`).
+   *
+   * @param isolateKey The isolate returning.
+   * @param conn Its connection, or `undefined` for the one bound to the key.
+   * @param close Close it instead of keeping it.
+   * @returns Resolves when the connection is idle or closed.
+   */
+  protected putconnFor(isolateKey: PoolKey, conn: C | undefined, close: boolean): Promise<void> {
+    if (conn === undefined && !this.closed) {
+      conn = this._used.get(isolateKey);
+      if (conn === undefined) {
+        return Promise.reject(
+          new PoolError(`Cannot return connection: this isolate holds none in pool '${this.name}'`),
+        );
+      }
+    }
+    return this._putconn(conn as C, isolateKey, close);
+  }
+}
