@@ -180,6 +180,14 @@ export class ConnectionPool<C extends object = pg.Client> {
     conn: { query(text: string): Promise<unknown> },
   ): Promise<void> {
     await conn.query("DISCARD ALL");
+    // DISCARD ALL also deallocates the statements node-postgres prepared for
+    // named queries, but pg keeps their names and would skip the Parse next
+    // time ("prepared statement ... does not exist"): forget them too.
+    const cache = (conn as { connection?: { parsedStatements?: Record<string, unknown> } }).connection
+      ?.parsedStatements;
+    if (cache !== undefined) {
+      for (const name of Object.keys(cache)) delete cache[name];
+    }
   }
 
   /** The pool's name, used in logs, errors and metrics. */
