@@ -348,6 +348,8 @@ export class ConnectionPool<C extends object = pg.Client> {
       );
     }
     if (entry.state !== "in_use") {
+      // close() closed it at its deadline while borrowed: the borrower's late return is no error.
+      if (entry.state === "closed" && this.#state === "closed") return RESOLVED;
       return Promise.reject(
         new PoolError(
           `Cannot return connection: it was already returned to pool '${this.#name}'`,
