@@ -44,3 +44,6 @@ export { SimpleConnectionPool } from "./src/classic/simple_pool.ts";
 export { ThreadedConnectionPool } from "./src/classic/threaded_pool.ts";
 export { PersistentConnectionPool } from "./src/classic/persistent_pool.ts";
 export type { ClassicPoolOptions } from "./src/classic/options.ts";
+export { AttachedPool, attachPool, RemoteConnection } from "./src/shared/worker.ts";
+export type { AttachedGetconnOptions, AttachOptions, TransactionStatus } from "./src/shared/worker.ts";
+export type { ShareOptions } from "./src/shared/owner.ts";

@@ -19,6 +19,7 @@ import { PoolClosedError, PoolError, PoolTimeoutError, TooManyRequestsError } fr
 import { type ConnectionPoolOptions, count, duration, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { type PoolCounters, type PoolStats, zeroCounters } from "./stats.ts";
 import { beginStatement, isRetryable, type TransactionOptions } from "./transaction.ts";
+import { SharedPool, type ShareOptions } from "./shared/owner.ts";
 
 /** A connection lent by a pool: the driver's own object, also `AsyncDisposable` (returns it). */
 export type PooledConnection<C> = C & AsyncDisposable;
@@ -109,6 +110,8 @@ export class ConnectionPool<C extends object = pg.Client> {
   /** Closes under way, awaited by `close()` so no socket outlives the pool. */
   readonly #closes = new Set<Promise<void>>();
   readonly #idleWatchers = new Set<Waiter<void>>();
+  /** The ports lent to Workers by `share()`, made on first use. */
+  #sharing: SharedPool<C> | undefined;
 
   /**
    * Creates a pool. Does no I/O: connections open on `open()` or first use.
@@ -628,6 +631,36 @@ export class ConnectionPool<C extends object = pg.Client> {
       }
     }
     await this.#settleCloses();
+    this.#sharing?.close(); // after the Workers' leases came back or were closed
+  }
+
+  /**
+   * A port through which a Worker borrows this pool's connections: pass it to
+   * `attachPool(port)` inside the Worker (transfer it). One port per Worker;
+   * every isolate shares this pool's `maxSize`. See {@linkcode ShareOptions}
+   * for how a dead Worker's connections come back.
+   *
+   * @param options `heartbeatTimeout` (ms, default 5000) and the `worker`, for a faster reclaim on its `error` event.
+   * @returns The port to transfer to the Worker.
+   * @throws {PoolClosedError} The pool is closed.
+   * @example
+   * ```ts
+   * import { ConnectionPool } from "@tidepool/pg";
+   * const pool = new ConnectionPool({ conninfo: Deno.env.get("DATABASE_URL"), maxSize: 8 });
+   * const worker = new Worker(new URL("./job.ts", import.meta.url), { type: "module" });
+   * const port = pool.share({ worker });
+   * worker.postMessage({ pool: port }, [port]); // the Worker calls attachPool(e.data.pool)
+   * ```
+   */
+  share(options?: ShareOptions): MessagePort {
+    this.#sharing ??= new SharedPool<C>(this, {
+      flavor: "pool",
+      acquire: (request) => this.getconn(request),
+      release: (conn) => this.putconn(conn),
+      query: (conn, text, params) => this.#driver.query(conn, text, params),
+      status: (conn) => this.#driver.status(conn),
+    });
+    return this.#sharing.share(options);
   }
 
   /** `await using pool = new ConnectionPool(...)` closes it at scope exit. */

@@ -7,6 +7,8 @@
 import type pg from "pg";
 import { PoolError } from "../errors.ts";
 import { AbstractConnectionPool, type PoolKey } from "./abstract_pool.ts";
+import { SharedPool, type ShareOptions } from "../shared/owner.ts";
+import { classicInfo, classicShareOps } from "../shared/classic.ts";
 
 /** The key of the isolate that owns the pool (psycopg2 keys by thread id). */
 const THIS_ISOLATE: unique symbol = Symbol("tidepool.this-isolate");
@@ -29,6 +31,9 @@ const THIS_ISOLATE: unique symbol = Symbol("tidepool.this-isolate");
  * ```
  */
 export class PersistentConnectionPool<C extends object = pg.Client> extends AbstractConnectionPool<C> {
+  /** The ports lent to Workers by `share()`, made on first use. */
+  #sharing: SharedPool<C> | undefined;
+
   /**
    * Returns this isolate's connection, binding one if it holds none.
    *
@@ -84,6 +89,44 @@ export class PersistentConnectionPool<C extends object = pg.Client> extends Abst
    */
   closeall(): Promise<void> {
     return this._closeall();
+  }
+
+  /**
+   * A port through which a Worker borrows this pool's connections: pass it to
+   * `attachPool(port)` inside the Worker (transfer it). One port per Worker;
+   * `maxconn` caps every isolate together, and each attached Worker gets its own one connection.
+   *
+   * @param options `heartbeatTimeout` (ms, default 5000) and the `worker`, for a faster reclaim on its `error` event.
+   * @returns The port to transfer to the Worker.
+   * @throws {PoolClosedError} After `closeall()`.
+   * @example
+   * ```ts
+   * import { PersistentConnectionPool } from "@tidepool/pg";
+   * const pool = new PersistentConnectionPool(1, 8, Deno.env.get("DATABASE_URL")!);
+   * const worker = new Worker(new URL("./job.ts", import.meta.url), { type: "module" });
+   * const port = pool.share({ worker });
+   * worker.postMessage({ pool: port }, [port]); // the Worker calls attachPool(e.data.pool)
+   * ```
+   */
+  share(options?: ShareOptions): MessagePort {
+    this.#sharing ??= new SharedPool<C>(
+      classicInfo(this),
+      classicShareOps("persistent", {
+        getconn: (key) => this.getconnFor(key!),
+        putconn: (conn, key, close) => this.putconnFor(key!, conn, close),
+        driver: this.driver,
+      }),
+    );
+    return this.#sharing.share(options);
+  }
+
+  /** Also tells attached Workers the pool closed (their next call throws `PoolClosedError`). */
+  protected override async _closeall(): Promise<void> {
+    try {
+      await super._closeall();
+    } finally {
+      this.#sharing?.close();
+    }
   }
 
   /**

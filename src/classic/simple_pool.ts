@@ -5,6 +5,8 @@
  */
 import type pg from "pg";
 import { AbstractConnectionPool, type PoolKey } from "./abstract_pool.ts";
+import { SharedPool, type ShareOptions } from "../shared/owner.ts";
+import { classicInfo, classicShareOps } from "../shared/classic.ts";
 
 /**
  * psycopg2's `SimpleConnectionPool`: `getconn(key?)`, `putconn(conn, key?,
@@ -29,6 +31,9 @@ import { AbstractConnectionPool, type PoolKey } from "./abstract_pool.ts";
  * ```
  */
 export class SimpleConnectionPool<C extends object = pg.Client> extends AbstractConnectionPool<C> {
+  /** The ports lent to Workers by `share()`, made on first use. */
+  #sharing: SharedPool<C> | undefined;
+
   /**
    * Returns the connection bound to `key`, or binds one (an idle one first,
    * else a new one while fewer than `maxconn` exist). Opens the pool first if
@@ -93,5 +98,43 @@ export class SimpleConnectionPool<C extends object = pg.Client> extends Abstract
    */
   closeall(): Promise<void> {
     return this._closeall();
+  }
+
+  /**
+   * A port through which a Worker borrows this pool's connections: pass it to
+   * `attachPool(port)` inside the Worker (transfer it). One port per Worker;
+   * `maxconn` caps every isolate together; a Worker's `getconn()` throws `PoolExhaustedError` when it is reached.
+   *
+   * @param options `heartbeatTimeout` (ms, default 5000) and the `worker`, for a faster reclaim on its `error` event.
+   * @returns The port to transfer to the Worker.
+   * @throws {PoolClosedError} After `closeall()`.
+   * @example
+   * ```ts
+   * import { SimpleConnectionPool } from "@tidepool/pg";
+   * const pool = new SimpleConnectionPool(1, 8, Deno.env.get("DATABASE_URL")!);
+   * const worker = new Worker(new URL("./job.ts", import.meta.url), { type: "module" });
+   * const port = pool.share({ worker });
+   * worker.postMessage({ pool: port }, [port]); // the Worker calls attachPool(e.data.pool)
+   * ```
+   */
+  share(options?: ShareOptions): MessagePort {
+    this.#sharing ??= new SharedPool<C>(
+      classicInfo(this),
+      classicShareOps("classic", {
+        getconn: (key) => this._getconn(key),
+        putconn: (conn, key, close) => this._putconn(conn, key, close),
+        driver: this.driver,
+      }),
+    );
+    return this.#sharing.share(options);
+  }
+
+  /** Also tells attached Workers the pool closed (their next call throws `PoolClosedError`). */
+  protected override async _closeall(): Promise<void> {
+    try {
+      await super._closeall();
+    } finally {
+      this.#sharing?.close();
+    }
   }
 }

@@ -5,6 +5,8 @@
  */
 import type pg from "pg";
 import { AbstractConnectionPool, type PoolKey } from "./abstract_pool.ts";
+import { SharedPool, type ShareOptions } from "../shared/owner.ts";
+import { classicInfo, classicShareOps } from "../shared/classic.ts";
 
 /**
  * psycopg2's `ThreadedConnectionPool`: the same semantics as
@@ -27,9 +29,8 @@ import { AbstractConnectionPool, type PoolKey } from "./abstract_pool.ts";
  * ```
  */
 export class ThreadedConnectionPool<C extends object = pg.Client> extends AbstractConnectionPool<C> {
-  // Sharing with Workers (`share()`) belongs here: it can serve each Worker's
-  // leases through the protected `_getconn(key)` / `_putconn(conn, key)` with a
-  // key per Worker lease, so the owner's maxconn cap covers every isolate.
+  /** The ports lent to Workers by `share()`, made on first use. */
+  #sharing: SharedPool<C> | undefined;
 
   /**
    * Returns the connection bound to `key`, or binds one (an idle one first,
@@ -91,5 +92,43 @@ export class ThreadedConnectionPool<C extends object = pg.Client> extends Abstra
    */
   closeall(): Promise<void> {
     return this._closeall();
+  }
+
+  /**
+   * A port through which a Worker borrows this pool's connections: pass it to
+   * `attachPool(port)` inside the Worker (transfer it). One port per Worker;
+   * `maxconn` caps every isolate together; a Worker's `getconn()` throws `PoolExhaustedError` when it is reached.
+   *
+   * @param options `heartbeatTimeout` (ms, default 5000) and the `worker`, for a faster reclaim on its `error` event.
+   * @returns The port to transfer to the Worker.
+   * @throws {PoolClosedError} After `closeall()`.
+   * @example
+   * ```ts
+   * import { ThreadedConnectionPool } from "@tidepool/pg";
+   * const pool = new ThreadedConnectionPool(1, 8, Deno.env.get("DATABASE_URL")!);
+   * const worker = new Worker(new URL("./job.ts", import.meta.url), { type: "module" });
+   * const port = pool.share({ worker });
+   * worker.postMessage({ pool: port }, [port]); // the Worker calls attachPool(e.data.pool)
+   * ```
+   */
+  share(options?: ShareOptions): MessagePort {
+    this.#sharing ??= new SharedPool<C>(
+      classicInfo(this),
+      classicShareOps("classic", {
+        getconn: (key) => this._getconn(key),
+        putconn: (conn, key, close) => this._putconn(conn, key, close),
+        driver: this.driver,
+      }),
+    );
+    return this.#sharing.share(options);
+  }
+
+  /** Also tells attached Workers the pool closed (their next call throws `PoolClosedError`). */
+  protected override async _closeall(): Promise<void> {
+    try {
+      await super._closeall();
+    } finally {
+      this.#sharing?.close();
+    }
   }
 }

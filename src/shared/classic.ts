@@ -1,0 +1,71 @@
+/**
+ * How the classic (psycopg2-style) pools lend connections to Workers. Their
+ * semantics hold through the channel: a Worker's `getconn()` never waits and
+ * throws `PoolExhaustedError` at `maxconn`; a Worker's keys are its own (the
+ * owner scopes them by port, so two Workers using key "a" get two
+ * connections); a persistent pool binds one connection per attached port,
+ * as it binds one per isolate.
+ *
+ * @module
+ */
+import type { Driver } from "../driver.ts";
+import type { SharedPoolInfo, ShareOps } from "./owner.ts";
+
+/** The protected core of a classic pool, handed over by the pool's own `share()`. */
+export interface ClassicCore<C> {
+  getconn(key: string | number | undefined): Promise<C>;
+  putconn(conn: C, key: string | number | undefined, close: boolean): Promise<void>;
+  driver: Driver<C>;
+}
+
+/** The key a Worker's lease is bound to in the owner's pool. */
+export function workerKey(port: number, key?: string | number): string {
+  return key === undefined ? `tidepool-worker-${port}` : `tidepool-worker-${port}:${typeof key}:${key}`;
+}
+
+/**
+ * Share ops of `SimpleConnectionPool` / `ThreadedConnectionPool` (`"classic"`)
+ * or `PersistentConnectionPool` (`"persistent"`).
+ */
+export function classicShareOps<C>(flavor: "classic" | "persistent", core: ClassicCore<C>): ShareOps<C> {
+  const { driver } = core;
+  const query = (conn: C, text: string, params?: unknown[]) => driver.query(conn, text, params);
+  const status = (conn: C) => driver.status(conn);
+  if (flavor === "persistent") {
+    return {
+      flavor,
+      acquire: (r) => core.getconn(workerKey(r.port)),
+      release: (conn, r) => core.putconn(conn, workerKey(r.port), r.close === true),
+      query,
+      status,
+    };
+  }
+  return {
+    flavor,
+    // No key: the pool makes a fresh one, and putconn looks it up from the connection.
+    acquire: (r) => core.getconn(r.key === undefined ? undefined : workerKey(r.port, r.key)),
+    release: (conn, r) => core.putconn(conn, undefined, r.close === true),
+    query,
+    status,
+  };
+}
+
+/** A classic pool's name, sizes and state under the names the owner side reads. */
+export function classicInfo(
+  pool: { readonly name: string; readonly minconn: number; readonly maxconn: number; readonly closed: boolean },
+): SharedPoolInfo {
+  return {
+    get name() {
+      return pool.name;
+    },
+    get minSize() {
+      return pool.minconn;
+    },
+    get maxSize() {
+      return pool.maxconn;
+    },
+    get closed() {
+      return pool.closed;
+    },
+  };
+}

@@ -1,0 +1,629 @@
+/**
+ * The Worker side of a shared pool: {@linkcode attachPool} turns a port from
+ * the owner's `pool.share()` into a pool with the same API (`getconn`,
+ * `putconn`, `connection`, `withConnection`, `query`, `transaction`), whose
+ * connections live in the owner isolate and are reached by message.
+ *
+ * @module
+ */
+import type { QueryResult } from "../driver.ts";
+import { PoolClosedError, PoolError, PoolTimeoutError } from "../errors.ts";
+import { beginStatement, isRetryable, type TransactionOptions } from "../transaction.ts";
+import { count, duration } from "../options.ts";
+import { Outbox } from "./_outbox.ts";
+import {
+  fromWireError,
+  isMessage,
+  type PoolInfo,
+  type ToOwner,
+  type ToWorker,
+  WIRE_VERSION,
+  type WireKey,
+} from "./_wire.ts";
+
+/** A Worker-side request, before the channel gives it an id. */
+type Request = ToOwner extends infer M ? M extends { id: number } ? Omit<M, "id"> : never : never;
+type Reply = Extract<ToWorker, { kind: "ok" }>;
+
+/** node-postgres' transaction status letters: idle, in a transaction, in a failed one; null when broken. */
+export type TransactionStatus = "I" | "T" | "E" | null;
+
+const STATUS: Record<string, TransactionStatus> = { idle: "I", intrans: "T", inerror: "E", active: "T" };
+
+/**
+ * Options of {@linkcode AttachedPool.getconn}.
+ *
+ * @example Wait at most one second
+ * ```ts
+ * import type { AttachedGetconnOptions } from "@tidepool/pg";
+ * const options: AttachedGetconnOptions = { timeout: 1_000 };
+ * ```
+ */
+export interface AttachedGetconnOptions {
+  /** Longest wait in ms. @default the owner pool's `timeout` */
+  timeout?: number;
+  /** Aborting rejects the request with the signal's reason (and cancels it on the owner). */
+  signal?: AbortSignal;
+  /** A classic pool's key (`getconn(key)`). */
+  key?: WireKey;
+}
+
+/**
+ * Options of {@linkcode attachPool}.
+ *
+ * @example
+ * ```ts
+ * import type { AttachOptions } from "@tidepool/pg";
+ * const options: AttachOptions = { timeout: 2_000 };
+ * ```
+ */
+export interface AttachOptions {
+  /** Longest wait for the owner to answer, in ms. @default 10000 */
+  timeout?: number;
+}
+
+interface Pending {
+  resolve(reply: Reply): void;
+  reject(error: Error): void;
+}
+
+/** The message side: ids, replies, batching and the heartbeat. */
+class Channel {
+  readonly #port: MessagePort;
+  readonly #outbox: Outbox<ToOwner>;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #heartbeat: number | undefined;
+  heartbeatInterval = 1_000;
+  /** Why every call now fails with PoolClosedError, once the owner closed or we detached. */
+  closedReason: string | undefined;
+  onReclaimed: (leases: number[], reason: string) => void = () => {};
+  onClosed: () => void = () => {};
+  /** Leases held: the heartbeat runs while this or the pending count is above zero. */
+  leaseCount = 0;
+
+  constructor(port: MessagePort) {
+    this.#port = port;
+    this.#outbox = new Outbox<ToOwner>(port, (message, error) => {
+      if ("id" in message) {
+        this.#settle(message.id, undefined, error instanceof Error ? error : new Error(String(error)));
+      }
+    });
+    port.onmessage = (event) => this.#receive(event.data);
+  }
+
+  request(message: Request): Promise<Reply> {
+    if (this.closedReason !== undefined) return Promise.reject(new PoolClosedError(this.closedReason));
+    const id = this.#nextId++;
+    const { promise, resolve, reject } = Promise.withResolvers<Reply>();
+    this.#pending.set(id, { resolve, reject });
+    this.#outbox.send({ ...message, v: WIRE_VERSION, id } as ToOwner);
+    this.touch();
+    return promise;
+  }
+
+  /** The id the next request will get (to cancel it later). */
+  get nextId(): number {
+    return this.#nextId;
+  }
+
+  send(message: ToOwner): void {
+    if (this.closedReason === undefined) this.#outbox.send(message);
+  }
+
+  #receive(data: unknown): void {
+    if (Array.isArray(data)) {
+      for (const message of data) this.#handle(message);
+    } else {
+      this.#handle(data);
+    }
+    this.touch();
+  }
+
+  #handle(message: unknown): void {
+    if (!isMessage(message) || message.v !== WIRE_VERSION) {
+      console.warn("tidepool: ignoring a message that is not from the pool's owner on an attached port");
+      return;
+    }
+    const m = message as ToWorker;
+    switch (m.kind) {
+      case "ok":
+      case "welcome":
+        return this.#settle(m.id, m as Reply, undefined);
+      case "err":
+        return this.#settle(m.id, undefined, Object.assign(fromWireError(m.error), { [STATUS_KEY]: m.status }));
+      case "reclaimed":
+        return this.onReclaimed(m.leases, m.reason);
+      case "closed":
+        return this.close(m.reason);
+    }
+  }
+
+  #settle(id: number, reply: Reply | undefined, error: Error | undefined): void {
+    const pending = this.#pending.get(id);
+    if (pending === undefined) return; // abandoned (aborted) request
+    this.#pending.delete(id);
+    if (error !== undefined) pending.reject(error);
+    else pending.resolve(reply!);
+  }
+
+  /** Runs the heartbeat while anything is out: leases held or replies awaited. */
+  touch(): void {
+    const active = this.#pending.size > 0 || this.leaseCount > 0;
+    if (active && this.#heartbeat === undefined && this.closedReason === undefined) {
+      const timer = setInterval(() => this.#outbox.send({ v: 1, kind: "ping" }), this.heartbeatInterval);
+      // A heartbeat alone must not keep the Worker alive (Deno returns a number; npm types say Timeout).
+      Deno.unrefTimer(timer as unknown as number);
+      this.#heartbeat = timer as unknown as number;
+    } else if (!active && this.#heartbeat !== undefined) {
+      clearInterval(this.#heartbeat);
+      this.#heartbeat = undefined;
+    }
+  }
+
+  /** Stops the channel: pending requests fail with PoolClosedError, the port closes. */
+  close(reason: string): void {
+    if (this.closedReason !== undefined) return;
+    this.closedReason = reason;
+    this.#outbox.close();
+    this.#port.onmessage = null;
+    this.#port.close();
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const p of pending) p.reject(new PoolClosedError(reason));
+    this.leaseCount = 0;
+    this.touch();
+    this.onClosed();
+  }
+}
+
+/** Where a query error carries the connection's status after it, for the RemoteConnection to pick up. */
+const STATUS_KEY: unique symbol = Symbol("tidepool.status");
+
+/**
+ * A connection borrowed by a Worker: its queries run on one of the owner's
+ * connections, the same one until it is put back, so transactions work.
+ *
+ * @example Inside a Worker
+ * ```ts
+ * import { attachPool } from "@tidepool/pg";
+ * declare const port: MessagePort; // from the owner's pool.share()
+ * const pool = await attachPool(port);
+ * await using conn = await pool.connection();
+ * const { rows } = await conn.query("select $1::int as x", [1]);
+ * console.log(rows[0].x, conn.getTransactionStatus()); // 1 "I"
+ * ```
+ */
+export class RemoteConnection implements AsyncDisposable {
+  #status: TransactionStatus;
+  /** Why this lease is no longer usable; undefined while held. */
+  gone: string | undefined;
+
+  /** @internal Made by {@linkcode AttachedPool.getconn}. */
+  constructor(readonly pool: AttachedPool, readonly lease: number, status: TransactionStatus) {
+    this.#status = status;
+  }
+
+  /**
+   * Runs a statement on the leased connection.
+   *
+   * @param text SQL with `$1`-style placeholders, or `{ text, values }`.
+   * @param params Values of the placeholders.
+   * @returns `{ rows, rowCount, fields }`.
+   * @throws {PoolError} The connection was returned, or its lease reclaimed.
+   * @throws The server's error, with its SQLSTATE `code`, `detail`, `hint`.
+   */
+  async query<R = Record<string, unknown>>(
+    text: string | { text: string; values?: unknown[] },
+    params?: unknown[],
+  ): Promise<QueryResult<R>> {
+    if (typeof text === "object" && text !== null) {
+      params ??= text.values;
+      text = text.text;
+    }
+    if (this.gone !== undefined) throw new PoolError(`Cannot query: ${this.gone}`);
+    try {
+      const reply = await this.pool.channel.request({ v: 1, kind: "query", lease: this.lease, text, params });
+      this.#status = STATUS[reply.status!] ?? null;
+      return reply.result as QueryResult<R>;
+    } catch (error) {
+      const status = (error as { [STATUS_KEY]?: string })[STATUS_KEY];
+      if (status !== undefined) this.#status = STATUS[status] ?? null;
+      throw error;
+    }
+  }
+
+  /**
+   * The transaction status after the last statement, like node-postgres'
+   * `client.getTransactionStatus()`: `"I"` idle, `"T"` in a transaction, `"E"`
+   * in a failed one, `null` when the connection is broken or gone. No round trip.
+   */
+  getTransactionStatus(): TransactionStatus {
+    return this.gone === undefined ? this.#status : null;
+  }
+
+  /** `await using conn = await pool.connection()` puts it back at scope exit. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.gone === undefined ? this.pool.putconn(this) : Promise.resolve();
+  }
+}
+
+/**
+ * A pool attached to another isolate's pool: same API, the owner's
+ * connections and cap. Made by {@linkcode attachPool}.
+ *
+ * @example
+ * ```ts
+ * import { attachPool } from "@tidepool/pg";
+ * self.onmessage = async (e: MessageEvent) => {
+ *   const pool = await attachPool(e.data.pool);
+ *   const { rows } = await pool.query("select 1 as x");
+ *   await pool.close(); // detaches; the owner's pool stays open
+ * };
+ * ```
+ */
+export class AttachedPool implements AsyncDisposable {
+  /** @internal */
+  readonly channel: Channel;
+  readonly #info: PoolInfo;
+  readonly #held = new Map<number, RemoteConnection>();
+
+  /** @internal Made by {@linkcode attachPool}. */
+  constructor(channel: Channel, info: PoolInfo) {
+    this.channel = channel;
+    this.#info = info;
+    channel.heartbeatInterval = info.heartbeatInterval;
+    channel.onReclaimed = (leases, reason) => {
+      for (const id of leases) this.#drop(id, `its lease was reclaimed by the owner (${reason})`);
+    };
+    channel.onClosed = () => {
+      for (const id of [...this.#held.keys()]) this.#drop(id, "the pool is closed");
+    };
+  }
+
+  /** The owner pool's name. */
+  get name(): string {
+    return this.#info.name;
+  }
+  /** The owner pool's `minSize` (classic: `minconn`) when attached. */
+  get minSize(): number {
+    return this.#info.minSize;
+  }
+  /** The owner pool's cap, shared by every isolate (classic: `maxconn`). */
+  get maxSize(): number {
+    return this.#info.maxSize;
+  }
+  /** `"pool"`, `"classic"` or `"persistent"`: which owner API this mirrors. */
+  get flavor(): PoolInfo["flavor"] {
+    return this.#info.flavor;
+  }
+  /** After heartbeatTimeout ms without a heartbeat the owner reclaims this Worker's leases. */
+  get heartbeatTimeout(): number {
+    return this.#info.heartbeatTimeout;
+  }
+  /** True once detached (`close()`) or the owner's pool closed. */
+  get closed(): boolean {
+    return this.channel.closedReason !== undefined;
+  }
+
+  /**
+   * Borrows one of the owner's connections (a lease). A classic pool takes a
+   * `key` and throws `PoolExhaustedError` when full; a persistent one gives
+   * this Worker the same connection until it is put back.
+   *
+   * @param options `timeout`, `signal`, or a classic pool's key.
+   * @returns A {@linkcode RemoteConnection}.
+   * @throws {PoolTimeoutError} None became free in time.
+   * @throws {PoolClosedError} The owner's pool closed, or this one was closed.
+   * @throws {PoolExhaustedError} A classic pool has `maxconn` in use.
+   * @throws {TooManyRequestsError} `maxWaiting` requests already wait.
+   * @example
+   * ```ts
+   * import { attachPool } from "@tidepool/pg";
+   * declare const port: MessagePort;
+   * const pool = await attachPool(port);
+   * const conn = await pool.getconn({ timeout: 1_000 });
+   * try {
+   *   await conn.query("select 1");
+   * } finally {
+   *   await pool.putconn(conn);
+   * }
+   * ```
+   */
+  async getconn(options?: AttachedGetconnOptions | WireKey): Promise<RemoteConnection> {
+    const o: AttachedGetconnOptions = typeof options === "object" && options !== null
+      ? options
+      : options === undefined
+      ? {}
+      : { key: options };
+    const timeout = o.timeout === undefined ? undefined : duration(o.timeout, "timeout", 0);
+    const signal = o.signal;
+    signal?.throwIfAborted();
+    const id = this.channel.nextId;
+    const reply = this.channel.request({
+      v: 1,
+      kind: "acquire",
+      timeout,
+      key: o.key,
+      cancellable: signal !== undefined,
+    });
+    let lease: Reply;
+    if (signal === undefined) {
+      lease = await reply;
+    } else {
+      const aborted = Promise.withResolvers<never>();
+      const onAbort = () => aborted.reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      try {
+        lease = await Promise.race([reply, aborted.promise]);
+      } catch (error) {
+        if (signal.aborted) {
+          this.channel.send({ v: 1, kind: "cancel", id });
+          // A connection granted before the cancel arrived goes straight back.
+          reply.then((late) => this.#releaseLease(late.lease!), () => {});
+        }
+        throw error;
+      } finally {
+        signal.removeEventListener("abort", onAbort);
+      }
+    }
+    return this.#hold(lease.lease!, STATUS[lease.status!] ?? null);
+  }
+
+  /**
+   * Borrows a connection for a scope: `await using conn = await pool.connection()`.
+   *
+   * @param options As for `getconn()`.
+   * @returns A {@linkcode RemoteConnection}, put back at scope exit.
+   * @example
+   * ```ts
+   * import { attachPool } from "@tidepool/pg";
+   * declare const port: MessagePort;
+   * const pool = await attachPool(port);
+   * {
+   *   await using conn = await pool.connection();
+   *   await conn.query("select 1");
+   * }
+   * ```
+   */
+  connection(options?: AttachedGetconnOptions): Promise<RemoteConnection> {
+    return this.getconn(options);
+  }
+
+  /**
+   * Puts a connection back; the owner rolls back an open transaction.
+   * Signature of both APIs: `putconn(conn)` and classic `putconn(conn, key, close)`.
+   *
+   * @param conn A connection from this pool's `getconn()`.
+   * @param _key A classic pool's key (the owner remembers it; accepted for psycopg2 parity).
+   * @param close Classic: discard the connection instead of keeping it.
+   * @throws {PoolError} Not from this pool, already returned, or its lease was reclaimed.
+   * @example
+   * ```ts
+   * import { attachPool } from "@tidepool/pg";
+   * declare const port: MessagePort;
+   * const pool = await attachPool(port);
+   * const conn = await pool.getconn();
+   * await pool.putconn(conn);
+   * ```
+   */
+  async putconn(conn: RemoteConnection, _key?: WireKey, close = false): Promise<void> {
+    if (!(conn instanceof RemoteConnection) || conn.pool !== this) {
+      throw new PoolError(`Cannot return connection: it is not from pool '${this.name}'`);
+    }
+    if (conn.gone !== undefined) throw new PoolError(`Cannot return connection: ${conn.gone}`);
+    this.#drop(conn.lease, "it was already returned");
+    this.channel.leaseCount = this.#held.size;
+    await this.channel.request({ v: 1, kind: "release", lease: conn.lease, close });
+  }
+
+  /**
+   * Runs `fn` with a connection; commits a transaction left open on success,
+   * rolls back on throw, always puts the connection back.
+   *
+   * @param fn Work to do with the connection.
+   * @param options As for `getconn()`.
+   * @returns What `fn` returns.
+   * @throws Whatever `fn` throws; {@linkcode PoolError} when `fn` left a failed transaction.
+   * @example
+   * ```ts
+   * import { attachPool } from "@tidepool/pg";
+   * declare const port: MessagePort;
+   * const pool = await attachPool(port);
+   * await pool.withConnection(async (conn) => {
+   *   await conn.query("begin");
+   *   await conn.query("insert into t values (1)");
+   * }); // committed
+   * ```
+   */
+  async withConnection<T>(
+    fn: (conn: RemoteConnection) => Promise<T> | T,
+    options?: AttachedGetconnOptions,
+  ): Promise<T> {
+    const conn = await this.getconn(options);
+    try {
+      const result = await fn(conn);
+      await finishTransaction(conn);
+      return result;
+    } catch (error) {
+      await rollbackQuietly(conn);
+      throw error;
+    } finally {
+      if (conn.gone === undefined) await this.putconn(conn);
+    }
+  }
+
+  /**
+   * Runs one statement on one of the owner's connections, in one round trip.
+   *
+   * @param text SQL with `$1`-style placeholders.
+   * @param params Values of the placeholders.
+   * @returns `{ rows, rowCount, fields }`.
+   * @example
+   * ```ts
+   * import { attachPool } from "@tidepool/pg";
+   * declare const port: MessagePort;
+   * const pool = await attachPool(port);
+   * const { rows } = await pool.query("select $1::int as x", [1]);
+   * ```
+   */
+  async query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<QueryResult<R>> {
+    const reply = await this.channel.request({ v: 1, kind: "run", text, params });
+    return reply.result as QueryResult<R>;
+  }
+
+  /**
+   * Runs `fn` inside BEGIN ... COMMIT on one leased connection; rolls back on
+   * throw; re-runs on SQLSTATE 40001/40P01 up to `retries` times.
+   *
+   * @param fn The transaction's work; may run more than once with `retries`.
+   * @param options `isolation`, `readOnly`, `retries` (default 0).
+   * @returns What `fn` returns.
+   * @example
+   * ```ts
+   * import { attachPool } from "@tidepool/pg";
+   * declare const port: MessagePort;
+   * const pool = await attachPool(port);
+   * await pool.transaction(async (conn) => {
+   *   await conn.query("update accounts set n = n - 1 where id = 1");
+   * }, { isolation: "serializable", retries: 3 });
+   * ```
+   */
+  async transaction<T>(fn: (conn: RemoteConnection) => Promise<T> | T, options: TransactionOptions = {}): Promise<T> {
+    const begin = beginStatement(options);
+    const retries = count(options.retries, "retries", 0);
+    for (let attempt = 0;; attempt++) {
+      const conn = await this.getconn();
+      try {
+        await conn.query(begin);
+        const result = await fn(conn);
+        await finishTransaction(conn);
+        return result;
+      } catch (error) {
+        await rollbackQuietly(conn);
+        if (attempt >= retries || !isRetryable(error)) throw error;
+      } finally {
+        if (conn.gone === undefined) await this.putconn(conn);
+      }
+      await new Promise((resolve) => setTimeout(resolve, (5 + Math.random() * 20) * 2 ** Math.min(attempt, 6)));
+    }
+  }
+
+  /**
+   * Detaches from the owner: connections still held go back (rolled back),
+   * the port closes, later calls fail with `PoolClosedError`. The owner's pool
+   * stays open.
+   *
+   * @example
+   * ```ts
+   * import { attachPool } from "@tidepool/pg";
+   * declare const port: MessagePort;
+   * const pool = await attachPool(port);
+   * await pool.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.channel.request({ v: 1, kind: "detach" });
+    } catch {
+      // The owner closed meanwhile: nothing left to give back.
+    }
+    this.channel.close(`Pool '${this.name}' was detached from its owner`);
+  }
+
+  /** `await using pool = await attachPool(port)` detaches at scope exit. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #hold(lease: number, status: TransactionStatus): RemoteConnection {
+    let conn = this.#held.get(lease);
+    if (conn === undefined) {
+      conn = new RemoteConnection(this, lease, status);
+      this.#held.set(lease, conn);
+      this.channel.leaseCount = this.#held.size;
+    }
+    return conn;
+  }
+
+  #drop(lease: number, why: string): void {
+    const conn = this.#held.get(lease);
+    if (conn === undefined) return;
+    conn.gone = why;
+    this.#held.delete(lease);
+    this.channel.leaseCount = this.#held.size;
+    this.channel.touch();
+  }
+
+  #releaseLease(lease: number): void {
+    if (this.closed) return;
+    this.channel.request({ v: 1, kind: "release", lease }).catch(() => {});
+  }
+}
+
+async function finishTransaction(conn: RemoteConnection): Promise<void> {
+  const status = conn.getTransactionStatus();
+  if (status === "T") await conn.query("COMMIT");
+  else if (status === "E") {
+    throw new PoolError("The transaction failed and was rolled back: an error inside it was caught and ignored");
+  }
+}
+
+async function rollbackQuietly(conn: RemoteConnection): Promise<void> {
+  const status = conn.getTransactionStatus();
+  if (status !== "T" && status !== "E") return;
+  try {
+    await conn.query("ROLLBACK");
+  } catch {
+    // The owner's return path sees the state and discards the connection.
+  }
+}
+
+const attached = new WeakSet<MessagePort>();
+
+/**
+ * Attaches to a pool shared by another isolate. Call it inside a Worker with
+ * the port the owner made with `pool.share()` and transferred to it.
+ *
+ * @param port The port from the owner's `pool.share()`.
+ * @param options `timeout` for the owner's answer.
+ * @returns A pool with the owner's API whose connections stay in the owner.
+ * @throws {PoolError} The port is already attached.
+ * @throws {PoolTimeoutError} The owner did not answer in time (not a port from `share()`?).
+ * @throws {PoolClosedError} The owner's pool is closed.
+ * @example Inside a Worker
+ * ```ts
+ * import { attachPool } from "@tidepool/pg";
+ * self.onmessage = async (e: MessageEvent) => {
+ *   const pool = await attachPool(e.data.pool);
+ *   await pool.transaction(async (conn) => {
+ *     await conn.query("insert into jobs(done) values (true)");
+ *   });
+ *   await pool.close();
+ * };
+ * ```
+ */
+export async function attachPool(port: MessagePort, options: AttachOptions = {}): Promise<AttachedPool> {
+  if (!(port instanceof MessagePort)) throw new TypeError("attachPool: expected the MessagePort from pool.share()");
+  const timeout = duration(options.timeout, "timeout", 10_000);
+  if (attached.has(port)) throw new PoolError("This port is already attached: call pool.share() once per Worker");
+  attached.add(port);
+  const channel = new Channel(port);
+  let timer: number | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(new PoolTimeoutError(`attachPool: no answer from the pool's owner after ${timeout} ms`));
+      channel.close("attachPool timed out");
+    }, timeout) as unknown as number;
+  });
+  try {
+    const welcome = await Promise.race([channel.request({ v: 1, kind: "hello" }), timedOut]);
+    return new AttachedPool(channel, (welcome as unknown as { info: PoolInfo }).info);
+  } catch (error) {
+    channel.close(error instanceof Error ? error.message : String(error));
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * Helpers for the `shared_*_test.ts` files: a real Worker running
+ * `tests/_workers/shared_client.ts`, driven by `call(cmd, args)`, and a
+ * sampler of the peak number of server sessions.
+ *
+ * @module
+ */
+import { backendCount } from "./_db.ts";
+
+/** What a Worker reports about an error it caught (see `_workers/shared_client.ts`). */
+export interface WorkerError {
+  name: string;
+  message: string;
+  code?: string;
+  detail?: string;
+  hint?: string;
+  isPoolError: boolean;
+  isPoolTimeoutError: boolean;
+  isPoolClosedError: boolean;
+  isPoolExhaustedError: boolean;
+  isTooManyRequestsError: boolean;
+}
+
+/** Thrown by {@linkcode TestWorker.call} when the command failed inside the Worker. */
+export class WorkerCallError extends Error {
+  /** @param info The error as the Worker saw it. */
+  constructor(readonly info: WorkerError) {
+    super(`${info.name}: ${info.message}`);
+  }
+}
+
+/** A Worker attached (or to be attached) to a shared pool. */
+export interface TestWorker {
+  readonly worker: Worker;
+  /** Runs a command in the Worker; rejects with {@linkcode WorkerCallError} if it failed there. */
+  call<T = unknown>(cmd: string, args?: Record<string, unknown>, transfer?: Transferable[]): Promise<T>;
+  /** Runs a command expected to fail and returns the error as the Worker saw it. */
+  fail(cmd: string, args?: Record<string, unknown>): Promise<WorkerError>;
+  /** Sends the port and attaches. */
+  attach(port: MessagePort): Promise<{ name: string; maxSize: number; flavor: string }>;
+  /** Terminates the Worker (idempotent); calls still out never settle. */
+  terminate(): void;
+}
+
+/**
+ * Starts a Worker running `_workers/shared_client.ts`.
+ *
+ * @returns A handle; terminate it before the test ends.
+ * @example
+ * ```ts
+ * const w = startWorker();
+ * await w.attach(pool.share());
+ * await w.call("query", { text: "select 1" });
+ * w.terminate();
+ * ```
+ */
+export function startWorker(): TestWorker {
+  const worker = new Worker(new URL("./_workers/shared_client.ts", import.meta.url), { type: "module" });
+  const pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
+  let nextId = 1;
+  let terminated = false;
+  worker.onmessage = (e: MessageEvent<{ id: number; value?: unknown; error?: WorkerError }>) => {
+    const p = pending.get(e.data.id);
+    if (p === undefined) return;
+    pending.delete(e.data.id);
+    if (e.data.error) p.reject(new WorkerCallError(e.data.error));
+    else p.resolve(e.data.value);
+  };
+  const call = <T>(cmd: string, args: Record<string, unknown> = {}, transfer: Transferable[] = []): Promise<T> => {
+    const id = nextId++;
+    const { promise, resolve, reject } = Promise.withResolvers<T>();
+    pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+    worker.postMessage({ id, cmd, ...args }, transfer);
+    return promise;
+  };
+  return {
+    worker,
+    call,
+    async fail(cmd, args) {
+      try {
+        await call(cmd, args);
+      } catch (error) {
+        if (error instanceof WorkerCallError) return error.info;
+        throw error;
+      }
+      throw new Error(`Expected '${cmd}' to fail in the Worker`);
+    },
+    attach: (port) => call("attach", { port }, [port]),
+    terminate() {
+      if (terminated) return;
+      terminated = true;
+      worker.terminate();
+      // Calls still out never settle; rejecting them would be unhandled rejections in the test.
+      pending.clear();
+    },
+  };
+}
+
+/**
+ * Samples the number of server sessions on a database until stopped.
+ *
+ * @param dbName Database to watch.
+ * @returns `stop()` resolves with the peak seen.
+ * @example
+ * ```ts
+ * const peak = samplePeak(db.name);
+ * // ... load ...
+ * assert((await peak.stop()) <= 4);
+ * ```
+ */
+export function samplePeak(dbName: string): { stop(): Promise<number> } {
+  let peak = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      peak = Math.max(peak, await backendCount(dbName));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return peak;
+    },
+  };
+}

@@ -1,0 +1,137 @@
+/**
+ * A Worker the `shared_*_test.ts` files drive by message: it attaches to the
+ * owner's pool through the port it is sent and runs one command per message,
+ * answering `{ id, value }` or `{ id, error }` (the error described from inside
+ * the Worker, so its class is checked with `instanceof` on this side).
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import {
+  type AttachedPool,
+  attachPool,
+  PoolClosedError,
+  PoolError,
+  PoolExhaustedError,
+  PoolTimeoutError,
+  type RemoteConnection,
+  TooManyRequestsError,
+} from "../../mod.ts";
+
+let pool: AttachedPool | undefined;
+const held: RemoteConnection[] = [];
+
+/** What crosses back for a failed command: the class as seen in the Worker, and the server's fields. */
+function describe(error: unknown): Record<string, unknown> {
+  const e = error as Error & Record<string, unknown>;
+  return {
+    name: e?.name,
+    message: e?.message,
+    code: e?.code,
+    detail: e?.detail,
+    hint: e?.hint,
+    isPoolError: e instanceof PoolError,
+    isPoolTimeoutError: e instanceof PoolTimeoutError,
+    isPoolClosedError: e instanceof PoolClosedError,
+    isPoolExhaustedError: e instanceof PoolExhaustedError,
+    isTooManyRequestsError: e instanceof TooManyRequestsError,
+  };
+}
+
+type Command = { id: number; cmd: string; [k: string]: unknown };
+
+const commands: Record<string, (m: Command) => Promise<unknown> | unknown> = {
+  async attach(m) {
+    pool = await attachPool(m.port as MessagePort);
+    return { name: pool.name, maxSize: pool.maxSize, flavor: pool.flavor };
+  },
+  /** Attaching the same port a second time must fail. */
+  async attachAgain(m) {
+    pool = await attachPool(m.port as MessagePort);
+    return await attachPool(m.port as MessagePort);
+  },
+  async query(m) {
+    const r = await pool!.query(m.text as string, m.params as unknown[] | undefined);
+    return { rows: r.rows, rowCount: r.rowCount, fields: r.fields };
+  },
+  /** Runs `n` pool.query calls, `concurrency` at a time. */
+  async load(m) {
+    let left = m.n as number;
+    const one = async () => {
+      while (left-- > 0) await pool!.query(m.text as string);
+    };
+    await Promise.all(Array.from({ length: m.concurrency as number }, one));
+    return "done";
+  },
+  /** Borrows a connection and keeps it; returns its index and backend pid. */
+  async hold(m) {
+    const conn = await pool!.getconn({ timeout: m.timeout as number | undefined, key: m.key as string | undefined });
+    const { rows } = await conn.query<{ pid: number }>("select pg_backend_pid() as pid");
+    if (!held.includes(conn)) held.push(conn);
+    return { index: held.indexOf(conn), pid: rows[0].pid, status: conn.getTransactionStatus() };
+  },
+  async connQuery(m) {
+    const conn = held[m.index as number];
+    const r = await conn.query(m.text as string, m.params as unknown[] | undefined);
+    return { rows: r.rows, status: conn.getTransactionStatus() };
+  },
+  async release(m) {
+    await pool!.putconn(held[m.index as number], undefined, m.close === true);
+    return "released";
+  },
+  /** A transaction that inserts `value` and then commits or throws. */
+  async transaction(m) {
+    try {
+      return await pool!.transaction(async (conn) => {
+        await conn.query("insert into t(v) values ($1)", [m.value]);
+        const status = conn.getTransactionStatus();
+        if (m.fail) throw new Error("boom");
+        return status;
+      });
+    } catch (error) {
+      if ((error as Error).message === "boom") return "rolled back";
+      throw error;
+    }
+  },
+  /** withConnection with an explicit BEGIN left open (committed on success, rolled back on throw). */
+  async withConnection(m) {
+    try {
+      return await pool!.withConnection(async (conn) => {
+        await conn.query("begin");
+        await conn.query("insert into t(v) values ($1)", [m.value]);
+        if (m.fail) throw new Error("boom");
+        return conn.getTransactionStatus();
+      });
+    } catch (error) {
+      if ((error as Error).message === "boom") return "rolled back";
+      throw error;
+    }
+  },
+  /** Dies with an uncaught error on the next tick. */
+  crash() {
+    setTimeout(() => {
+      throw new Error("worker crashed on purpose");
+    }, 0);
+    return "crashing";
+  },
+  /** Blocks the event loop for `ms`. */
+  spin(m) {
+    const end = performance.now() + (m.ms as number);
+    while (performance.now() < end) { /* busy */ }
+    return "spun";
+  },
+  async close() {
+    await pool!.close();
+    return pool!.closed;
+  },
+};
+
+self.onmessage = async (e: MessageEvent<Command>) => {
+  const m = e.data;
+  try {
+    const value = await commands[m.cmd](m);
+    self.postMessage({ id: m.id, value });
+  } catch (error) {
+    self.postMessage({ id: m.id, error: describe(error) });
+  }
+};
