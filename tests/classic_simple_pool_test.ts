@@ -278,6 +278,12 @@ Deno.test("putconn() with the wrong key, a foreign connection or twice rejects w
       await assert.rejects(pool.putconn(stranger), (e) => e instanceof PoolError && /not from pool/.test(e.message));
       const foreign = await other.getconn();
       await assert.rejects(pool.putconn(foreign), PoolError);
+      // Python's putconn(conn, close=True) ported positionally: refused with a hint, not taken as a key.
+      // deno-lint-ignore no-explicit-any
+      await assert.rejects(pool.putconn(a, true as any), {
+        name: "TypeError",
+        message: /putconn\(conn, undefined, true\)/,
+      });
       await pool.putconn(a, "a");
       await assert.rejects(pool.putconn(a, "a"), (e) => e instanceof PoolError && /returned twice/.test(e.message));
       await pool.putconn(b, "b");

@@ -299,6 +299,12 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
     if (typeof close !== "boolean") {
       return Promise.reject(new TypeError(`Invalid argument 'close': expected a boolean, got ${typeof close}`));
     }
+    if (typeof key === "boolean") {
+      // Python's `putconn(conn, close=True)` ported positionally lands the flag in `key`.
+      return Promise.reject(
+        new TypeError("Invalid argument 'key': got a boolean; to close, call putconn(conn, undefined, true)"),
+      );
+    }
     const entry = entryOf(conn);
     if (entry === undefined || entry.owner !== this.#owner) {
       return Promise.reject(new PoolError(`Cannot return connection: it is not from pool '${this.#name}'`));

@@ -19,10 +19,13 @@ import { count, duration } from "../options.ts";
  * @example A named pool with a configure hook
  * ```ts
  * import { SimpleConnectionPool } from "@tidepool/pg";
+ * import type pg from "pg";
  * const pool = new SimpleConnectionPool(1, 5, {
  *   conninfo: Deno.env.get("DATABASE_URL"),
  *   name: "reports",
- *   configure: (conn) => conn.query("set statement_timeout = 5000").then(() => {}),
+ *   configure: async (conn: pg.Client) => {
+ *     await conn.query("set statement_timeout = 5000");
+ *   },
  * });
  * ```
  */
