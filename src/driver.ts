@@ -30,6 +30,8 @@ export interface QueryResult<R = Record<string, unknown>> {
   rowCount: number | null;
   /** Column descriptions. */
   fields: { name: string; dataTypeID: number }[];
+  /** The command tag's verb ("SELECT", "COMMIT", "ROLLBACK", ...) when the driver reports it. */
+  command?: string;
 }
 
 /**

@@ -847,12 +847,14 @@ export class ConnectionPool<C extends object = pg.Client> {
 
   async #finishTransaction(conn: C): Promise<void> {
     const status = this.#driver.status(conn);
-    if (status === "intrans") await this.#driver.query(conn, "COMMIT");
-    else if (status === "inerror") {
-      throw new PoolError(
-        "The transaction failed and was rolled back: an error inside it was caught and ignored",
-      );
-    }
+    const failed = "The transaction failed and was rolled back: an error inside it was caught and ignored";
+    if (status === "intrans") {
+      // pg rejects a failed query before ReadyForQuery ('E') arrives, so a
+      // failed transaction can still look open here; PostgreSQL then answers
+      // COMMIT with a ROLLBACK tag and no error.
+      const result = await this.#driver.query(conn, "COMMIT");
+      if (result.command === "ROLLBACK") throw new PoolError(failed);
+    } else if (status === "inerror") throw new PoolError(failed);
   }
 
   async #rollbackQuietly(conn: C): Promise<void> {
