@@ -50,11 +50,18 @@ async function cpuModel(): Promise<string> {
   }
 }
 
+/** `select version()` plus the settings that move these numbers, as the server reports them. */
 async function serverVersion(): Promise<string> {
   const client = new pg.Client({ connectionString: databaseUrl() });
   await client.connect();
   try {
-    return (await client.query("select version()")).rows[0].version;
+    const { version } = (await client.query("select version()")).rows[0];
+    const { rows } = await client.query(
+      "select name, setting, unit from pg_settings where name in " +
+        "('shared_buffers', 'max_connections', 'fsync', 'synchronous_commit') order by name",
+    );
+    const settings = rows.map((r: Record<string, string>) => `${r.name}=${r.setting}${r.unit ?? ""}`);
+    return `${version}; ${settings.join(", ")}`;
   } finally {
     await client.end();
   }
@@ -73,6 +80,15 @@ async function gitCommit(): Promise<string> {
   }
 }
 
+/** 1-minute load average; other processes on the box (tests, builds) show up here. */
+async function load1(): Promise<number> {
+  try {
+    return Number((await Deno.readTextFile("/proc/loadavg")).split(" ")[0]);
+  } catch {
+    return NaN;
+  }
+}
+
 async function main(): Promise<number> {
   const started = new Date();
   const out = await outDir();
@@ -85,7 +101,14 @@ async function main(): Promise<number> {
     commit: await gitCommit(),
   };
   const results: (BenchResult & { seconds: number; failed?: string })[] = [];
-  for (const b of BENCHES) results.push(await runChild(b, out));
+  const loads = [await load1()];
+  for (const b of BENCHES) {
+    results.push(await runChild(b, out));
+    loads.push(await load1());
+  }
+  // Our own run loads ~2 cores (client + server); much more means someone else
+  // was busy too, and the numbers below are noisier than usual.
+  const busy = Math.max(...loads) > header.cores + 1;
 
   const versions: Record<string, string> = { pg: await npmVersion("pg") };
   for (const r of results) Object.assign(versions, r.versions ?? {});
@@ -101,9 +124,15 @@ async function main(): Promise<number> {
     `- Date: ${started.toISOString()} (run took ${totalMin.toFixed(1)} min)`,
     `- CPU: ${header.cpu}, ${header.cores} cores, ${header.memGiB} GiB RAM; ${header.os}`,
     `- Deno ${Deno.version.deno} (V8 ${Deno.version.v8}, TypeScript ${Deno.version.typescript})`,
-    `- PostgreSQL: ${header.postgres} (same machine, embedded, default settings)`,
+    `- PostgreSQL: ${header.postgres} (same machine)`,
     `- tidepool: commit ${header.commit}`,
     `- Peers: ${Object.entries(versions).map(([k, v]) => `${k} ${v}`).join(", ")}`,
+    `- Load average (1 min) at start and after each bench: ${loads.map((l) => l.toFixed(2)).join(", ")}`,
+    busy
+      ? `\n**The machine was busy with other work during this run (load above ${
+        header.cores + 1
+      } on ${header.cores} cores): expect wide min-max ranges; trust only ratios far outside them.**`
+      : "",
     "",
     "## Method",
     "",
@@ -125,7 +154,11 @@ async function main(): Promise<number> {
   }
   const path = `${out}/RESULTS.md`;
   await Deno.writeTextFile(path, md.filter((l, i, a) => !(l === "" && a[i - 1] === "")).join("\n"));
-  progress(`wrote ${path} in ${totalMin.toFixed(1)} min`);
+  // Generated files go through `deno fmt` so `deno fmt --check` stays green.
+  const svg = `${out}/throughput.svg`;
+  const files = [path, ...(await Deno.stat(svg).then(() => [svg], () => []))];
+  await new Deno.Command(Deno.execPath(), { args: ["fmt", "-q", ...files] }).output();
+  progress(`wrote ${files.join(" and ")} in ${totalMin.toFixed(1)} min`);
   return results.some((r) => r.failed) ? 1 : 0;
 }
 
