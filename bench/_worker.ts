@@ -13,7 +13,7 @@
 
 import type { BenchPool } from "./_tidepool.ts";
 import { loadTidepool } from "./_tidepool.ts";
-import { runFor } from "./_db_contenders.ts";
+import { runFor } from "./_load.ts";
 
 let pool: BenchPool | undefined;
 
@@ -28,7 +28,7 @@ self.onmessage = async (e: MessageEvent) => {
     } else if (msg.cmd === "run") {
       const p = pool!;
       const run = await runFor(
-        { query: () => p.query("select 1"), close: () => Promise.resolve() },
+        { query: () => p.query("select 1") },
         msg.concurrency,
         msg.ms,
       );

@@ -18,13 +18,13 @@ import {
   pgPool,
   postgresJs,
   rawClients,
-  runFor,
   tidepoolGetconn,
   tidepoolQuery,
 } from "./_db_contenders.ts";
 import { type BenchResult, emit, npmVersion, outDir, progress, QUICK, type Table } from "./_report.ts";
 import { fmtMs, fmtNum, fmtRatioRange, median, percentileSorted, roundOrder } from "./_stats.ts";
 import { lineChart } from "./_svg.ts";
+import { runFor } from "./_load.ts";
 
 const SQL = "select 1";
 const LEVELS = [1, 8, 64, 256];

@@ -12,7 +12,8 @@
  * @module
  */
 
-import { CONNECTIONS, databaseUrl, runFor } from "./_db_contenders.ts";
+import { CONNECTIONS, databaseUrl } from "./_db_contenders.ts";
+import { runFor } from "./_load.ts";
 import { type BenchResult, emit, progress, QUICK } from "./_report.ts";
 import { fmtMs, fmtNum, fmtRatioRange, median, percentileSorted, roundOrder } from "./_stats.ts";
 import { type BenchPool, loadTidepool } from "./_tidepool.ts";
@@ -57,7 +58,7 @@ async function runWorkers(workers: Worker[]): Promise<Sample> {
 
 async function runOwner(pool: BenchPool): Promise<Sample> {
   const run = await runFor(
-    { query: () => pool.query("select 1"), close: () => Promise.resolve() },
+    { query: () => pool.query("select 1") },
     WORKERS * PER_WORKER,
     DURATION_MS,
   );

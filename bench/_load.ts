@@ -1,0 +1,48 @@
+/** The timed closed loop shared by the throughput and Workers benchmarks. @module */
+
+/** Anything that can run the statement once for task number `task`. */
+export interface Queryable {
+  query(task: number): Promise<unknown>;
+}
+
+/** Counts and latencies of one timed run. */
+export interface LoadRun {
+  ops: number;
+  elapsedMs: number;
+  /** Per-op latency in ms, sorted ascending. */
+  latencies: Float64Array;
+}
+
+/**
+ * Runs `concurrency` loops of `target.query` for `ms` milliseconds. Only ops
+ * that finish before the stop time count; in-flight ones are drained untimed,
+ * so the next contender starts on a quiet server.
+ */
+export async function runFor(target: Queryable, concurrency: number, ms: number): Promise<LoadRun> {
+  const lat: number[] = [];
+  let stopped = false;
+  let tEnd = 0;
+  const loop = async (task: number) => {
+    while (!stopped) {
+      const t = performance.now();
+      await target.query(task);
+      if (stopped) break;
+      lat.push(performance.now() - t);
+    }
+  };
+  const t0 = performance.now();
+  const timer = setTimeout(() => {
+    stopped = true;
+    tEnd = performance.now();
+  }, ms);
+  try {
+    await Promise.all(Array.from({ length: concurrency }, (_, i) => loop(i)));
+  } finally {
+    clearTimeout(timer);
+  }
+  return {
+    ops: lat.length,
+    elapsedMs: tEnd - t0,
+    latencies: Float64Array.from(lat).sort(),
+  };
+}
