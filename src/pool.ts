@@ -50,6 +50,8 @@ export interface PoolPolicy {
 
 const MODERN: PoolPolicy = { keepIdle: true, growPerWaiter: false };
 const RESOLVED: Promise<void> = Promise.resolve();
+/** Longest setTimeout delay: beyond 2^31-1 ms a timer fires at once instead of never. */
+const MAX_DELAY = 2_147_483_647;
 let poolCounter = 0;
 
 type State = "new" | "open" | "closed";
@@ -257,7 +259,7 @@ export class ConnectionPool<C extends object = pg.Client> {
           },
         ),
       );
-    }, timeout);
+    }, Math.min(timeout, MAX_DELAY));
     waiter.onSettle(() => {
       clearTimeout(timer);
       this.#readyWaiters.delete(waiter);
@@ -615,7 +617,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     if ([...this.#all].some((e) => e.state !== "closed")) {
       const returned = new Waiter<void>();
       this.#idleWatchers.add(returned);
-      const timer = setTimeout(() => returned.resolve(), timeout);
+      const timer = setTimeout(() => returned.resolve(), Math.min(timeout, MAX_DELAY));
       returned.onSettle(() => clearTimeout(timer));
       await returned.promise;
       this.#idleWatchers.delete(returned);
@@ -800,7 +802,7 @@ export class ConnectionPool<C extends object = pg.Client> {
           { cause: this.#lastError },
         ),
       );
-    }, Math.max(0, deadline - performance.now()));
+    }, Math.min(Math.max(0, deadline - performance.now()), MAX_DELAY));
     const onAbort = () => giveUp(signal!.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
     waiter.onSettle(() => {

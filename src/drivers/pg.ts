@@ -50,7 +50,8 @@ export function createPgDriver(
   const scrub = (error: unknown): Error => scrubError(error, secrets);
   const connectTimeout = options.connectTimeout ?? 10_000;
   if (connectTimeout > 0) {
-    config.connectionTimeoutMillis = Math.max(1, Math.round(connectTimeout));
+    // Capped at the longest timer: beyond 2^31-1 ms pg's setTimeout would fire at once.
+    config.connectionTimeoutMillis = Math.min(Math.max(1, Math.round(connectTimeout)), 2_147_483_647);
   }
 
   return {
