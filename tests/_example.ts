@@ -38,7 +38,7 @@ export interface StartExampleOptions {
 }
 
 /**
- * Starts `deno <args>` and waits until it prints its listening line.
+ * Starts `deno <args>` and waits until it prints its listening line (on stdout or stderr).
  *
  * @param args Arguments to `deno`, e.g. `["run", "-A", "examples/serve.ts"]`.
  * @param options Environment, the listening pattern and a deadline.
@@ -65,13 +65,14 @@ export async function startExample(args: string[], options: StartExampleOptions 
   const readAll = async (stream: ReadableStream<Uint8Array>, append: (text: string) => void) => {
     for await (const text of stream.pipeThrough(new TextDecoderStream())) append(text);
   };
+  // Examples print on stdout; `deno serve` announces itself on stderr.
+  const lookForUrl = (text: string) => {
+    const m = listening.exec(text);
+    if (m) announced?.(m[1]);
+  };
   const reading = Promise.all([
-    readAll(child.stdout, (t) => {
-      stdout += t;
-      const m = listening.exec(stdout);
-      if (m) announced?.(m[1]);
-    }),
-    readAll(child.stderr, (t) => stderr += t),
+    readAll(child.stdout, (t) => lookForUrl(stdout += t)),
+    readAll(child.stderr, (t) => lookForUrl(stderr += t)),
   ]);
   const status = child.status;
   let exit: Promise<ExampleExit> | undefined;
@@ -95,7 +96,7 @@ export async function startExample(args: string[], options: StartExampleOptions 
   let timer: ReturnType<typeof setTimeout> | undefined;
   const url = await new Promise<string | undefined>((resolve) => {
     announced = resolve;
-    const early = listening.exec(stdout);
+    const early = listening.exec(stdout) ?? listening.exec(stderr);
     if (early) resolve(early[1]);
     status.then(() => resolve(undefined));
     timer = setTimeout(() => resolve(undefined), timeout);
