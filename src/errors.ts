@@ -19,6 +19,8 @@
  */
 export class PoolError extends Error {
   /**
+   * Creates a pool error.
+   *
    * @param message What went wrong, sentence case, details after a colon.
    * @param options `cause`: the underlying error (a driver error, the last connection error).
    */
@@ -42,6 +44,8 @@ export class PoolError extends Error {
  */
 export class PoolTimeoutError extends PoolError {
   /**
+   * Creates a timeout error.
+   *
    * @param message What timed out and the pool's counts.
    * @param options `cause`: the last connection error, if any.
    */
@@ -61,7 +65,12 @@ export class PoolTimeoutError extends PoolError {
  * ```
  */
 export class PoolClosedError extends PoolError {
-  /** @param message Which pool is closed. @param options Optional cause. */
+  /**
+   * Creates a closed-pool error.
+   *
+   * @param message Which pool is closed.
+   * @param options Optional cause.
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "PoolClosedError";
@@ -78,7 +87,12 @@ export class PoolClosedError extends PoolError {
  * ```
  */
 export class TooManyRequestsError extends PoolError {
-  /** @param message The pool and its limit. @param options Optional cause. */
+  /**
+   * Creates a too-many-requests error.
+   *
+   * @param message The pool and its limit.
+   * @param options Optional cause.
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "TooManyRequestsError";
@@ -96,7 +110,12 @@ export class TooManyRequestsError extends PoolError {
  * ```
  */
 export class PoolExhaustedError extends PoolError {
-  /** @param message Defaults to psycopg2's text. @param options Optional cause. */
+  /**
+   * Creates an exhausted-pool error.
+   *
+   * @param message Defaults to psycopg2's text.
+   * @param options Optional cause.
+   */
   constructor(message = "connection pool exhausted", options?: ErrorOptions) {
     super(message, options);
     this.name = "PoolExhaustedError";

@@ -24,6 +24,8 @@ import type { ConnectionPoolOptions } from "./options.ts";
  */
 export class NullConnectionPool<C extends object = pg.Client> extends ConnectionPool<C> {
   /**
+   * Creates a pool that keeps no idle connections. Does no I/O.
+   *
    * @param options As for `ConnectionPool`; `minSize` must be 0 (its default here).
    * @throws {RangeError} `minSize` is not 0, or another option is out of range.
    * @throws {TypeError} An option has the wrong type or an unknown name.
