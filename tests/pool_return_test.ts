@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import type pg from "pg";
 import { ConnectionPool } from "../mod.ts";
-import { adminQuery, withTestDatabase } from "./_db.ts";
+import { adminQuery, waitFor, withTestDatabase } from "./_db.ts";
 import { backendPid, captureLogs, expectBackends } from "./_pool_helpers.ts";
 
 const fastBackoff = { initialDelay: 50, multiplier: 2, jitter: 0 };
@@ -184,4 +184,31 @@ Deno.test("a connection whose configure throws is discarded and the attempt retr
     // Only the one good connection is open on the server.
     await expectBackends(db.name, 1);
     await pool.putconn(conn);
+  }));
+
+Deno.test("a connection returned straight from the catch of a query killed by pg_terminate_backend is discarded", () =>
+  withTestDatabase(async (db) => {
+    await using pool = new ConnectionPool({ conninfo: db.url, minSize: 1 });
+    const conn = await pool.getconn();
+    const pid = await backendPid(conn);
+    // pg rejects the query with the FATAL error before the socket's end
+    // event; returning in the same tick must not keep the dying connection.
+    const returned = conn.query("select pg_sleep(30)").catch(async (error: { code?: string }) => {
+      await pool.putconn(conn);
+      return error;
+    });
+    await waitFor(async () =>
+      (await adminQuery<{ n: number }>(
+        "select count(*)::int as n from pg_stat_activity where pid = $1 and query like 'select pg_sleep%'",
+        [pid],
+      ))[0].n === 1
+    );
+    await adminQuery("select pg_terminate_backend($1)", [pid]);
+    const error = await returned;
+    assert.equal(error.code, "57P01");
+    assert.equal(pool.getStats().returnsBad, 1);
+    const again = await pool.getconn({ timeout: 5_000 });
+    assert.notEqual(again, conn);
+    assert.notEqual(await backendPid(again), pid);
+    await pool.putconn(again);
   }));

@@ -23,8 +23,21 @@ interface PgInternals {
   _activeQuery?: unknown;
   _queryQueue?: unknown[];
   _sentQueryQueue?: unknown[];
-  connection?: { stream?: { destroy(error?: Error): void } };
+  connection?: {
+    stream?: { destroy(error?: Error): void };
+    on(event: "errorMessage", listener: (msg: { severity?: string; code?: string }) => void): void;
+  };
 }
+
+/**
+ * Clients whose server sent a FATAL/PANIC error: the session is ending. pg
+ * hands that error to the running query before the socket's `end` event, so
+ * a borrower that returns the connection from its `catch` would otherwise
+ * give back a connection that still looks idle.
+ */
+const doomed = new WeakSet<pg.Client>();
+// Session-ending SQLSTATEs, for servers whose severity text is localized.
+const SESSION_ENDING = new Set(["57P01", "57P02", "57P03", "57P05", "25P03"]);
 
 /**
  * Creates the node-postgres driver for a connection string or `pg.ClientConfig`.
@@ -62,6 +75,11 @@ export function createPgDriver(
       const client = new pg.Client(config);
       // An 'error' event with no listener would crash the process.
       client.on("error", () => {});
+      (client as unknown as PgInternals).connection?.on("errorMessage", (msg) => {
+        if (msg.severity === "FATAL" || msg.severity === "PANIC" || SESSION_ENDING.has(msg.code ?? "")) {
+          doomed.add(client);
+        }
+      });
       const abort = () => (client as unknown as PgInternals).connection?.stream?.destroy();
       signal.addEventListener("abort", abort, { once: true });
       try {
@@ -98,7 +116,7 @@ export function createPgDriver(
     status(client: pg.Client): ConnectionStatus {
       const c = client as unknown as PgInternals;
       // pg sets these flags itself when the socket errors or ends.
-      if (c._ending || c._ended || !c._connected || c._queryable === false) return "broken";
+      if (c._ending || c._ended || !c._connected || c._queryable === false || doomed.has(client)) return "broken";
       if (
         c._activeQuery || c._queryQueue?.length || c._sentQueryQueue?.length
       ) return "active";
