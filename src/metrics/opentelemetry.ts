@@ -27,7 +27,10 @@ import {
 import { STAT_METRICS } from "./_stat_metrics.ts";
 import type { StatsSource } from "./prometheus.ts";
 
+// Types in this entry's signatures, so its docs are complete without mod.ts. (`Meter` is
+// @opentelemetry/api's own; re-exporting it would drag that package's whole type tree in.)
 export type { StatsSource } from "./prometheus.ts";
+export type { PoolStats } from "../stats.ts";
 
 /**
  * The handle {@linkcode registerOpenTelemetry} returns: stop reporting a
