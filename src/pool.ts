@@ -463,7 +463,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       try {
         await this.#driver.query(conn, begin);
         const result = await fn(conn);
-        await this.#finishTransaction(conn);
+        await this.#finishTransaction(conn, true);
         return result;
       } catch (error) {
         await this.#rollbackQuietly(conn);
@@ -847,7 +847,8 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#release(entry);
   }
 
-  async #finishTransaction(conn: C): Promise<void> {
+  /** `began`: the pool opened the transaction, so anything but open/idle means it did not commit. */
+  async #finishTransaction(conn: C, began = false): Promise<void> {
     const status = this.#driver.status(conn);
     const failed = "The transaction failed and was rolled back: an error inside it was caught and ignored";
     if (status === "intrans") {
@@ -857,6 +858,14 @@ export class ConnectionPool<C extends object = pg.Client> {
       const result = await this.#driver.query(conn, "COMMIT");
       if (result.command === "ROLLBACK") throw new PoolError(failed);
     } else if (status === "inerror") throw new PoolError(failed);
+    else if (began && status !== "idle") {
+      // Lost after fn's last statement: no COMMIT can run, and returning would report a lost write as done.
+      throw new PoolError(
+        `The transaction did not commit: the connection is ${
+          status === "active" ? "still running a query" : "closed or broken"
+        }`,
+      );
+    }
   }
 
   async #rollbackQuietly(conn: C): Promise<void> {

@@ -155,3 +155,24 @@ for (const how of ["pg_terminate_backend", "proxy cut"] as const) {
     await waitFor(async () => (await backendCount(db.name)) === 0);
   });
 }
+
+Deno.test("a connection lost after a transaction's last statement: transaction() rejects instead of reporting a lost write as committed", async () => {
+  const pool = new ConnectionPool({ conninfo: db.url, minSize: 1, timeout: 2_000, backoff: FAST_BACKOFF });
+  try {
+    await pool.query("create table if not exists lost_commit (n int)");
+    await assert.rejects(
+      pool.transaction(async (c) => {
+        await c.query("insert into lost_commit values (1)");
+        const ended = new Promise((resolve) => c.once("end", resolve));
+        await terminate(pidOf(c));
+        await ended; // the pool now sees the connection as broken: no COMMIT can run
+        return "done";
+      }),
+      /did not commit/,
+    );
+    const { rows } = await pool.query("select count(*)::int as n from lost_commit");
+    assert.equal(rows[0].n, 0);
+  } finally {
+    await pool.close();
+  }
+});
