@@ -177,3 +177,74 @@ Deno.test("registerOpenTelemetry() works with the global meter when none is give
   const registration = registerOpenTelemetry(source("p", numberedStats(1)));
   registration.unregister();
 });
+
+interface OtlpMetric {
+  name: string;
+  gauge?: { dataPoints: OtlpPoint[] };
+  sum?: { dataPoints: OtlpPoint[]; isMonotonic?: boolean };
+}
+interface OtlpPoint {
+  asInt?: string | number;
+  asDouble?: number;
+  attributes?: { key: string; value: { stringValue?: string } }[];
+}
+
+Deno.test("registerOpenTelemetry() exports through Deno's built-in OpenTelemetry with OTEL_DENO=true", async () => {
+  // A tiny OTLP/HTTP JSON collector; the child process exports to it. The pool is never opened.
+  const bodies: string[] = [];
+  const collector = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async (req) => {
+    const text = await req.text();
+    if (new URL(req.url).pathname === "/v1/metrics") bodies.push(text);
+    return Response.json({});
+  });
+  try {
+    const script = `
+      import { ConnectionPool } from "./mod.ts";
+      import { registerOpenTelemetry } from "./src/metrics/opentelemetry.ts";
+      const pool = new ConnectionPool({ conninfo: "postgres://u@127.0.0.1:1/db", name: "otel-e2e", minSize: 3, maxSize: 7 });
+      registerOpenTelemetry(pool);
+      setTimeout(() => {}, 60_000); // stay up until the test has seen an export and kills it
+    `;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--ext=ts", script],
+      env: {
+        OTEL_DENO: "true",
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${collector.addr.port}`,
+        OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+        OTEL_METRIC_EXPORT_INTERVAL: "200",
+      },
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    // Observable instruments are read at each export interval (not at exit): poll until one arrived.
+    const deadline = performance.now() + 15_000;
+    while (!bodies.some((b) => b.includes("tidepool.pool_size")) && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    child.kill("SIGKILL");
+    const out = await child.output();
+    assert.ok(bodies.length > 0, `no export received: ${new TextDecoder().decode(out.stderr)}`);
+    const metrics = new Map<string, OtlpMetric>();
+    for (const body of bodies) {
+      for (const rm of JSON.parse(body).resourceMetrics ?? []) {
+        for (const sm of rm.scopeMetrics ?? []) {
+          for (const m of sm.metrics ?? []) if (m.name.startsWith("tidepool.")) metrics.set(m.name, m);
+        }
+      }
+    }
+    assert.equal(metrics.size, 15, [...metrics.keys()].join(", "));
+    const point = (name: string) => {
+      const m = metrics.get(name)!;
+      const p = (m.gauge ?? m.sum)!.dataPoints[0];
+      assert.deepEqual(p.attributes, [{ key: "pool.name", value: { stringValue: "otel-e2e" } }]);
+      return Number(p.asInt ?? p.asDouble);
+    };
+    assert.ok(metrics.get("tidepool.pool_max")!.gauge, "poolMax is a gauge");
+    assert.equal(point("tidepool.pool_max"), 7);
+    assert.equal(point("tidepool.pool_min"), 3);
+    assert.equal(metrics.get("tidepool.requests")!.sum?.isMonotonic, true, "requestsNum is a monotonic sum");
+    assert.equal(point("tidepool.requests"), 0);
+  } finally {
+    await collector.shutdown();
+  }
+});
