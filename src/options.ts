@@ -231,14 +231,9 @@ export function resolveOptions(
     name: o.name as string | undefined,
     timeout: duration(o.timeout, "timeout", 30_000),
     maxWaiting: count(o.maxWaiting, "maxWaiting", 0),
-    maxLifetime: duration(o.maxLifetime, "maxLifetime", 3_600_000, true),
-    maxIdle: duration(o.maxIdle, "maxIdle", 600_000, true),
-    reconnectTimeout: duration(
-      o.reconnectTimeout,
-      "reconnectTimeout",
-      300_000,
-      true,
-    ),
+    maxLifetime: duration(o.maxLifetime, "maxLifetime", 3_600_000),
+    maxIdle: duration(o.maxIdle, "maxIdle", 600_000),
+    reconnectTimeout: duration(o.reconnectTimeout, "reconnectTimeout", 300_000),
     numWorkers: count(o.numWorkers, "numWorkers", 3, 1),
     order: (o.order as "fifo" | "lifo" | undefined) ?? "fifo",
     leakDetectionThreshold: duration(
