@@ -50,7 +50,6 @@ export interface PoolPolicy {
 
 const MODERN: PoolPolicy = { keepIdle: true, growPerWaiter: false };
 const RESOLVED: Promise<void> = Promise.resolve();
-const MAX_TIMER_DELAY = 2_147_483_647;
 /** Longest setTimeout delay: beyond 2^31-1 ms a timer fires at once instead of never. */
 const MAX_DELAY = 2_147_483_647;
 let poolCounter = 0;
@@ -1047,7 +1046,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#all.add(entry);
     this.#driver.watch(conn, (error) => this.#onLost(entry, error));
     // Beyond a timer's range (~24.8 days) the checks on checkout and return are enough.
-    if (lifetime <= MAX_TIMER_DELAY) {
+    if (lifetime <= MAX_DELAY) {
       entry.expiryTimer = this.#timers.after(lifetime, () => {
         entry.expiryTimer = undefined;
         if (entry.state !== "idle") return; // a borrowed one is replaced on return
