@@ -96,6 +96,8 @@ interface Lease<C> {
 }
 
 let linkCounter = 0;
+/** How long (ms) a reply may wait for others of the same port before it is posted. */
+const LINGER_MS = 1;
 
 /**
  * The ports of one pool. Pools create it on their first `share()` and close it
@@ -161,6 +163,8 @@ class Link<C> {
   readonly #timer: number;
   #nextLease = 1;
   #inflight = 0;
+  /** Of #inflight, the statements running (not waits for a connection): their replies come soon. */
+  #running = 0;
   /** Bumped on reclaim: requests that started before it finish by giving their connection back. */
   #epoch = 0;
   #lastSeen = performance.now();
@@ -176,10 +180,17 @@ class Link<C> {
     readonly worker: Worker | undefined,
     readonly log: Logger,
   ) {
-    this.#outbox = new Outbox<ToWorker>(port, (message, error) => {
-      // Rows that cannot be cloned: fail that request instead of the batch.
-      if (message.kind === "ok") this.#outbox.send({ v: 1, kind: "err", id: message.id, error: toWireError(error) });
-    });
+    this.#outbox = new Outbox<ToWorker>(
+      port,
+      (message, error) => {
+        // Rows that cannot be cloned: fail that request instead of the batch.
+        if (message.kind === "ok") this.#outbox.send({ v: 1, kind: "err", id: message.id, error: toWireError(error) });
+      },
+      // Replies linger (<= 1 ms) while other statements of this port still run: one wake-up of
+      // the Worker for several replies. A lone request's reply leaves at once.
+      () => this.#running > 0,
+      LINGER_MS,
+    );
     port.onmessage = (event) => this.#receive(event.data);
     port.onmessageerror = () => this.#warn("a message that could not be deserialized");
     this.#period = Math.max(5, heartbeatTimeout / 4);
@@ -268,10 +279,13 @@ class Link<C> {
       this.#inflight--;
       return this.#fail(id, error);
     }
+    this.#running++;
     try {
       const result = await ops.query(conn, text, params);
+      this.#running--;
       this.#outbox.send({ v: 1, kind: "ok", id, result: toWireResult(result) });
     } catch (error) {
+      this.#running--;
       this.#fail(id, error);
     } finally {
       this.#inflight--;
@@ -320,10 +334,13 @@ class Link<C> {
     if (lease === undefined) return this.#unknownLease(id, leaseId);
     const { ops } = this.owner;
     this.#inflight++;
+    this.#running++;
     try {
       const result = await ops.query(lease.conn, text, params);
+      this.#running--;
       this.#outbox.send({ v: 1, kind: "ok", id, result: toWireResult(result), status: ops.status(lease.conn) });
     } catch (error) {
+      this.#running--;
       this.#outbox.send({ v: 1, kind: "err", id, error: toWireError(error), status: ops.status(lease.conn) });
     } finally {
       this.#inflight--;
