@@ -11,15 +11,7 @@ import { PoolClosedError, PoolError, PoolTimeoutError } from "../errors.ts";
 import { beginStatement, isRetryable, type TransactionOptions } from "../transaction.ts";
 import { count, duration } from "../options.ts";
 import { Outbox } from "./_outbox.ts";
-import {
-  fromWireError,
-  isMessage,
-  type PoolInfo,
-  type ToOwner,
-  type ToWorker,
-  WIRE_VERSION,
-  type WireKey,
-} from "./_wire.ts";
+import { fromWireError, isMessage, type PoolInfo, type ToOwner, type ToWorker, WIRE_VERSION } from "./_wire.ts";
 
 /** A Worker-side request, before the channel gives it an id. */
 type Request = ToOwner extends infer M ? M extends { id: number } ? Omit<M, "id"> : never : never;
@@ -45,7 +37,7 @@ export interface AttachedGetconnOptions {
   /** Aborting rejects the request with the signal's reason (and cancels it on the owner). */
   signal?: AbortSignal;
   /** A classic pool's key (`getconn(key)`). */
-  key?: WireKey;
+  key?: string | number;
 }
 
 /**
@@ -294,7 +286,7 @@ export class AttachedPool implements AsyncDisposable {
     return this.#info.maxSize;
   }
   /** `"pool"`, `"classic"` or `"persistent"`: which owner API this mirrors. */
-  get flavor(): PoolInfo["flavor"] {
+  get flavor(): "pool" | "classic" | "persistent" {
     return this.#info.flavor;
   }
   /** After heartbeatTimeout ms without a heartbeat the owner reclaims this Worker's leases. */
@@ -330,7 +322,7 @@ export class AttachedPool implements AsyncDisposable {
    * }
    * ```
    */
-  async getconn(options?: AttachedGetconnOptions | WireKey): Promise<RemoteConnection> {
+  async getconn(options?: AttachedGetconnOptions | string | number): Promise<RemoteConnection> {
     const o: AttachedGetconnOptions = typeof options === "object" && options !== null
       ? options
       : options === undefined
@@ -407,7 +399,7 @@ export class AttachedPool implements AsyncDisposable {
    * await pool.putconn(conn);
    * ```
    */
-  async putconn(conn: RemoteConnection, _key?: WireKey, close = false): Promise<void> {
+  async putconn(conn: RemoteConnection, _key?: string | number, close = false): Promise<void> {
     if (!(conn instanceof RemoteConnection) || conn.pool !== this) {
       throw new PoolError(`Cannot return connection: it is not from pool '${this.name}'`);
     }
