@@ -93,7 +93,7 @@ export class ConnectionPool<C extends object = pg.Client> {
   /** Every open connection, whatever its state. */
   readonly #all = new Set<Entry<C>>();
   readonly #idle = new Deque<Entry<C>>();
-  readonly #waiters = new WaiterQueue<Entry<C>>();
+  readonly #waiters = new WaiterQueue<C | Entry<C>>((waiter) => this.#timedOut(waiter));
   /** Callers of `wait()` / `open({wait})`, settled when `minSize` are ready. */
   readonly #readyWaiters = new Set<Waiter<void>>();
   /** Connection attempts in flight or waiting for their backoff; counted in the size. */
@@ -295,15 +295,22 @@ export class ConnectionPool<C extends object = pg.Client> {
       void this.open();
     }
     this.#counters.requestsNum++;
-    if (this.#check === undefined && options?.signal === undefined) {
-      const now = performance.now();
+    if (options?.signal?.aborted) {
+      this.#counters.requestsErrors++;
+      return Promise.reject(options.signal.reason);
+    }
+    if (this.#check !== undefined) return this.#getconnChecked(options);
+    if (this.#idle.length > 0) {
+      const now = Date.now();
       const entry = this.#takeIdle(now);
       if (entry !== undefined) {
         this.#lend(entry, now);
         return Promise.resolve(entry.conn as PooledConnection<C>);
       }
     }
-    return this.#getconnSlow(options);
+    // The connection that frees first is lent inside #release and handed over
+    // as is: one waiter, one promise, no async wrapper.
+    return this.#enqueue(options, true) as Promise<PooledConnection<C>>;
   }
 
   /**
@@ -362,7 +369,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       );
     }
     this.#leaks.returned(entry);
-    const now = performance.now();
+    const now = Date.now();
     this.#counters.usageMs += now - entry.lentAt;
     entry.state = "reserved";
     if (
@@ -370,7 +377,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       now < entry.expiresAt &&
       this.#driver.status(entry.conn) === "idle"
     ) {
-      this.#release(entry);
+      this.#release(entry, now);
       return RESOLVED;
     }
     return this.#returnSlow(entry);
@@ -611,7 +618,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#timers.cancelAll();
     this.#pending -= this.#retrying;
     this.#retrying = 0;
-    this.#waiters.rejectAll(() => this.#closedError());
+    this.#waiters.rejectAll(() => this.#closedError()); // also stops the deadline timer
     for (const waiter of this.#readyWaiters) waiter.reject(this.#closedError());
     for (const entry of this.#idle.drain()) this.#discard(entry);
     if ([...this.#all].some((e) => e.state !== "closed")) {
@@ -725,59 +732,63 @@ export class ConnectionPool<C extends object = pg.Client> {
     }
   }
 
-  #lend(entry: Entry<C>, now: number): void {
+  #lend(entry: Entry<C>, now: number, origin?: string): void {
     entry.state = "in_use";
     entry.lentAt = now;
-    this.#leaks.lent(entry as Entry<unknown>);
+    this.#leaks.lent(entry as Entry<unknown>, origin);
   }
 
-  async #getconnSlow(
-    options: GetconnOptions | undefined,
-  ): Promise<PooledConnection<C>> {
-    const timeout = options?.timeout === undefined ? this.#o.timeout : duration(options.timeout, "timeout", 0);
-    const signal = options?.signal;
-    if (signal?.aborted) {
-      this.#counters.requestsErrors++;
-      throw signal.reason;
-    }
+  /** Checkout with a `check` callback: each candidate is probed, failures discarded, within one deadline. */
+  async #getconnChecked(options: GetconnOptions | undefined): Promise<PooledConnection<C>> {
+    const timeout = this.#requestTimeout(options);
     const deadline = performance.now() + timeout;
+    const origin = this.#leaks.capture(); // before the first await, while the borrower is on the stack
     for (;;) {
-      let entry = this.#takeIdle(performance.now());
-      if (entry === undefined) {
-        entry = await this.#enqueue(deadline, timeout, signal);
-      }
+      const entry = this.#takeIdle(Date.now()) ??
+        await this.#enqueue(
+          { timeout: Math.max(0, deadline - performance.now()), signal: options?.signal },
+          false,
+          timeout,
+        );
       if (this.#state === "closed") {
         this.#discard(entry);
         throw this.#closedError();
       }
-      if (this.#check !== undefined) {
-        entry.state = "reserved";
-        try {
-          await this.#check(entry.conn);
-        } catch (error) {
-          this.#counters.connectionsLost++;
-          this.#log.warn(
-            "Pool {pool}: discarding a connection that failed check: {error}",
-            {
-              pool: this.#name,
-              error: describeError(error),
-            },
-          );
-          this.#discard(entry);
-          continue;
-        }
+      entry.state = "reserved";
+      try {
+        await this.#check!(entry.conn);
+      } catch (error) {
+        this.#counters.connectionsLost++;
+        this.#log.warn("Pool {pool}: discarding a connection that failed check: {error}", {
+          pool: this.#name,
+          error: describeError(error),
+        });
+        this.#discard(entry);
+        continue;
       }
-      this.#lend(entry, performance.now());
+      this.#lend(entry, Date.now(), origin);
       return entry.conn as PooledConnection<C>;
     }
   }
 
-  /** Queues a request until a connection is handed to it, the deadline passes, or the signal aborts. */
-  #enqueue(
-    deadline: number,
-    timeout: number,
-    signal: AbortSignal | undefined,
-  ): Promise<Entry<C>> {
+  #requestTimeout(options: GetconnOptions | undefined): number {
+    return options?.timeout === undefined ? this.#o.timeout : duration(options.timeout, "timeout", 0);
+  }
+
+  /**
+   * Queues a request until a connection is handed to it, its deadline passes,
+   * or its signal aborts. With `lend`, it resolves with the connection already
+   * lent; without, with the entry (the checked path lends after its check).
+   */
+  #enqueue(options: GetconnOptions | undefined, lend: true): Promise<C>;
+  #enqueue(options: GetconnOptions | undefined, lend: false, reported: number): Promise<Entry<C>>;
+  #enqueue(options: GetconnOptions | undefined, lend: boolean, reported?: number): Promise<C | Entry<C>> {
+    let timeout: number;
+    try {
+      timeout = this.#requestTimeout(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (this.#o.maxWaiting > 0 && this.#waiters.size >= this.#o.maxWaiting) {
       this.#counters.requestsErrors++;
       return Promise.reject(
@@ -786,41 +797,59 @@ export class ConnectionPool<C extends object = pg.Client> {
         ),
       );
     }
-    const waiter = new Waiter<Entry<C>>();
+    const waiter = new Waiter<C | Entry<C>>(performance.now());
+    waiter.deadline = waiter.enqueuedAt + timeout;
+    waiter.timeout = reported ?? timeout;
+    waiter.lend = lend;
+    waiter.origin = this.#leaks.capture();
     this.#counters.requestsQueued++;
     this.#waiters.add(waiter);
-    const giveUp = (error: unknown) => {
-      if (waiter.reject(error)) {
-        this.#waiters.forget();
-        this.#counters.requestsErrors++;
-      }
-    };
-    const timer = setTimeout(() => {
-      giveUp(
-        new PoolTimeoutError(
-          `Couldn't get a connection from pool '${this.#name}' after ${timeout} ms: ${this.#counts()}`,
-          { cause: this.#lastError },
-        ),
-      );
-    }, Math.min(Math.max(0, deadline - performance.now()), MAX_DELAY));
-    const onAbort = () => giveUp(signal!.reason);
-    signal?.addEventListener("abort", onAbort, { once: true });
-    waiter.onSettle(() => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-      this.#counters.requestsWaitMs += performance.now() - waiter.enqueuedAt;
-    });
+    const signal = options?.signal;
+    if (signal !== undefined) {
+      const onAbort = () => {
+        if (waiter.reject(signal.reason)) {
+          this.#waiters.forget();
+          this.#counters.requestsErrors++;
+          this.#counters.requestsWaitMs += performance.now() - waiter.enqueuedAt;
+        }
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      waiter.onSettle(() => signal.removeEventListener("abort", onAbort));
+    }
     this.#maybeGrow();
     return waiter.promise;
   }
 
+  /** A queued request reached its deadline (the queue already dropped it). */
+  #timedOut(waiter: Waiter<C | Entry<C>>): void {
+    const error = new PoolTimeoutError(
+      `Couldn't get a connection from pool '${this.#name}' after ${waiter.timeout} ms: ${this.#counts()}`,
+      { cause: this.#lastError },
+    );
+    if (waiter.reject(error)) {
+      this.#counters.requestsErrors++;
+      this.#counters.requestsWaitMs += performance.now() - waiter.enqueuedAt;
+    }
+  }
+
   /** Hands a ready connection to the oldest waiter, or makes it idle. */
-  #release(entry: Entry<C>): void {
+  #release(entry: Entry<C>, now: number = Date.now()): void {
     if (this.#state === "closed") {
       this.#discard(entry);
       return;
     }
-    if (this.#waiters.serve(entry)) return;
+    const waiter = this.#waiters.take();
+    if (waiter !== undefined) {
+      this.#counters.requestsWaitMs += performance.now() - waiter.enqueuedAt;
+      if (waiter.lend) {
+        this.#lend(entry, now, waiter.origin);
+        waiter.resolve(entry.conn);
+      } else {
+        entry.state = "reserved";
+        waiter.resolve(entry);
+      }
+      return;
+    }
     if (
       !this.#policy.keepIdle || this.#all.size + this.#pending > this.#o.maxSize
     ) {
@@ -828,7 +857,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       return;
     }
     entry.state = "idle";
-    entry.idleSince = performance.now();
+    entry.idleSince = now;
     this.#idle.push(entry);
   }
 
@@ -840,7 +869,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       this.#counters.returnsBad++;
       return this.#discard(entry);
     }
-    if (performance.now() >= entry.expiresAt) {
+    if (Date.now() >= entry.expiresAt) {
       this.#log.debug("Pool {pool}: replacing a connection past maxLifetime", { pool: this.#name });
       return this.#discard(entry);
     }
@@ -1041,7 +1070,7 @@ export class ConnectionPool<C extends object = pg.Client> {
   #adopt(conn: C): Entry<C> {
     // Jitter the lifetime down 5-10% so connections opened together do not all expire together.
     const lifetime = this.#o.maxLifetime * (1 - 0.05 - Math.random() * 0.05);
-    const entry = new Entry<C>(conn, this, performance.now() + lifetime);
+    const entry = new Entry<C>(conn, this, Date.now() + lifetime);
     attachEntry(entry);
     this.#all.add(entry);
     this.#driver.watch(conn, (error) => this.#onLost(entry, error));
@@ -1109,7 +1138,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     if (!Number.isFinite(maxIdle) || maxIdle <= 0) return;
     // psycopg_pool's ShrinkPool: close connections idle for maxIdle while above minSize.
     this.#timers.every(Math.max(maxIdle / 2, 10), () => {
-      const now = performance.now();
+      const now = Date.now();
       for (const entry of this.#idle.toArray()) {
         if (this.#all.size + this.#pending <= this.#o.minSize) break;
         if (now - entry.idleSince < maxIdle) continue;

@@ -473,7 +473,7 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
 
   #bind(key: PoolKey, entry: Entry<C>): void {
     entry.state = "in_use";
-    entry.lentAt = performance.now();
+    entry.lentAt = Date.now();
     this._used.set(key, entry.conn);
     this._rused.set(entry.conn, key);
   }
@@ -514,7 +514,7 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
   #keepOrClose(entry: Entry<C>): Promise<void> {
     if (this._pool.length >= this.#minconn) return this.#discard(entry, "surplus");
     entry.state = "idle";
-    entry.idleSince = performance.now();
+    entry.idleSince = Date.now();
     this._pool.push(entry.conn);
     return RESOLVED;
   }
