@@ -716,7 +716,7 @@ export class ConnectionPool<C extends object = pg.Client> {
 
   /** @internal Age of the oldest waiter, in ms, for invariant checks in tests. */
   oldestWaiterAge(): number {
-    return this.#waiters.oldestAge(performance.now());
+    return this.#waiters.oldestAge(Date.now());
   }
 
   // ---- checkout -------------------------------------------------------------
@@ -797,7 +797,7 @@ export class ConnectionPool<C extends object = pg.Client> {
         ),
       );
     }
-    const waiter = new Waiter<C | Entry<C>>(performance.now());
+    const waiter = new Waiter<C | Entry<C>>(Date.now());
     waiter.deadline = waiter.enqueuedAt + timeout;
     waiter.timeout = reported ?? timeout;
     waiter.lend = lend;
@@ -810,7 +810,7 @@ export class ConnectionPool<C extends object = pg.Client> {
         if (waiter.reject(signal.reason)) {
           this.#waiters.forget();
           this.#counters.requestsErrors++;
-          this.#counters.requestsWaitMs += performance.now() - waiter.enqueuedAt;
+          this.#counters.requestsWaitMs += Date.now() - waiter.enqueuedAt;
         }
       };
       signal.addEventListener("abort", onAbort, { once: true });
@@ -828,7 +828,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     );
     if (waiter.reject(error)) {
       this.#counters.requestsErrors++;
-      this.#counters.requestsWaitMs += performance.now() - waiter.enqueuedAt;
+      this.#counters.requestsWaitMs += Date.now() - waiter.enqueuedAt;
     }
   }
 
@@ -840,7 +840,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     }
     const waiter = this.#waiters.take();
     if (waiter !== undefined) {
-      this.#counters.requestsWaitMs += performance.now() - waiter.enqueuedAt;
+      this.#counters.requestsWaitMs += now - waiter.enqueuedAt;
       if (waiter.lend) {
         this.#lend(entry, now, waiter.origin);
         waiter.resolve(entry.conn);
