@@ -27,8 +27,6 @@ export class Entry<C> {
    * difference of two whole-ms readings is still an unbiased measure of usage.
    */
   lentAt = 0;
-  /** Date.now() when it last became idle, for `maxIdle`. */
-  idleSince = 0;
   /** Timer of the leak warning or of the expiry job. */
   leakTimer: number | undefined = undefined;
   expiryTimer: number | undefined = undefined;

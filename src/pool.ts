@@ -102,6 +102,8 @@ export class ConnectionPool<C extends object = pg.Client> {
   #retrying = 0;
   /** One growth beyond minSize at a time (psycopg_pool, HikariCP's spike rule). */
   #growing = false;
+  /** Fewest idle connections seen since the last shrink: that many were not needed (maxIdle). */
+  #idleLow = 0;
   #lastError: Error | undefined;
   #counters: PoolCounters = zeroCounters();
   /** Background jobs and the loops running them (at most numWorkers). */
@@ -726,7 +728,10 @@ export class ConnectionPool<C extends object = pg.Client> {
     for (;;) {
       const entry = this.#o.order === "fifo" ? this.#idle.shift() : this.#idle.pop();
       if (entry === undefined) return undefined;
-      if (now < entry.expiresAt && !entry.lost) return entry;
+      if (now < entry.expiresAt && !entry.lost) {
+        if (this.#idle.length < this.#idleLow) this.#idleLow = this.#idle.length;
+        return entry;
+      }
       entry.state = "reserved";
       this.#discard(entry);
     }
@@ -857,7 +862,6 @@ export class ConnectionPool<C extends object = pg.Client> {
       return;
     }
     entry.state = "idle";
-    entry.idleSince = now;
     this.#idle.push(entry);
   }
 
@@ -1135,21 +1139,21 @@ export class ConnectionPool<C extends object = pg.Client> {
 
   #startMaintenance(): void {
     const { maxIdle } = this.#o;
-    if (!Number.isFinite(maxIdle) || maxIdle <= 0) return;
-    // psycopg_pool's ShrinkPool: close connections idle for maxIdle while above minSize.
-    this.#timers.every(Math.max(maxIdle / 2, 10), () => {
-      const now = Date.now();
-      for (const entry of this.#idle.toArray()) {
-        if (this.#all.size + this.#pending <= this.#o.minSize) break;
-        if (now - entry.idleSince < maxIdle) continue;
-        this.#idle.remove(entry);
+    if (maxIdle <= 0) return;
+    // psycopg_pool's ShrinkPool: connections that stayed idle through a whole
+    // maxIdle period were not needed, whatever the order. Judging by each
+    // connection's own idle time would never shrink a FIFO pool under light
+    // steady load, which touches every connection in turn.
+    this.#idleLow = this.#idle.length;
+    this.#timers.every(maxIdle, () => {
+      let surplus = Math.min(this.#idleLow, this.#all.size + this.#pending - this.#o.minSize);
+      while (surplus-- > 0 && this.#idle.length > 0) {
+        const entry = this.#idle.shift()!; // the front has been idle longest, in either order
         entry.state = "reserved";
-        this.#log.debug(
-          "Pool {pool}: closing a connection idle for {maxIdle} ms",
-          { pool: this.#name, maxIdle },
-        );
+        this.#log.debug("Pool {pool}: closing a connection not needed for {maxIdle} ms", { pool: this.#name, maxIdle });
         this.#discard(entry);
       }
+      this.#idleLow = this.#idle.length;
     });
   }
 

@@ -89,3 +89,26 @@ Deno.test("an idle connection terminated on the server is noticed and replaced b
     assert.equal(stats.returnsBad, 0);
     assert.equal(await backendCount(db.name), 2);
   }));
+
+Deno.test("maxIdle shrinks a FIFO pool under light steady load that touches every connection in turn", () =>
+  withTestDatabase(async (db) => {
+    await using pool = new ConnectionPool({ conninfo: db.url, minSize: 1, maxSize: 3, maxIdle: 200 });
+    await pool.open({ wait: true });
+    const conns = [
+      await pool.getconn(),
+      await pool.getconn({ timeout: 5_000 }),
+      await pool.getconn({ timeout: 5_000 }),
+    ];
+    for (const conn of conns) await pool.putconn(conn);
+    assert.equal(pool.getStats().poolSize, 3);
+    // One borrower at a time, every 20 ms: FIFO hands out each connection in turn, so no connection
+    // is ever idle for 200 ms, yet two of the three were never needed.
+    const deadline = performance.now() + 5_000;
+    while (pool.getStats().poolSize > 1) {
+      assert.ok(performance.now() < deadline, `still ${pool.getStats().poolSize} connections after 5 s`);
+      const conn = await pool.getconn({ timeout: 1_000 });
+      await pool.putconn(conn);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await expectBackends(db.name, 1);
+  }));

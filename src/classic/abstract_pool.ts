@@ -514,7 +514,6 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
   #keepOrClose(entry: Entry<C>): Promise<void> {
     if (this._pool.length >= this.#minconn) return this.#discard(entry, "surplus");
     entry.state = "idle";
-    entry.idleSince = Date.now();
     this._pool.push(entry.conn);
     return RESOLVED;
   }
