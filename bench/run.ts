@@ -147,6 +147,9 @@ async function main(): Promise<number> {
     "",
     "![throughput vs concurrency](throughput.svg)",
     "",
+    // Hand-written profiling notes live beside the generated tables and are carried into every run.
+    await Deno.readTextFile(new URL("./FINDINGS.md", import.meta.url)).catch(() => ""),
+    "",
   ];
   for (const r of results) {
     md.push(`## ${r.name}`, "", `_${r.seconds.toFixed(0)} s_`, "");
