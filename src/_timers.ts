@@ -1,3 +1,5 @@
+import { MAX_DELAY } from "./_waiters.ts";
+
 /**
  * The pool's timers. Each is unref'd, so a pool never keeps a process alive,
  * and tracked, so `close()` can clear every one and Deno's op sanitizer stays
@@ -14,7 +16,7 @@ export class Timers {
     const id = setTimeout(() => {
       this.#live.delete(id);
       fn();
-    }, Math.min(Math.max(0, delay), 2_147_483_647)) as unknown as number;
+    }, Math.min(Math.max(0, delay), MAX_DELAY)) as unknown as number;
     Deno.unrefTimer(id);
     this.#live.add(id);
     return id;

@@ -12,7 +12,7 @@ import { type LeakDetector, leakDetector } from "./_leak.ts";
 import { describeError, poolLogger } from "./_log.ts";
 import { prepareForReuse } from "./_return_path.ts";
 import { sleep, Timers } from "./_timers.ts";
-import { Waiter, WaiterQueue } from "./_waiters.ts";
+import { MAX_DELAY, Waiter, WaiterQueue } from "./_waiters.ts";
 import type { Driver, QueryResult } from "./driver.ts";
 import { createPgDriver } from "./drivers/pg.ts";
 import { PoolClosedError, PoolError, PoolTimeoutError, TooManyRequestsError } from "./errors.ts";
@@ -50,8 +50,6 @@ export interface PoolPolicy {
 
 const MODERN: PoolPolicy = { keepIdle: true, growPerWaiter: false };
 const RESOLVED: Promise<void> = Promise.resolve();
-/** Longest setTimeout delay: beyond 2^31-1 ms a timer fires at once instead of never. */
-const MAX_DELAY = 2_147_483_647;
 let poolCounter = 0;
 
 type State = "new" | "open" | "closed";
@@ -623,7 +621,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#waiters.rejectAll(() => this.#closedError()); // also stops the deadline timer
     for (const waiter of this.#readyWaiters) waiter.reject(this.#closedError());
     for (const entry of this.#idle.drain()) this.#discard(entry);
-    if ([...this.#all].some((e) => e.state !== "closed")) {
+    if (this.#all.size > 0) { // borrowed or being returned: #all holds no closed entry
       const returned = new Waiter<void>();
       this.#idleWatchers.add(returned);
       const timer = setTimeout(() => returned.resolve(), Math.min(timeout, MAX_DELAY));
