@@ -1,4 +1,5 @@
-import { MAX_DELAY } from "./_waiters.ts";
+/** Longest setTimeout delay: beyond 2^31-1 ms a timer fires at once instead of never. */
+export const MAX_DELAY = 2_147_483_647;
 
 /**
  * The pool's timers. Each is unref'd, so a pool never keeps a process alive,

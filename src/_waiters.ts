@@ -1,7 +1,6 @@
 import { Deque } from "./_deque.ts";
 
-/** Longest setTimeout delay: beyond 2^31-1 ms a timer fires at once instead of never. */
-export const MAX_DELAY = 2_147_483_647;
+import { MAX_DELAY } from "./_timers.ts";
 
 /**
  * One queued request (psycopg_pool's `WaitingClient`). It settles exactly once:
