@@ -213,7 +213,8 @@ Deno.test("putconn() rolls back a failed transaction and keeps the connection us
       const conn = await pool.getconn();
       await conn.query("begin");
       await assert.rejects(conn.query("select 1/0"));
-      assert.equal(conn.getTransactionStatus(), "E");
+      // pg rejects on the ErrorResponse; the 'E' status arrives with the ReadyForQuery right after.
+      await waitFor(() => conn.getTransactionStatus() === "E", { message: "failed transaction status" });
       await pool.putconn(conn);
       const again = await pool.getconn();
       assert.equal(again, conn);
