@@ -12,6 +12,8 @@ import { prepareForReuse } from "../_return_path.ts";
 import type { Driver } from "../driver.ts";
 import { PoolClosedError, PoolError, PoolExhaustedError } from "../errors.ts";
 import { type ClassicPoolOptions, resolveClassicArgs } from "./options.ts";
+import { SharedPool, type ShareOptions } from "../shared/owner.ts";
+import { classicInfo, classicShareOps } from "../shared/classic.ts";
 
 /**
  * What a connection is bound to while in use: psycopg2's hashable key. Keys
@@ -139,6 +141,8 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
   readonly #closing = new AbortController();
   /** Closes under way, awaited by `closeall()` so no socket outlives the pool. */
   readonly #closes = new Set<Promise<void>>();
+  /** The ports lent to Workers by `share()`, made on first use. */
+  #sharing: SharedPool<C> | undefined;
 
   /**
    * Creates a pool. Does no I/O: `open()` or the first `getconn()` opens
@@ -349,8 +353,42 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
     this._used.clear();
     this._rused.clear();
     // Attempts in flight see the abort and close what they opened.
-    await Promise.allSettled([this.#opening, ...this.#connecting.values()]);
-    while (this.#closes.size > 0) await Promise.allSettled([...this.#closes]);
+    try {
+      await Promise.allSettled([this.#opening, ...this.#connecting.values()]);
+      while (this.#closes.size > 0) await Promise.allSettled([...this.#closes]);
+    } finally {
+      this.#sharing?.close(); // attached Workers' next call throws PoolClosedError
+    }
+  }
+
+  /**
+   * The `share()` of every classic pool: a port through which a Worker
+   * borrows this pool's connections under the one `maxconn` cap.
+   *
+   * @param flavor `"classic"`: Workers use keys like here; `"persistent"`: one connection per Worker.
+   * @param options `heartbeatTimeout` and the `worker`.
+   * @returns The port to transfer to the Worker.
+   */
+  protected _share(flavor: "classic" | "persistent", options: ShareOptions | undefined): MessagePort {
+    this.#sharing ??= new SharedPool<C>(
+      classicInfo(this),
+      classicShareOps(flavor, {
+        getconn: (key) => this.getconnForShare(key),
+        putconn: (conn, key, close) => this.putconnForShare(key, conn, close),
+        driver: this.driver,
+      }),
+    );
+    return this.#sharing.share(options);
+  }
+
+  /** What a Worker's `getconn(key)` runs in the owner; `PersistentConnectionPool` binds the key to the Worker. */
+  protected getconnForShare(key: PoolKey | undefined): Promise<C> {
+    return this._getconn(key);
+  }
+
+  /** What a Worker's `putconn(conn, key, close)` runs in the owner. */
+  protected putconnForShare(key: PoolKey | undefined, conn: C | undefined, close: boolean): Promise<void> {
+    return this._putconn(conn as C, key, close);
   }
 
   // ---- hooks a subclass may override ---------------------------------------

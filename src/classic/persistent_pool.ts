@@ -7,8 +7,7 @@
 import type pg from "pg";
 import { PoolError } from "../errors.ts";
 import { AbstractConnectionPool, type PoolKey } from "./abstract_pool.ts";
-import { SharedPool, type ShareOptions } from "../shared/owner.ts";
-import { classicInfo, classicShareOps } from "../shared/classic.ts";
+import type { ShareOptions } from "../shared/owner.ts";
 
 /** The key of the isolate that owns the pool (psycopg2 keys by thread id). */
 const THIS_ISOLATE: unique symbol = Symbol("tidepool.this-isolate");
@@ -31,9 +30,6 @@ const THIS_ISOLATE: unique symbol = Symbol("tidepool.this-isolate");
  * ```
  */
 export class PersistentConnectionPool<C extends object = pg.Client> extends AbstractConnectionPool<C> {
-  /** The ports lent to Workers by `share()`, made on first use. */
-  #sharing: SharedPool<C> | undefined;
-
   /**
    * Returns this isolate's connection, binding one if it holds none.
    *
@@ -109,24 +105,17 @@ export class PersistentConnectionPool<C extends object = pg.Client> extends Abst
    * ```
    */
   share(options?: ShareOptions): MessagePort {
-    this.#sharing ??= new SharedPool<C>(
-      classicInfo(this),
-      classicShareOps("persistent", {
-        getconn: (key) => this.getconnFor(key!),
-        putconn: (conn, key, close) => this.putconnFor(key!, conn, close),
-        driver: this.driver,
-      }),
-    );
-    return this.#sharing.share(options);
+    return this._share("persistent", options);
   }
 
-  /** Also tells attached Workers the pool closed (their next call throws `PoolClosedError`). */
-  protected override async _closeall(): Promise<void> {
-    try {
-      await super._closeall();
-    } finally {
-      this.#sharing?.close();
-    }
+  /** A Worker's key binds it to its own connection, as `getconn()` does for this isolate. */
+  protected override getconnForShare(key: PoolKey | undefined): Promise<C> {
+    return this.getconnFor(key!);
+  }
+
+  /** A Worker's `putconn()` returns the connection bound to its key. */
+  protected override putconnForShare(key: PoolKey | undefined, conn: C | undefined, close: boolean): Promise<void> {
+    return this.putconnFor(key!, conn, close);
   }
 
   /**

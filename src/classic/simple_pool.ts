@@ -5,8 +5,7 @@
  */
 import type pg from "pg";
 import { AbstractConnectionPool, type PoolKey } from "./abstract_pool.ts";
-import { SharedPool, type ShareOptions } from "../shared/owner.ts";
-import { classicInfo, classicShareOps } from "../shared/classic.ts";
+import type { ShareOptions } from "../shared/owner.ts";
 
 /**
  * psycopg2's `SimpleConnectionPool`: `getconn(key?)`, `putconn(conn, key?,
@@ -31,9 +30,6 @@ import { classicInfo, classicShareOps } from "../shared/classic.ts";
  * ```
  */
 export class SimpleConnectionPool<C extends object = pg.Client> extends AbstractConnectionPool<C> {
-  /** The ports lent to Workers by `share()`, made on first use. */
-  #sharing: SharedPool<C> | undefined;
-
   /**
    * Returns the connection bound to `key`, or binds one (an idle one first,
    * else a new one while fewer than `maxconn` exist). Opens the pool first if
@@ -118,23 +114,6 @@ export class SimpleConnectionPool<C extends object = pg.Client> extends Abstract
    * ```
    */
   share(options?: ShareOptions): MessagePort {
-    this.#sharing ??= new SharedPool<C>(
-      classicInfo(this),
-      classicShareOps("classic", {
-        getconn: (key) => this._getconn(key),
-        putconn: (conn, key, close) => this._putconn(conn, key, close),
-        driver: this.driver,
-      }),
-    );
-    return this.#sharing.share(options);
-  }
-
-  /** Also tells attached Workers the pool closed (their next call throws `PoolClosedError`). */
-  protected override async _closeall(): Promise<void> {
-    try {
-      await super._closeall();
-    } finally {
-      this.#sharing?.close();
-    }
+    return this._share("classic", options);
   }
 }
