@@ -61,3 +61,16 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
+
+/**
+ * Settles like `promise`, or rejects with `onTimeout()` after `ms`: a bound on
+ * a callback or a probe that may hang (a blackholed socket), so no wait of the
+ * pool is without one. The timer is cleared either way.
+ */
+export function within<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: number | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), Math.min(Math.max(0, ms), MAX_DELAY)) as unknown as number;
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}

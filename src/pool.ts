@@ -11,7 +11,7 @@ import { attachEntry, Entry, entryOf } from "./_entry.ts";
 import { type LeakDetector, leakDetector } from "./_leak.ts";
 import { describeError, poolLogger } from "./_log.ts";
 import { prepareForReuse } from "./_return_path.ts";
-import { MAX_DELAY, sleep, Timers } from "./_timers.ts";
+import { MAX_DELAY, sleep, Timers, within } from "./_timers.ts";
 import { Waiter, WaiterQueue } from "./_waiters.ts";
 import type { Driver, QueryResult } from "./driver.ts";
 import { createPgDriver } from "./drivers/pg.ts";
@@ -504,7 +504,12 @@ export class ConnectionPool<C extends object = pg.Client> {
     for (const entry of entries) entry.state = "reserved";
     await Promise.all(entries.map(async (entry) => {
       try {
-        await this.#driver.ping(entry.conn);
+        // A blackholed socket never answers: bound the probe like a connection attempt.
+        await within(
+          this.#driver.ping(entry.conn),
+          this.#o.connectTimeout,
+          () => new PoolTimeoutError(`The probe of pool '${this.#name}' got no answer in ${this.#o.connectTimeout} ms`),
+        );
       } catch (error) {
         this.#counters.connectionsLost++;
         this.#log.warn(
@@ -758,8 +763,19 @@ export class ConnectionPool<C extends object = pg.Client> {
         throw this.#closedError();
       }
       entry.state = "reserved";
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        this.#release(entry);
+        this.#counters.requestsErrors++;
+        throw this.#timeoutError(timeout);
+      }
       try {
-        await this.#check!(entry.conn);
+        // The callback shares the request's deadline: a check that hangs must not make getconn hang.
+        await within(
+          Promise.resolve(this.#check!(entry.conn)),
+          left,
+          () => new PoolTimeoutError("check() did not finish in time"),
+        );
       } catch (error) {
         this.#counters.connectionsLost++;
         this.#log.warn("Pool {pool}: discarding a connection that failed check: {error}", {
@@ -825,11 +841,7 @@ export class ConnectionPool<C extends object = pg.Client> {
 
   /** A queued request reached its deadline (the queue already dropped it). */
   #timedOut(waiter: Waiter<C | Entry<C>>): void {
-    const error = new PoolTimeoutError(
-      `Couldn't get a connection from pool '${this.#name}' after ${waiter.timeout} ms: ${this.#counts()}`,
-      { cause: this.#lastError },
-    );
-    if (waiter.reject(error)) {
+    if (waiter.reject(this.#timeoutError(waiter.timeout))) {
       this.#counters.requestsErrors++;
       this.#counters.requestsWaitMs += Date.now() - waiter.enqueuedAt;
     }
@@ -1166,6 +1178,13 @@ export class ConnectionPool<C extends object = pg.Client> {
     let inUse = 0;
     for (const e of this.#all) if (e.state === "in_use") inUse++;
     return `size ${size} (max ${this.#o.maxSize}), idle ${idle}, in use ${inUse}, waiting ${this.#waiters.size}`;
+  }
+
+  #timeoutError(timeout: number): PoolTimeoutError {
+    return new PoolTimeoutError(
+      `Couldn't get a connection from pool '${this.#name}' after ${timeout} ms: ${this.#counts()}`,
+      { cause: this.#lastError },
+    );
   }
 
   #closedError(): PoolClosedError {
