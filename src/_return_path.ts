@@ -1,6 +1,7 @@
 import type { Logger } from "@logtape/logtape";
 import type { Driver } from "./driver.ts";
 import { describeError } from "./_log.ts";
+import { within } from "./_timers.ts";
 
 /**
  * Makes a returned connection safe for the next borrower, the one return path
@@ -10,6 +11,27 @@ import { describeError } from "./_log.ts";
  * discarded (the caller counts it in `returnsBad` and replaces it).
  */
 export async function prepareForReuse<C>(
+  driver: Driver<C>,
+  conn: C,
+  reset: ((conn: C) => Promise<void> | void) | undefined,
+  log: Logger,
+  poolName: string,
+  timeoutMs = 10_000,
+): Promise<boolean> {
+  // A ROLLBACK or reset on a socket that stopped answering would make putconn hang:
+  // past the bound the connection is discarded (closing it fails what is still running).
+  try {
+    return await within(clean(driver, conn, reset, log, poolName), timeoutMs, () => new Error("timed out"));
+  } catch {
+    log.warn("Pool {pool}: cleaning a returned connection took over {timeout} ms, discarding it", {
+      pool: poolName,
+      timeout: timeoutMs,
+    });
+    return false;
+  }
+}
+
+async function clean<C>(
   driver: Driver<C>,
   conn: C,
   reset: ((conn: C) => Promise<void> | void) | undefined,

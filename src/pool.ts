@@ -879,7 +879,9 @@ export class ConnectionPool<C extends object = pg.Client> {
 
   async #returnSlow(entry: Entry<C>): Promise<void> {
     if (this.#state === "closed") return this.#discard(entry);
-    if (!(await prepareForReuse(this.#driver, entry.conn, this.#reset, this.#log, this.#name))) {
+    if (
+      !(await prepareForReuse(this.#driver, entry.conn, this.#reset, this.#log, this.#name, this.#o.connectTimeout))
+    ) {
       this.#counters.returnsBad++;
       return this.#discard(entry);
     }
@@ -1014,7 +1016,12 @@ export class ConnectionPool<C extends object = pg.Client> {
     const conn = await this.#driver.connect(this.#closing.signal);
     if (this.#configure !== undefined) {
       try {
-        await this.#configure(conn);
+        // Part of the attempt: a configure that hangs must not hold a worker and a slot forever.
+        await within(
+          Promise.resolve(this.#configure(conn)),
+          this.#o.connectTimeout,
+          () => new PoolTimeoutError(`configure did not finish in ${this.#o.connectTimeout} ms`),
+        );
         if (this.#driver.status(conn) !== "idle") {
           throw new PoolError("configure left the connection not idle");
         }
