@@ -49,13 +49,14 @@ export function databaseUrl(): string {
 }
 
 /** Opens a tidepool ConnectionPool of CONNECTIONS and waits until it is full. */
-export async function openTidepool(url: string, name: string) {
+export async function openTidepool(url: string, name: string, order: "fifo" | "lifo" = "fifo") {
   const { ConnectionPool } = await loadTidepool();
   const pool = new ConnectionPool<PgClientLike>({
     conninfo: url,
     minSize: CONNECTIONS,
     maxSize: CONNECTIONS,
     name,
+    order,
   });
   await pool.open({ wait: true });
   return pool;
@@ -79,6 +80,18 @@ export const tidepoolQuery: DbContender = {
   name: "tidepool query()",
   async create(url, sql) {
     const pool = await openTidepool(url, "bench-query");
+    return { query: () => pool.query(sql), close: () => pool.close() };
+  },
+};
+
+/**
+ * `pool.query` with `order: "lifo"`: the most recently returned connection goes
+ * out first, as in pg.Pool, so at low concurrency one server backend stays hot.
+ */
+export const tidepoolLifo: DbContender = {
+  name: "tidepool query() lifo",
+  async create(url, sql) {
+    const pool = await openTidepool(url, "bench-lifo", "lifo");
     return { query: () => pool.query(sql), close: () => pool.close() };
   },
 };

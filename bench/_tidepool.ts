@@ -25,6 +25,7 @@ export interface BenchPoolOptions<C> {
   minSize: number;
   maxSize: number;
   name?: string;
+  order?: "fifo" | "lifo";
 }
 
 type PoolCtor = new <C>(opts: BenchPoolOptions<C>) => BenchPool<C>;

@@ -19,6 +19,7 @@ import {
   postgresJs,
   rawClients,
   tidepoolGetconn,
+  tidepoolLifo,
   tidepoolQuery,
 } from "./_db_contenders.ts";
 import { type BenchResult, emit, npmVersion, outDir, progress, QUICK, type Table } from "./_report.ts";
@@ -29,13 +30,14 @@ import { runFor } from "./_load.ts";
 const SQL = "select 1";
 const LEVELS = [1, 8, 64, 256];
 const ROUNDS = QUICK ? 1 : 5;
-// 5 contenders x 4 levels x 5 rounds x 2 s = 200 s: the biggest slice of the
+// 6 contenders x 4 levels x 5 rounds x 2 s = 240 s: the biggest slice of the
 // <10 min budget, and 2 s holds ~10^4-10^5 queries, enough for a stable p99.
 const DURATION_MS = QUICK ? 150 : 2_000;
 const WARMUP_MS = QUICK ? 50 : 300;
 
 const contenders: DbContender[] = [
   tidepoolQuery,
+  tidepoolLifo,
   tidepoolGetconn,
   pgPool,
   postgresJs,
