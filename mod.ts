@@ -3,7 +3,16 @@
  *
  * - {@linkcode ConnectionPool} and {@linkcode NullConnectionPool}: psycopg_pool's
  *   behaviour (min/max size, FIFO waiters with timeouts, lifetime and idle
- *   limits, reconnect with backoff, stats).
+ *   limits, reconnect with backoff, rollback of dirty returns, stats).
+ * - {@linkcode SimpleConnectionPool}, {@linkcode ThreadedConnectionPool},
+ *   {@linkcode PersistentConnectionPool} and {@linkcode AbstractConnectionPool}:
+ *   psycopg2.pool's classic pools, for porting code.
+ * - `pool.share()` and {@linkcode attachPool}: one pool shared by several
+ *   Workers under one connection cap.
+ * - {@linkcode toPrometheus} (and `@tidepool/pg/opentelemetry`): metrics.
+ *
+ * Logs go through LogTape, category `["tidepool", poolName]`, silent until the
+ * application configures it.
  *
  * @example Quick start
  * ```ts
