@@ -53,7 +53,8 @@ export function attachEntry<C extends object>(entry: Entry<C>): void {
     writable: true,
     configurable: true,
   });
-  if (!(Symbol.asyncDispose in entry.conn)) {
+  {
+    // Always the pool's: a driver's own disposer (closing the connection) would lose the slot.
     Object.defineProperty(entry.conn, Symbol.asyncDispose, {
       configurable: true,
       value(this: C): Promise<void> {

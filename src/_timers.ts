@@ -68,6 +68,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * pool is without one. The timer is cleared either way.
  */
 export function within<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  if (!(ms > 0) || ms === Infinity) return promise; // 0 = no limit, as for connectTimeout
   let timer: number | undefined;
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(onTimeout()), Math.min(Math.max(0, ms), MAX_DELAY)) as unknown as number;

@@ -103,6 +103,8 @@ export class ConnectionPool<C extends object = pg.Client> {
   /** Fewest idle connections seen since the last shrink: that many were not needed (maxIdle). */
   #idleLow = 0;
   #lastError: Error | undefined;
+  /** When `reconnectFailed` was last called in the current outage; a connection that opens ends the outage. */
+  #toldOutageAt: number | undefined;
   #counters: PoolCounters = zeroCounters();
   /** Background jobs and the loops running them (at most numWorkers). */
   readonly #jobs = new Deque<() => Promise<void>>();
@@ -112,6 +114,8 @@ export class ConnectionPool<C extends object = pg.Client> {
   /** Closes under way, awaited by `close()` so no socket outlives the pool. */
   readonly #closes = new Set<Promise<void>>();
   readonly #idleWatchers = new Set<Waiter<void>>();
+  /** The work of the first `close()`, returned to every later call. */
+  #closeWork: Promise<void> | undefined;
   /** The ports lent to Workers by `share()`, made on first use. */
   #sharing: SharedPool<C> | undefined;
 
@@ -543,6 +547,15 @@ export class ConnectionPool<C extends object = pg.Client> {
    * ```
    */
   resize(minSize: number, maxSize: number = minSize): Promise<void> {
+    try {
+      this.#resize(minSize, maxSize);
+      return RESOLVED;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #resize(minSize: number, maxSize: number): void {
     const min = count(minSize, "minSize", 0);
     const max = count(maxSize, "maxSize", min, 0, true);
     if (max === 0) {
@@ -553,14 +566,14 @@ export class ConnectionPool<C extends object = pg.Client> {
         `Invalid option 'maxSize': ${max} is less than minSize ${min}`,
       );
     }
-    if (this.#state === "closed") return Promise.reject(this.#closedError());
+    if (this.#state === "closed") throw this.#closedError();
     this.#o.minSize = min;
     this.#o.maxSize = max;
     while (this.#all.size + this.#pending > max && this.#idle.length > 0) {
       this.#discard(this.#idle.shift()!);
     }
     this.#maybeGrow();
-    return RESOLVED;
+    this.#notifyReady(); // a lower minSize may already be met
   }
 
   /**
@@ -614,9 +627,13 @@ export class ConnectionPool<C extends object = pg.Client> {
    * await pool.close({ timeout: 1_000 });
    * ```
    */
-  async close(options: { timeout?: number } = {}): Promise<void> {
+  close(options: { timeout?: number } = {}): Promise<void> {
     const timeout = duration(options.timeout, "timeout", 5_000);
-    if (this.#state === "closed") return await this.#settleCloses();
+    // A second close() (a shutdown handler and `await using`) waits for the first one's work.
+    return this.#closeWork ??= this.#close(timeout);
+  }
+
+  async #close(timeout: number): Promise<void> {
     this.#state = "closed";
     this.#log.debug("Pool {pool} closing", { pool: this.#name });
     this.#closing.abort(this.#closedError());
@@ -785,6 +802,11 @@ export class ConnectionPool<C extends object = pg.Client> {
         this.#discard(entry);
         continue;
       }
+      if (this.closed || (entry.state as string) === "closed") {
+        // close() ran during the check: the pool is gone, whatever the check said.
+        this.#discard(entry);
+        throw this.#closedError();
+      }
       this.#lend(entry, Date.now(), origin);
       return entry.conn as PooledConnection<C>;
     }
@@ -802,6 +824,7 @@ export class ConnectionPool<C extends object = pg.Client> {
   #enqueue(options: GetconnOptions | undefined, lend: true): Promise<C>;
   #enqueue(options: GetconnOptions | undefined, lend: false, reported: number): Promise<Entry<C>>;
   #enqueue(options: GetconnOptions | undefined, lend: boolean, reported?: number): Promise<C | Entry<C>> {
+    if (this.#state === "closed") return Promise.reject(this.#closedError());
     let timeout: number;
     try {
       timeout = this.#requestTimeout(options);
@@ -999,6 +1022,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       return;
     }
     this.#pending--;
+    this.#toldOutageAt = undefined;
     this.#counters.connectionsNum++;
     this.#counters.connectionsMs += performance.now() - started;
     if (this.closed) { // closed while connecting
@@ -1051,8 +1075,11 @@ export class ConnectionPool<C extends object = pg.Client> {
     if (attempt.expired()) {
       this.#pending--;
       if (growing) this.#growing = false;
-      // Attempts started together give up together: tell the app once, when the last one stops.
-      if (this.#pending > 0) return;
+      // Attempts started together give up together, and demand keeps starting new ones:
+      // tell the app once per reconnectTimeout while the outage lasts, not once per attempt.
+      const now = performance.now();
+      if (this.#toldOutageAt !== undefined && now - this.#toldOutageAt < this.#o.reconnectTimeout) return;
+      this.#toldOutageAt = now;
       this.#log.error(
         "Pool {pool}: giving up reconnecting after {timeout} ms: {error}",
         {
@@ -1090,7 +1117,8 @@ export class ConnectionPool<C extends object = pg.Client> {
   /** Takes a fresh connection under the pool's care. */
   #adopt(conn: C): Entry<C> {
     // Jitter the lifetime down 5-10% so connections opened together do not all expire together.
-    const lifetime = this.#o.maxLifetime * (1 - 0.05 - Math.random() * 0.05);
+    // maxLifetime 0 = no limit, as maxIdle 0 is no shrinking (HikariCP's meaning too).
+    const lifetime = this.#o.maxLifetime === 0 ? Infinity : this.#o.maxLifetime * (1 - 0.05 - Math.random() * 0.05);
     const entry = new Entry<C>(conn, this, Date.now() + lifetime);
     attachEntry(entry);
     this.#all.add(entry);

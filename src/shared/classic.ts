@@ -40,10 +40,14 @@ export function classicShareOps<C>(flavor: "classic" | "persistent", core: Class
       status,
     };
   }
+  // No key: the Worker gets a fresh key of its own. The pool's own fresh keys are
+  // 1, 2, ... (psycopg2's), which the owner's code may also pass by hand.
+  let unkeyed = 0;
   return {
     flavor,
-    // No key: the pool makes a fresh one, and putconn looks it up from the connection.
-    acquire: (r) => core.getconn(r.key === undefined ? undefined : workerKey(r.port, r.key)),
+    acquire: (r) =>
+      core.getconn(r.key === undefined ? `${workerKey(r.port)}:auto:${++unkeyed}` : workerKey(r.port, r.key)),
+    // putconn looks the key up from the connection.
     release: (conn, r) => core.putconn(conn, undefined, r.close === true),
     query,
     status,

@@ -162,6 +162,10 @@ class Link<C> {
   readonly #period: number;
   readonly #timer: number;
   #nextLease = 1;
+  /** Persistent pools: runs and acquires in flight on this port's one connection (leases count apart). */
+  #portUses = 0;
+  /** Persistent pools: a lease was put back with `close` while runs still used the connection. */
+  #closeAfterUse = false;
   #inflight = 0;
   /** Of #inflight, the statements running (not waits for a connection): their replies come soon. */
   #running = 0;
@@ -267,16 +271,17 @@ class Link<C> {
   /** `pool.query()` in one round trip: checkout, statement, return. */
   async #run(id: number, text: string, params: unknown[] | undefined): Promise<void> {
     const { ops } = this.owner;
-    // A persistent pool's Worker already holding its connection runs on it.
-    if (ops.flavor === "persistent" && this.#leases.size > 0) {
-      return this.#query(id, this.#leases.keys().next().value!, text, params);
-    }
+    // A persistent pool binds ONE connection to this port: every run and lease of the
+    // port shares it, and it goes back only when the last of them is done.
+    const persistent = ops.flavor === "persistent";
     this.#inflight++;
+    if (persistent) this.#portUses++;
     let conn: C;
     try {
       conn = await ops.acquire({ port: this.id });
     } catch (error) {
       this.#inflight--;
+      if (persistent) this.#portUses--;
       return this.#fail(id, error);
     }
     this.#running++;
@@ -289,13 +294,21 @@ class Link<C> {
       this.#fail(id, error);
     } finally {
       this.#inflight--;
-      await this.#giveBack(conn, undefined, false);
+      if (!persistent) await this.#giveBack(conn, undefined, false);
+      else if (--this.#portUses === 0 && this.#leases.size === 0) {
+        const close = this.#closeAfterUse;
+        this.#closeAfterUse = false;
+        await this.#giveBack(conn, undefined, close);
+      }
     }
   }
 
   async #acquire(m: Extract<ToOwner, { kind: "acquire" }>): Promise<void> {
     const epoch = this.#epoch;
     this.#inflight++;
+    // Until its lease exists, a persistent acquire keeps a run in flight from giving the connection back.
+    const persistent = this.owner.ops.flavor === "persistent";
+    if (persistent) this.#portUses++;
     let controller: AbortController | undefined;
     if (m.cancellable === true) {
       controller = new AbortController();
@@ -313,6 +326,7 @@ class Link<C> {
       return this.#fail(m.id, error);
     } finally {
       this.#inflight--;
+      if (persistent) this.#portUses--;
       if (controller !== undefined) this.#cancels.delete(m.id);
     }
     if (this.#closed || epoch !== this.#epoch) {
@@ -352,6 +366,12 @@ class Link<C> {
     if (lease === undefined) return this.#unknownLease(id, leaseId);
     this.#leases.delete(leaseId);
     this.#leaseOf.delete(lease.conn);
+    if (this.#portUses > 0) {
+      // Runs still use this port's persistent connection: the last of them gives it back.
+      this.#closeAfterUse ||= close;
+      return this.#outbox.send({ v: 1, kind: "ok", id });
+    }
+    this.#closeAfterUse = false;
     this.#inflight++;
     try {
       await this.owner.ops.release(lease.conn, { key: lease.key, close, port: this.id });

@@ -158,6 +158,19 @@ class Channel {
     this.#heartbeat = timer as unknown as number;
   }
 
+  /**
+   * Sets the beat the owner asked for. The attach request itself started a
+   * heartbeat at the default period: restart it, or a Worker could beat
+   * slower than its owner's timeout and lose a lease while alive.
+   */
+  setHeartbeatInterval(ms: number): void {
+    this.heartbeatInterval = ms;
+    if (this.#heartbeat === undefined) return;
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+    this.touch();
+  }
+
   /** Stops the channel: pending requests fail with PoolClosedError, the port closes. */
   close(reason: string): void {
     if (this.closedReason !== undefined) return;
@@ -270,7 +283,7 @@ export class AttachedPool implements AsyncDisposable {
   constructor(channel: Channel, info: PoolInfo) {
     this.channel = channel;
     this.#info = info;
-    channel.heartbeatInterval = info.heartbeatInterval;
+    channel.setHeartbeatInterval(info.heartbeatInterval);
     channel.onReclaimed = (leases, reason) => {
       for (const id of leases) this.#drop(id, `its lease was reclaimed by the owner (${reason})`);
     };
@@ -358,7 +371,10 @@ export class AttachedPool implements AsyncDisposable {
         if (signal.aborted) {
           this.channel.send({ v: 1, kind: "cancel", id });
           // A connection granted before the cancel arrived goes straight back.
-          reply.then((late) => this.#releaseLease(late.lease!), () => {});
+          // Unless it is a lease this Worker already holds (a bound key, its persistent connection).
+          reply.then((late) => {
+            if (!this.#held.has(late.lease!)) this.#releaseLease(late.lease!);
+          }, () => {});
         }
         throw error;
       } finally {
@@ -392,8 +408,10 @@ export class AttachedPool implements AsyncDisposable {
    * Puts a connection back; the owner rolls back an open transaction.
    * Signature of both APIs: `putconn(conn)` and classic `putconn(conn, key, close)`.
    *
-   * @param conn A connection from this pool's `getconn()`.
-   * @param _key A classic pool's key (the owner remembers it; accepted for psycopg2 parity).
+   * @param conn A connection from this pool's `getconn()`; on a `PersistentConnectionPool`, omit it for the one this
+   *   Worker holds.
+   * @param key A classic pool's key (the owner remembers it; accepted for psycopg2 parity). On a
+   *   `PersistentConnectionPool` this is psycopg2's `close` flag: `putconn(conn, true)`.
    * @param close Classic: discard the connection instead of keeping it.
    * @throws {PoolError} Not from this pool, already returned, or its lease was reclaimed.
    * @example
@@ -405,7 +423,17 @@ export class AttachedPool implements AsyncDisposable {
    * await pool.putconn(conn);
    * ```
    */
-  async putconn(conn: RemoteConnection, _key?: string | number, close = false): Promise<void> {
+  async putconn(conn?: RemoteConnection, key?: string | number | boolean, close = false): Promise<void> {
+    if (this.flavor === "persistent") {
+      // PersistentConnectionPool.putconn(conn?, close?): the same call as in the owner isolate.
+      if (typeof key === "boolean") close = key;
+      if (conn === undefined) {
+        conn = this.#held.values().next().value;
+        if (conn === undefined) {
+          throw new PoolError(`Cannot return connection: this Worker holds none in pool '${this.name}'`);
+        }
+      }
+    }
     if (!(conn instanceof RemoteConnection) || conn.pool !== this) {
       throw new PoolError(`Cannot return connection: it is not from pool '${this.name}'`);
     }
