@@ -547,15 +547,7 @@ export class ConnectionPool<C extends object = pg.Client> {
    * ```
    */
   resize(minSize: number, maxSize: number = minSize): Promise<void> {
-    try {
-      this.#resize(minSize, maxSize);
-      return RESOLVED;
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  #resize(minSize: number, maxSize: number): void {
+    // Bad arguments throw at the call, like the constructor's options; a closed pool rejects.
     const min = count(minSize, "minSize", 0);
     const max = count(maxSize, "maxSize", min, 0, true);
     if (max === 0) {
@@ -566,7 +558,7 @@ export class ConnectionPool<C extends object = pg.Client> {
         `Invalid option 'maxSize': ${max} is less than minSize ${min}`,
       );
     }
-    if (this.#state === "closed") throw this.#closedError();
+    if (this.#state === "closed") return Promise.reject(this.#closedError());
     this.#o.minSize = min;
     this.#o.maxSize = max;
     while (this.#all.size + this.#pending > max && this.#idle.length > 0) {
@@ -574,6 +566,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     }
     this.#maybeGrow();
     this.#notifyReady(); // a lower minSize may already be met
+    return RESOLVED;
   }
 
   /**
