@@ -39,9 +39,9 @@ export interface ConnectionPoolOptions<C extends object = pg.Client> {
   timeout?: number;
   /** Requests allowed to queue; 0 = unbounded. @default 0 */
   maxWaiting?: number;
-  /** A connection is replaced after this long (jittered down 5-10%). @default 3600000 */
+  /** A connection is replaced after this long (jittered down 5-10%); 0 = never. @default 3600000 */
   maxLifetime?: number;
-  /** Idle connections above minSize are closed after this long. @default 600000 */
+  /** Idle connections above minSize are closed after this long; 0 = never. @default 600000 */
   maxIdle?: number;
   /** Give up re-filling after failures for this long, then call `reconnectFailed`. @default 300000 */
   reconnectTimeout?: number;
@@ -59,7 +59,7 @@ export interface ConnectionPoolOptions<C extends object = pg.Client> {
   order?: "fifo" | "lifo";
   /** Warn with the borrower's stack when a connection stays out this long; 0 = off. @default 0 */
   leakDetectionThreshold?: number;
-  /** Limit of one connection attempt, in ms. @default 10000 */
+  /** Limit of one connection attempt, and of configure/reset/rollback/probes, in ms; 0 = none. @default 10000 */
   connectTimeout?: number;
   /** Reconnect backoff: start, growth and jitter. @default { initialDelay: 1000, multiplier: 2, jitter: 0.1 } */
   backoff?: BackoffOptions;
