@@ -43,8 +43,10 @@ export interface TestWorker {
 }
 
 /**
- * Starts a Worker running `_workers/shared_client.ts`.
+ * Starts a Worker running a command script from `_workers/` (by default
+ * `shared_client.ts`): `{ id, cmd, ...args }` in, `{ id, value | error }` out.
  *
+ * @param script The file under `tests/_workers/`.
  * @returns A handle; terminate it before the test ends.
  * @example
  * ```ts
@@ -54,8 +56,8 @@ export interface TestWorker {
  * w.terminate();
  * ```
  */
-export function startWorker(): TestWorker {
-  const worker = new Worker(new URL("./_workers/shared_client.ts", import.meta.url), { type: "module" });
+export function startWorker(script = "shared_client.ts"): TestWorker {
+  const worker = new Worker(new URL(`./_workers/${script}`, import.meta.url), { type: "module" });
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
   let nextId = 1;
   let terminated = false;

@@ -7,40 +7,12 @@
 import assert from "node:assert/strict";
 import { PersistentConnectionPool, ThreadedConnectionPool } from "../mod.ts";
 import { createTestDatabase } from "./_db.ts";
-import type { WorkerError } from "./_shared_helpers.ts";
+import { startWorker, type WorkerError } from "./_shared_helpers.ts";
 
 const db = await createTestDatabase();
 
-/** A Worker running `_workers/shared_regressions_client.ts`, driven by command. */
-interface RegressionWorker {
-  call<T>(cmd: string, args?: Record<string, unknown>, transfer?: Transferable[]): Promise<T>;
-  terminate(): void;
-}
-
-function startRegressionWorker(): RegressionWorker {
-  const worker = new Worker(new URL("./_workers/shared_regressions_client.ts", import.meta.url), { type: "module" });
-  const pending = new Map<number, PromiseWithResolvers<unknown>>();
-  let nextId = 1;
-  worker.onmessage = (e: MessageEvent<{ id: number; value?: unknown; error?: WorkerError }>) => {
-    const p = pending.get(e.data.id);
-    pending.delete(e.data.id);
-    if (e.data.error) p?.reject(new Error(`in the Worker: ${e.data.error.name}: ${e.data.error.message}`));
-    else p?.resolve(e.data.value);
-  };
-  return {
-    call<T>(cmd: string, args: Record<string, unknown> = {}, transfer: Transferable[] = []): Promise<T> {
-      const id = nextId++;
-      const p = Promise.withResolvers<unknown>();
-      pending.set(id, p);
-      worker.postMessage({ id, cmd, ...args }, transfer);
-      return p.promise as Promise<T>;
-    },
-    terminate() {
-      worker.terminate();
-      pending.clear(); // calls still out never settle
-    },
-  };
-}
+/** A Worker running `_workers/shared_regressions_client.ts`: one command per scenario. */
+const startRegressionWorker = () => startWorker("shared_regressions_client.ts");
 
 async function ownerPid(conn: { query(text: string): Promise<{ rows: { pid: number }[] }> }): Promise<number> {
   return (await conn.query("select pg_backend_pid() as pid")).rows[0].pid;

@@ -7,38 +7,11 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import {
-  type AttachedPool,
-  attachPool,
-  PoolClosedError,
-  PoolError,
-  PoolExhaustedError,
-  PoolTimeoutError,
-  type RemoteConnection,
-  TooManyRequestsError,
-} from "../../mod.ts";
+import { type AttachedPool, attachPool, type RemoteConnection } from "../../mod.ts";
+import { type Command, serveCommands } from "./_commands.ts";
 
 let pool: AttachedPool | undefined;
 const held: RemoteConnection[] = [];
-
-/** What crosses back for a failed command: the class as seen in the Worker, and the server's fields. */
-function describe(error: unknown): Record<string, unknown> {
-  const e = error as Error & Record<string, unknown>;
-  return {
-    name: e?.name,
-    message: e?.message,
-    code: e?.code,
-    detail: e?.detail,
-    hint: e?.hint,
-    isPoolError: e instanceof PoolError,
-    isPoolTimeoutError: e instanceof PoolTimeoutError,
-    isPoolClosedError: e instanceof PoolClosedError,
-    isPoolExhaustedError: e instanceof PoolExhaustedError,
-    isTooManyRequestsError: e instanceof TooManyRequestsError,
-  };
-}
-
-type Command = { id: number; cmd: string; [k: string]: unknown };
 
 const commands: Record<string, (m: Command) => Promise<unknown> | unknown> = {
   async attach(m) {
@@ -126,12 +99,4 @@ const commands: Record<string, (m: Command) => Promise<unknown> | unknown> = {
   },
 };
 
-self.onmessage = async (e: MessageEvent<Command>) => {
-  const m = e.data;
-  try {
-    const value = await commands[m.cmd](m);
-    self.postMessage({ id: m.id, value });
-  } catch (error) {
-    self.postMessage({ id: m.id, error: describe(error) });
-  }
-};
+serveCommands(commands);

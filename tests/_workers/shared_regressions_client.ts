@@ -8,16 +8,11 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { type AttachedPool, attachPool, PoolError, type RemoteConnection } from "../../mod.ts";
+import { type AttachedPool, attachPool, type RemoteConnection } from "../../mod.ts";
+import { type Command, describe, serveCommands } from "./_commands.ts";
 
 let pool: AttachedPool | undefined;
 const held: RemoteConnection[] = [];
-
-/** What crosses back for an error: its class as seen in the Worker. */
-function describe(error: unknown): { name: string; message: string; isPoolError: boolean } {
-  const e = error as Error;
-  return { name: e?.name, message: e?.message, isPoolError: e instanceof PoolError };
-}
 
 async function pidOf(conn: RemoteConnection): Promise<number> {
   const { rows } = await conn.query<{ pid: number }>("select pg_backend_pid() as pid");
@@ -28,8 +23,6 @@ function keep(conn: RemoteConnection): number {
   if (!held.includes(conn)) held.push(conn);
   return held.indexOf(conn);
 }
-
-type Command = { id: number; cmd: string; [k: string]: unknown };
 
 const commands: Record<string, (m: Command) => Promise<unknown>> = {
   async attach(m) {
@@ -114,12 +107,4 @@ const commands: Record<string, (m: Command) => Promise<unknown>> = {
   },
 };
 
-self.onmessage = async (e: MessageEvent<Command>) => {
-  const m = e.data;
-  try {
-    const value = await commands[m.cmd](m);
-    self.postMessage({ id: m.id, value });
-  } catch (error) {
-    self.postMessage({ id: m.id, error: describe(error) });
-  }
-};
+serveCommands(commands);
