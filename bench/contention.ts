@@ -12,6 +12,7 @@
 
 import { CONNECTIONS, databaseUrl, openPgPool, openTidepool } from "./_db_contenders.ts";
 import type { PgClientLike } from "./_db_contenders.ts";
+import { forDuration } from "./_load.ts";
 import { type BenchResult, emit, progress, QUICK } from "./_report.ts";
 import { fmtMs, fmtNum, fmtRatioRange, median, percentileSorted, roundOrder, stddev } from "./_stats.ts";
 
@@ -38,38 +39,20 @@ interface Run {
 async function runContention(b: Borrower, ms: number): Promise<Run> {
   const waits: number[] = [];
   const perTask = new Array<number>(TASKS).fill(0);
-  let stopped = false;
-  let tEnd = 0;
-  const loop = async (task: number) => {
-    while (!stopped) {
-      const t = performance.now();
-      const c = await b.acquire();
-      const waited = performance.now() - t;
-      try {
-        await c.query(SQL);
-      } finally {
-        await b.release(c);
-      }
-      if (stopped) break;
-      waits.push(waited);
-      perTask[task]++;
+  const elapsed = await forDuration(TASKS, ms, async (task, open) => {
+    const t = performance.now();
+    const c = await b.acquire();
+    const waited = performance.now() - t;
+    try {
+      await c.query(SQL);
+    } finally {
+      await b.release(c);
     }
-  };
-  const t0 = performance.now();
-  const timer = setTimeout(() => {
-    stopped = true;
-    tEnd = performance.now();
-  }, ms);
-  try {
-    await Promise.all(Array.from({ length: TASKS }, (_, i) => loop(i)));
-  } finally {
-    clearTimeout(timer);
-  }
-  return {
-    qps: (waits.length * 1000) / (tEnd - t0),
-    waits: Float64Array.from(waits).sort(),
-    perTask,
-  };
+    if (!open()) return;
+    waits.push(waited);
+    perTask[task]++;
+  });
+  return { qps: (waits.length * 1000) / elapsed, waits: Float64Array.from(waits).sort(), perTask };
 }
 
 /** Runs the contention benchmark. */
