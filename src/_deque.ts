@@ -35,10 +35,6 @@ export class Deque<T> {
     return item;
   }
 
-  peek(): T | undefined {
-    return this.#length === 0 ? undefined : this.#buf[this.#head];
-  }
-
   /** Removes one item anywhere in the queue: O(n), for rare events (a lost idle connection). */
   remove(item: T): boolean {
     const items = this.toArray();

@@ -113,7 +113,8 @@ export class ConnectionPool<C extends object = pg.Client> {
   readonly #closing = new AbortController();
   /** Closes under way, awaited by `close()` so no socket outlives the pool. */
   readonly #closes = new Set<Promise<void>>();
-  readonly #idleWatchers = new Set<Waiter<void>>();
+  /** close() waiting for the borrowed connections to come back. */
+  #allReturned: Waiter<void> | undefined;
   /** The work of the first `close()`, returned to every later call. */
   #closeWork: Promise<void> | undefined;
   /** The ports lent to Workers by `share()`, made on first use. */
@@ -515,15 +516,7 @@ export class ConnectionPool<C extends object = pg.Client> {
           () => new PoolTimeoutError(`The probe of pool '${this.#name}' got no answer in ${this.#o.connectTimeout} ms`),
         );
       } catch (error) {
-        this.#counters.connectionsLost++;
-        this.#log.warn(
-          "Pool {pool}: discarding a connection that failed check: {error}",
-          {
-            pool: this.#name,
-            error: describeError(error),
-          },
-        );
-        this.#discard(entry);
+        this.#failedCheck(entry, error);
         return;
       }
       this.#release(entry);
@@ -637,12 +630,10 @@ export class ConnectionPool<C extends object = pg.Client> {
     for (const waiter of this.#readyWaiters) waiter.reject(this.#closedError());
     for (const entry of this.#idle.drain()) this.#discard(entry);
     if (this.#all.size > 0) { // borrowed or being returned: #all holds no closed entry
-      const returned = new Waiter<void>();
-      this.#idleWatchers.add(returned);
+      const returned = this.#allReturned = new Waiter<void>();
       const timer = setTimeout(() => returned.resolve(), Math.min(timeout, MAX_DELAY));
       returned.onSettle(() => clearTimeout(timer));
       await returned.promise;
-      this.#idleWatchers.delete(returned);
       for (const entry of this.#all) {
         this.#log.warn(
           "Pool {pool}: closing a connection still borrowed after {timeout} ms",
@@ -787,12 +778,7 @@ export class ConnectionPool<C extends object = pg.Client> {
           () => new PoolTimeoutError("check() did not finish in time"),
         );
       } catch (error) {
-        this.#counters.connectionsLost++;
-        this.#log.warn("Pool {pool}: discarding a connection that failed check: {error}", {
-          pool: this.#name,
-          error: describeError(error),
-        });
-        this.#discard(entry);
+        this.#failedCheck(entry, error);
         continue;
       }
       if (this.closed || (entry.state as string) === "closed") {
@@ -803,6 +789,16 @@ export class ConnectionPool<C extends object = pg.Client> {
       this.#lend(entry, Date.now(), origin);
       return entry.conn as PooledConnection<C>;
     }
+  }
+
+  /** A probe or `check` callback failed: the connection was lost (connectionsLost); replace it. */
+  #failedCheck(entry: Entry<C>, error: unknown): void {
+    this.#counters.connectionsLost++;
+    this.#log.warn("Pool {pool}: discarding a connection that failed check: {error}", {
+      pool: this.#name,
+      error: describeError(error),
+    });
+    this.#discard(entry);
   }
 
   #requestTimeout(options: GetconnOptions | undefined): number {
@@ -1157,7 +1153,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     const closed = this.#track(this.#driver.close(entry.conn));
     if (this.#state === "open") this.#maybeGrow();
     else if (this.#all.size === 0) {
-      for (const w of this.#idleWatchers) w.resolve();
+      this.#allReturned?.resolve();
     }
     return closed;
   }
