@@ -82,7 +82,8 @@ export interface ResolvedOptions {
   backoff: Required<BackoffOptions>;
 }
 
-const KNOWN = new Set([
+/** Every option name `ConnectionPool` accepts; anything else is a TypeError. */
+export const OPTION_NAMES: ReadonlySet<string> = new Set([
   "conninfo",
   "driver",
   "minSize",
@@ -177,7 +178,7 @@ export function resolveOptions(
   }
   const o = options as Record<string, unknown>;
   for (const key of Object.keys(o)) {
-    if (!KNOWN.has(key)) throw new TypeError(`Unknown option '${key}'`);
+    if (!OPTION_NAMES.has(key)) throw new TypeError(`Unknown option '${key}'`);
   }
   if (o.driver === undefined) {
     const c = o.conninfo;

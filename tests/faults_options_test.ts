@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { ConnectionPool, type Driver, PoolTimeoutError } from "../mod.ts";
 import { createTestDatabase } from "./_db.ts";
+import { OPTION_NAMES } from "../src/options.ts";
 
 /** A connection that needs no server. */
 interface FakeConn {
@@ -51,25 +52,8 @@ function prng(seed: number): () => number {
 
 const NUMBERS = [0, 1, 2, 3, 10, 50, 2.5, -1, -0.5, NaN, Infinity, -Infinity, 1e9, 3e9, 1e12, Number.MAX_SAFE_INTEGER];
 const OTHERS = [undefined, null, "5", "", true, false, {}, [], () => {}, "fifo", "lifo", 5n, Symbol("x")];
-const KEYS = [
-  "minSize",
-  "maxSize",
-  "name",
-  "timeout",
-  "maxWaiting",
-  "maxLifetime",
-  "maxIdle",
-  "reconnectTimeout",
-  "reconnectFailed",
-  "numWorkers",
-  "configure",
-  "reset",
-  "check",
-  "order",
-  "leakDetectionThreshold",
-  "connectTimeout",
-  "backoff",
-];
+// Every option but the two that pick the target (the fuzz keeps a fake driver): a new option is fuzzed too.
+const KEYS = [...OPTION_NAMES].filter((key) => key !== "conninfo" && key !== "driver");
 
 function randomOptions(rand: () => number, driver: Driver<FakeConn>): Record<string, unknown> {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
