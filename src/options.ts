@@ -63,6 +63,12 @@ export interface ConnectionPoolOptions<C extends object = pg.Client> {
   connectTimeout?: number;
   /** Reconnect backoff: start, growth and jitter. @default { initialDelay: 1000, multiplier: 2, jitter: 0.1 } */
   backoff?: BackoffOptions;
+  /**
+   * Share one budget of `maxSize` server connections with the pools of the
+   * same name in the other isolates of this process (`deno serve --parallel`,
+   * Workers). Each isolate keeps its own sockets. @default none
+   */
+  capGroup?: string;
 }
 
 /** Options after defaults, as the pool core uses them. */
@@ -80,6 +86,7 @@ export interface ResolvedOptions {
   leakDetectionThreshold: number;
   connectTimeout: number;
   backoff: Required<BackoffOptions>;
+  capGroup: string | undefined;
 }
 
 /** Every option name `ConnectionPool` accepts; anything else is a TypeError. */
@@ -103,6 +110,7 @@ export const OPTION_NAMES: ReadonlySet<string> = new Set([
   "leakDetectionThreshold",
   "connectTimeout",
   "backoff",
+  "capGroup",
 ]);
 
 /** Checks one duration option: a finite number >= 0, or the default. */
@@ -226,6 +234,12 @@ export function resolveOptions(
     );
   }
   const backoff = resolveBackoff(o.backoff);
+  if (o.capGroup !== undefined) {
+    if (typeof o.capGroup !== "string") {
+      throw new TypeError(`Invalid option 'capGroup': expected a string, got ${typeof o.capGroup}`);
+    }
+    if (o.capGroup === "") throw new RangeError("Invalid option 'capGroup': must not be empty");
+  }
   return {
     minSize,
     maxSize,
@@ -244,6 +258,7 @@ export function resolveOptions(
     ),
     connectTimeout: duration(o.connectTimeout, "connectTimeout", 10_000),
     backoff,
+    capGroup: o.capGroup as string | undefined,
   };
 }
 

@@ -20,6 +20,7 @@ import { type ConnectionPoolOptions, count, duration, type ResolvedOptions, reso
 import { type PoolCounters, type PoolStats, zeroCounters } from "./stats.ts";
 import { beginStatement, isRetryable, type TransactionOptions } from "./transaction.ts";
 import { SharedPool, type ShareOptions } from "./shared/owner.ts";
+import { CapGroupMember } from "./cap_group/member.ts";
 
 /** A connection lent by a pool: the driver's own object, also `AsyncDisposable` (returns it). */
 export type PooledConnection<C> = C & AsyncDisposable;
@@ -119,6 +120,8 @@ export class ConnectionPool<C extends object = pg.Client> {
   #closeWork: Promise<void> | undefined;
   /** The ports lent to Workers by `share()`, made on first use. */
   #sharing: SharedPool<C> | undefined;
+  /** The connection budget shared with other isolates (`capGroup`); it wraps #driver. */
+  readonly #cap: CapGroupMember | undefined;
 
   /**
    * Creates a pool. Does no I/O: connections open on `open()` or first use.
@@ -142,10 +145,24 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#o = resolveOptions(options, defaults);
     this.#policy = policy;
     this.#name = this.#o.name ?? `pool-${++poolCounter}`;
-    this.#driver = options.driver ??
+    const driver = options.driver ??
       (createPgDriver(options.conninfo as string | pg.ClientConfig, {
         connectTimeout: this.#o.connectTimeout,
       }) as unknown as Driver<C>);
+    this.#cap = this.#o.capGroup === undefined ? undefined : new CapGroupMember(
+      this.#o.capGroup,
+      this.#o.maxSize,
+      this.#o.minSize,
+      {
+        shedIdle: () => this.#shedIdle(),
+        clampMinSize: (minSize) => void this.resize(minSize, this.#o.maxSize).catch(() => {}),
+        waiting: () => this.#waiters.size,
+        log: poolLogger(this.#name),
+        pool: this.#name,
+      },
+    );
+    // Every connect reserves a group slot first; every close frees it once the socket closed.
+    this.#driver = this.#cap?.wrap(driver) ?? driver;
     this.#configure = options.configure;
     this.#reset = options.reset;
     this.#check = options.check;
@@ -580,6 +597,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       poolAvailable: this.#idle.length,
       requestsWaiting: this.#waiters.size,
       ...this.#counters,
+      ...this.#cap?.stats(),
     };
   }
 
@@ -646,6 +664,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       }
     }
     await this.#settleCloses();
+    this.#cap?.close(); // after every connection closed, so the group got each slot back
     this.#sharing?.close(); // after the Workers' leases came back or were closed
   }
 
@@ -1189,6 +1208,16 @@ export class ConnectionPool<C extends object = pg.Client> {
       }
       this.#idleLow = this.#idle.length;
     });
+  }
+
+  /** A waiter in another isolate of the capGroup needs room: close one idle connection above minSize. */
+  #shedIdle(): boolean {
+    if (this.#state !== "open" || this.#all.size + this.#pending <= this.#o.minSize) return false;
+    const entry = this.#idle.shift(); // the front has been idle longest, in either order
+    if (entry === undefined) return false;
+    entry.state = "reserved";
+    this.#discard(entry);
+    return true;
   }
 
   #notifyReady(): void {

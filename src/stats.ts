@@ -47,12 +47,18 @@ export interface PoolStats {
   connectionsErrors: number;
   /** Connections found dead while idle or by a checkout `check`. */
   connectionsLost: number;
+  /** With `capGroup`: server connections held by every pool of the group (open, opening or closing). */
+  groupSize?: number;
+  /** With `capGroup`: the group's budget (every member's `maxSize`). */
+  groupMax?: number;
+  /** With `capGroup`: requests waiting in the group's pools in other isolates (published each second). */
+  groupWaiting?: number;
 }
 
 /** The counter part of {@linkcode PoolStats}, kept by the pool. */
 export type PoolCounters = Omit<
   PoolStats,
-  "poolMin" | "poolMax" | "poolSize" | "poolAvailable" | "requestsWaiting"
+  "poolMin" | "poolMax" | "poolSize" | "poolAvailable" | "requestsWaiting" | "groupSize" | "groupMax" | "groupWaiting"
 >;
 
 /** Fresh zeroed counters. */

@@ -23,6 +23,8 @@ export interface StatMetric {
   unit: string;
   /** One line of help text. */
   help: string;
+  /** Reported only by some pools (the capGroup keys): left out where no pool has it. */
+  optional?: boolean;
 }
 
 /** Every key of `PoolStats`, in `getStats()` order: the first five are gauges. */
@@ -42,6 +44,21 @@ export const STAT_METRICS: readonly StatMetric[] = [
   counter("connectionsMs", "connections_ms", "ms", "Total time spent opening connections, in milliseconds"),
   counter("connectionsErrors", "connections_errors", "{connection}", "Connection attempts that failed"),
   counter("connectionsLost", "connections_lost", "{connection}", "Connections found dead while idle or on checkout"),
+  // Only pools with a capGroup report these.
+  {
+    ...gauge("groupSize", "group_size", "{connection}", "Server connections held by every pool of the capGroup"),
+    optional: true,
+  },
+  { ...gauge("groupMax", "group_max", "{connection}", "The capGroup's budget of server connections"), optional: true },
+  {
+    ...gauge(
+      "groupWaiting",
+      "group_waiting",
+      "{request}",
+      "Requests waiting in the capGroup's pools in other isolates",
+    ),
+    optional: true,
+  },
 ];
 
 function gauge(key: keyof PoolStats, name: string, unit: string, help: string): StatMetric {

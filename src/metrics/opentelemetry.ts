@@ -78,17 +78,23 @@ export interface OpenTelemetryRegistration extends Disposable {
  */
 export function registerOpenTelemetry(pool: StatsSource, meter?: Meter): OpenTelemetryRegistration {
   const m = meter ?? metrics.getMeter("@tidepool/pg");
-  const instruments = STAT_METRICS.map((metric) => {
-    const options = { description: metric.help, unit: metric.unit };
-    const instrument: Observable = metric.kind === "gauge"
-      ? m.createObservableGauge(metric.otel, options)
-      : m.createObservableCounter(metric.otel, options);
-    return { key: metric.key, instrument };
-  });
+  const keys = pool.getStats(); // the capGroup keys only for a pool that has them
+  const instruments = STAT_METRICS.filter((metric) => !metric.optional || keys[metric.key] !== undefined).map(
+    (metric) => {
+      const options = { description: metric.help, unit: metric.unit };
+      const instrument: Observable = metric.kind === "gauge"
+        ? m.createObservableGauge(metric.otel, options)
+        : m.createObservableCounter(metric.otel, options);
+      return { key: metric.key, instrument };
+    },
+  );
   const attributes: Attributes = { "pool.name": pool.name };
   const callback: BatchObservableCallback = (result) => {
     const stats = pool.getStats();
-    for (const { key, instrument } of instruments) result.observe(instrument, stats[key], attributes);
+    for (const { key, instrument } of instruments) {
+      const value = stats[key];
+      if (value !== undefined) result.observe(instrument, value, attributes); // group keys: only with capGroup
+    }
   };
   const observables = instruments.map((i) => i.instrument);
   m.addBatchObservableCallback(callback, observables);

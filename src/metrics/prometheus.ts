@@ -56,10 +56,13 @@ export function toPrometheus(...pools: StatsSource[]): string {
   const samples = pools.map((pool) => ({ label: `{pool="${escapeLabelValue(pool.name)}"}`, stats: pool.getStats() }));
   const lines: string[] = [];
   for (const metric of STAT_METRICS) {
+    // The group keys exist only with capGroup: a metric no pool reports is left out.
+    const reported = samples.filter(({ stats }) => stats[metric.key] !== undefined);
+    if (metric.optional && reported.length === 0) continue;
     lines.push(`# HELP ${metric.prometheus} ${escapeHelp(metric.help)}`);
     lines.push(`# TYPE ${metric.prometheus} ${metric.kind}`);
-    for (const { label, stats } of samples) {
-      lines.push(`${metric.prometheus}${label} ${formatValue(stats[metric.key])}`);
+    for (const { label, stats } of reported) {
+      lines.push(`${metric.prometheus}${label} ${formatValue(stats[metric.key]!)}`);
     }
   }
   return lines.join("\n") + "\n";

@@ -1,0 +1,128 @@
+/**
+ * Finding a cap group's slot table over a `BroadcastChannel`: the one
+ * message-based part of a cap group. It runs once per pool (when the pool
+ * first connects) and to wake waiters; reserving a slot never posts anything.
+ *
+ * Every isolate of a process (`deno serve --parallel` isolates, Workers) sees
+ * the same `BroadcastChannel` names, and a `SharedArrayBuffer` posted on one
+ * arrives as shared memory. A joiner posts `hello`; a member that has the
+ * table answers with it. When nobody has it, the joiners that heard each
+ * other within the discovery window elect the lowest id, which creates the
+ * table and posts it.
+ *
+ * @module
+ */
+import { SlotTable } from "./_slot_table.ts";
+import { Timers } from "../_timers.ts";
+
+/** How long a joiner listens before the election. */
+export const DISCOVERY_MS = 100;
+
+type Message =
+  | { t: "hello"; id: number }
+  | { t: "candidate"; id: number }
+  | { t: "table"; buffer: SharedArrayBuffer }
+  | { t: "poke" };
+
+/** The channel of one member of a group. */
+export class GroupChannel {
+  readonly #bc: BroadcastChannel;
+  readonly #id = Math.random();
+  readonly #timers = new Timers();
+  readonly #seen = new Set<number>();
+  readonly #onPoke: () => void;
+  readonly #onSplit: () => void;
+  #table: SlotTable | undefined;
+  #found: PromiseWithResolvers<SlotTable> | undefined;
+  #closed = false;
+
+  /**
+   * @param group The capGroup name.
+   * @param onPoke Another member released a slot or needs room.
+   * @param onSplit Another table for this group showed up (an election lost its messages).
+   */
+  constructor(group: string, onPoke: () => void, onSplit: () => void) {
+    this.#bc = new BroadcastChannel(`tidepool.capGroup:${group}`);
+    this.#onPoke = onPoke;
+    this.#onSplit = onSplit;
+    this.#bc.onmessage = (e: MessageEvent<Message>) => this.#receive(e.data);
+  }
+
+  /** Finds the group's table, or creates it with `create` when this member wins the election. */
+  find(create: () => SlotTable): Promise<SlotTable> {
+    if (this.#found !== undefined) return this.#found.promise;
+    this.#found = Promise.withResolvers<SlotTable>();
+    this.#found.promise.catch(() => {}); // close() rejects it; the caller may be gone
+    this.#round(create, 0);
+    return this.#found.promise;
+  }
+
+  #round(create: () => SlotTable, round: number): void {
+    if (round % 5 === 0) { // a winner that went silent: start the election over
+      this.#seen.clear();
+      this.#seen.add(this.#id);
+      this.#post({ t: "hello", id: this.#id });
+    }
+    this.#timers.after(DISCOVERY_MS, () => {
+      if (this.#table !== undefined || this.#closed) return;
+      if (Math.min(...this.#seen) === this.#id) {
+        this.#adopt(create());
+        this.#post({ t: "table", buffer: this.#table!.buffer });
+      } else this.#round(create, round + 1);
+    });
+  }
+
+  #adopt(table: SlotTable): void {
+    this.#table = table;
+    this.#timers.cancelAll();
+    this.#found?.resolve(table);
+  }
+
+  #receive(m: Message): void {
+    if (this.#closed) return;
+    switch (m.t) {
+      case "hello":
+        if (this.#table !== undefined) this.#post({ t: "table", buffer: this.#table.buffer });
+        else if (this.#found !== undefined) {
+          this.#seen.add(m.id);
+          this.#post({ t: "candidate", id: this.#id });
+        }
+        return;
+      case "candidate":
+        this.#seen.add(m.id);
+        return;
+      case "table": {
+        let table: SlotTable;
+        try {
+          table = new SlotTable(m.buffer);
+        } catch {
+          return; // not ours (another version of the library): ignore
+        }
+        if (this.#table === undefined) {
+          if (this.#found !== undefined) this.#adopt(table);
+        } else if (table.id !== this.#table.id) this.#onSplit();
+        return;
+      }
+      case "poke":
+        this.#onPoke();
+    }
+  }
+
+  /** Wakes the other members: a slot came free, or this member waits for room. */
+  poke(): void {
+    this.#post({ t: "poke" });
+  }
+
+  #post(m: Message): void {
+    if (!this.#closed) this.#bc.postMessage(m);
+  }
+
+  /** Stops listening; a `find()` still running rejects with `reason`. */
+  close(reason: Error): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#timers.cancelAll();
+    this.#found?.reject(reason);
+    this.#bc.close();
+  }
+}

@@ -1,0 +1,352 @@
+/**
+ * A pool's membership in a cap group: one connection budget shared by the
+ * pools of several isolates (`capGroup` option).
+ *
+ * The pool sees the group through a driver wrapper ({@linkcode CapGroupMember.wrap}):
+ * `connect()` first reserves a slot (waiting for one if the group is full) and
+ * `close()` gives the slot back once the connection has finished closing. So a
+ * slot is counted from before the socket opens until after it closed, and the
+ * server never sees more than `maxSize` backends of the group. Reserving is a
+ * compare-and-swap in shared memory; messages only find the table and wake
+ * waiters. The pool's checkout path does not touch the group at all.
+ *
+ * @module
+ */
+import type { Logger } from "@logtape/logtape";
+import type { Driver } from "../driver.ts";
+import { PoolClosedError, PoolError } from "../errors.ts";
+import { Timers } from "../_timers.ts";
+import { GroupChannel } from "./_discovery.ts";
+import { hash32, MAX_ROWS, type Row, SlotTable } from "./_slot_table.ts";
+
+/** Heartbeat period: each member writes the time into its row this often. */
+export const HEARTBEAT_MS = 1_000;
+/**
+ * A member silent this long is taken for dead and its slots go back to the
+ * group. Generous, so a busy event loop does not lose its connections: an
+ * isolate that is gone gives its slots back within STALE_MS + HEARTBEAT_MS (6 s).
+ */
+export const STALE_MS = 5_000;
+/** While attempts wait for a slot: how often they look again, and ask the others for room. */
+const POLL_MS = 25;
+const POKE_EVERY = 10;
+
+/** What the group needs from its pool. */
+export interface CapGroupHooks {
+  /** Closes one idle connection above minSize to make room; false if there is none. */
+  shedIdle(): boolean;
+  /** The group could not fit this pool's whole minSize: lower it to `minSize`. */
+  clampMinSize(minSize: number): void;
+  /** Requests waiting in this pool now (shown in the other members' stats). */
+  waiting(): number;
+  log: Logger;
+  pool: string;
+}
+
+/** The group's figures in `getStats()`. */
+export interface CapGroupStats {
+  /** Server connections held by every pool of the group (open, opening or closing). */
+  groupSize: number;
+  /** The group's budget (every member's `maxSize`). */
+  groupMax: number;
+  /** Requests waiting in the group's other pools (as they last published it, at most 1 s old). */
+  groupWaiting: number;
+}
+
+interface SlotWaiter {
+  ticket: number;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/** One pool's membership in a cap group. Starts on the first connection attempt. */
+export class CapGroupMember {
+  readonly #group: string;
+  readonly #max: number;
+  readonly #minSize: number;
+  readonly #hooks: CapGroupHooks;
+  readonly #timers = new Timers();
+  #target = 0;
+  #channel: GroupChannel | undefined;
+  #joining: Promise<void> | undefined;
+  #table: SlotTable | undefined;
+  #row: Row | undefined;
+  /** Fatal: this pool cannot be in the group (different maxSize or target). */
+  #error: Error | undefined;
+  /** Slots this member holds, as it counts them itself (kept across a reclaim). */
+  #held = 0;
+  /** Idle connections being closed to make room for a waiter elsewhere. */
+  #shedding = 0;
+  /** Attempts waiting for a slot, oldest ticket first. */
+  readonly #queue: SlotWaiter[] = [];
+  #polling = false;
+  #closed = false;
+
+  /**
+   * @param group The capGroup name (validated by the options).
+   * @param maxSize The group's budget; every member must pass the same.
+   * @param minSize This pool's minSize, counted against the budget.
+   * @throws {RangeError} `maxSize` is not finite.
+   */
+  constructor(group: string, maxSize: number, minSize: number, hooks: CapGroupHooks) {
+    if (!Number.isInteger(maxSize) || maxSize > 0x7fff_ffff) {
+      throw new RangeError(
+        `Invalid option 'capGroup': the group's budget is maxSize, which must be a finite integer, got ${maxSize}`,
+      );
+    }
+    this.#group = group;
+    this.#max = maxSize;
+    this.#minSize = minSize;
+    this.#hooks = hooks;
+  }
+
+  /** `driver` with a slot reserved before each connect and released after each close. */
+  wrap<C>(driver: Driver<C>): Driver<C> {
+    this.#target = hash32(driver.description);
+    // The pool calls these on its hot path: bound once, no extra closure per call.
+    const wrapped: Driver<C> = Object.create(driver);
+    wrapped.status = driver.status.bind(driver);
+    wrapped.rollback = driver.rollback.bind(driver);
+    wrapped.ping = driver.ping.bind(driver);
+    wrapped.query = driver.query.bind(driver);
+    wrapped.watch = driver.watch.bind(driver);
+    wrapped.connect = async (signal) => {
+      await this.#acquire(signal);
+      try {
+        return await driver.connect(signal);
+      } catch (error) {
+        this.#release(); // a failed attempt leaves no socket behind (the Driver contract)
+        throw error;
+      }
+    };
+    wrapped.close = async (conn, timeoutMs) => {
+      try {
+        await driver.close(conn, timeoutMs);
+      } finally {
+        this.#release();
+      }
+    };
+    return wrapped;
+  }
+
+  /** The group's figures, for `getStats()`. */
+  stats(): CapGroupStats {
+    const table = this.#table;
+    if (table === undefined) return { groupSize: this.#held, groupMax: this.#max, groupWaiting: 0 };
+    return { groupSize: table.used, groupMax: table.max, groupWaiting: table.waitingElsewhere(this.#row) };
+  }
+
+  /** Leaves the group: call after every connection of the pool has closed. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#timers.cancelAll();
+    const closed = new PoolClosedError(`Pool '${this.#hooks.pool}' is closed`);
+    for (const w of this.#queue.splice(0)) w.reject(closed);
+    if (this.#table !== undefined && this.#row !== undefined) {
+      if (this.#held > 0) {
+        this.#hooks.log.warn("capGroup {group}: leaving with {held} slots held", {
+          group: this.#group,
+          held: this.#held,
+        });
+      }
+      this.#table.leave(this.#row);
+      if (this.#table.queued > 0) this.#channel?.poke();
+    }
+    this.#channel?.close(closed);
+  }
+
+  // ---- joining --------------------------------------------------------------
+
+  #join(): Promise<void> {
+    return this.#joining ??= (async () => {
+      this.#channel = new GroupChannel(this.#group, () => this.#onPoke(), () => {
+        this.#hooks.log.error(
+          "capGroup {group}: found two slot tables for one group (isolates started while their event loops were blocked); each table caps its own members",
+          { group: this.#group },
+        );
+      });
+      const table = await this.#channel.find(() => SlotTable.create(this.#max, this.#target));
+      if (this.#closed) return;
+      this.#table = table;
+      this.#enter(table);
+      if (this.#error !== undefined) return;
+      this.#timers.every(HEARTBEAT_MS, () => this.#tick());
+    })();
+  }
+
+  /** Takes a row (again, after a reclaim) and counts the slots this member already holds. */
+  #enter(table: SlotTable): void {
+    const joined = table.join(this.#max, this.#target, this.#minSize, Date.now());
+    if (typeof joined === "string") {
+      this.#error = new PoolError(
+        joined === "maxSize"
+          ? `capGroup '${this.#group}': pool '${this.#hooks.pool}' has maxSize ${this.#max} but the group's budget is ${table.max}; every pool of a capGroup must use the same maxSize`
+          : joined === "target"
+          ? `capGroup '${this.#group}': pool '${this.#hooks.pool}' connects to another server or database than the group's first pool; one capGroup caps one target`
+          : `capGroup '${this.#group}' is full: ${MAX_ROWS} pools are members already`,
+      );
+      this.#hooks.log.error("{error}", { error: this.#error.message });
+      for (const w of this.#queue.splice(0)) w.reject(this.#error);
+      return;
+    }
+    this.#row = joined.row;
+    if (joined.minSize < this.#minSize) {
+      this.#hooks.log.warn(
+        "capGroup {group}: minSize of pool {pool} lowered from {asked} to {granted}: the group's pools together keep at most maxSize - 1 = {limit} connections warm",
+        {
+          group: this.#group,
+          pool: this.#hooks.pool,
+          asked: this.#minSize,
+          granted: joined.minSize,
+          limit: this.#max - 1,
+        },
+      );
+      this.#hooks.clampMinSize(joined.minSize);
+    }
+    // After a reclaim: count what is still open. Beyond the cap, close idle ones to get back under it.
+    for (let n = 0; n < this.#held; n++) {
+      if (!table.forceReserve(joined.row, false)) table.forceReserve(joined.row, true);
+    }
+    let over = table.used - table.max;
+    while (over-- > 0 && this.#hooks.shedIdle());
+    if (this.#queue.length > 0) table.setQueue(joined.row, this.#queue.length, this.#queue[0].ticket);
+  }
+
+  /** The row, taken again if other members reclaimed it while this isolate was silent. */
+  #ensureRow(): Row | undefined {
+    const table = this.#table;
+    if (table === undefined || this.#error !== undefined || this.#closed) return undefined;
+    if (this.#row !== undefined && table.owns(this.#row)) return this.#row;
+    this.#hooks.log.warn(
+      "capGroup {group}: pool {pool} was silent over {stale} ms (blocked event loop?) and its slots were reclaimed; joining again",
+      { group: this.#group, pool: this.#hooks.pool, stale: STALE_MS },
+    );
+    this.#enter(table);
+    return this.#row;
+  }
+
+  // ---- slots ----------------------------------------------------------------
+
+  async #acquire(signal: AbortSignal): Promise<void> {
+    if (this.#closed) throw new PoolClosedError(`Pool '${this.#hooks.pool}' is closed`);
+    if (this.#table === undefined) await abortable(this.#join(), signal);
+    if (this.#error !== undefined) throw this.#error;
+    const table = this.#table!;
+    const row = this.#ensureRow()!;
+    if (this.#queue.length === 0 && table.tryReserve(row)) {
+      this.#held++;
+      return;
+    }
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    const waiter: SlotWaiter = { ticket: table.nextTicket(), resolve, reject };
+    this.#queue.push(waiter);
+    table.setQueue(row, 1, this.#queue[0].ticket);
+    const onAbort = () => {
+      const at = this.#queue.indexOf(waiter);
+      if (at < 0) return;
+      this.#queue.splice(at, 1);
+      const r = this.#ensureRow();
+      if (r !== undefined) table.setQueue(r, -1, this.#queue[0]?.ticket ?? 0);
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    this.#channel!.poke(); // the others may have idle connections to close for us
+    this.#retry();
+    this.#poll(0);
+    try {
+      await promise;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Serves the waiting attempts in ticket order while slots are free. */
+  #retry(): void {
+    const table = this.#table;
+    while (this.#queue.length > 0) {
+      const row = this.#ensureRow();
+      if (row === undefined || !table!.tryReserve(row)) return;
+      const waiter = this.#queue.shift()!;
+      table!.setQueue(row, -1, this.#queue[0]?.ticket ?? 0);
+      this.#held++;
+      waiter.resolve();
+    }
+  }
+
+  /** Looks again every POLL_MS while attempts wait; pokes may come from isolates that free a slot too. */
+  #poll(round: number): void {
+    if (this.#polling || this.#queue.length === 0) return;
+    this.#polling = true;
+    this.#timers.after(POLL_MS, () => {
+      this.#polling = false;
+      this.#retry();
+      if (this.#queue.length === 0) return;
+      if ((round + 1) % POKE_EVERY === 0) this.#channel?.poke();
+      this.#poll(round + 1);
+    });
+  }
+
+  #release(): void {
+    if (this.#held === 0) return; // closed after a fatal join error: nothing was reserved
+    this.#held--;
+    const table = this.#table!;
+    const row = this.#ensureRow();
+    if (row === undefined) return;
+    const shed = this.#shedding > 0;
+    if (shed) this.#shedding--;
+    table.release(row, shed);
+    if (table.queued > 0) {
+      this.#retry();
+      this.#channel?.poke();
+    }
+  }
+
+  /** Another member released a slot or waits for room. */
+  #onPoke(): void {
+    if (this.#queue.length > 0) this.#retry();
+    this.#makeRoom();
+  }
+
+  /** Closes idle connections while waiters elsewhere need room (each claimed, so members do not all close one). */
+  #makeRoom(): void {
+    const table = this.#table;
+    const row = this.#ensureRow();
+    if (table === undefined || row === undefined || this.#queue.length > 0) return;
+    while (table.roomNeeded() > 0 && table.claimShed(row)) {
+      if (this.#hooks.shedIdle()) this.#shedding++;
+      else {
+        table.unclaimShed(row);
+        return;
+      }
+    }
+  }
+
+  #tick(): void {
+    const table = this.#table!;
+    const row = this.#ensureRow();
+    if (row === undefined) return;
+    const now = Date.now();
+    table.beat(row, now);
+    table.setWaiting(row, this.#hooks.waiting());
+    if (table.reclaimStale(now, STALE_MS) > 0) {
+      this.#hooks.log.warn("capGroup {group}: reclaimed the slots of a member silent over {stale} ms", {
+        group: this.#group,
+        stale: STALE_MS,
+      });
+      this.#retry();
+      this.#channel?.poke();
+    }
+    this.#makeRoom();
+  }
+}
+
+/** `promise`, or a rejection with the signal's reason when it aborts first. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
