@@ -254,6 +254,7 @@ export class ConnectionPool<C extends object = pg.Client> {
         target: this.#driver.description,
       });
       this.#startMaintenance();
+      this.#cap?.start(); // joins the group now, so its figures show before the first connection
       this.#maybeGrow();
     }
     if (options.wait) await this.wait({ timeout: options.timeout });

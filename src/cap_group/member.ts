@@ -129,6 +129,12 @@ export class CapGroupMember {
     return wrapped;
   }
 
+  /** Joins the group in the background (the pool opened); connection attempts wait for it. */
+  start(): void {
+    if (this.#closed) return;
+    this.#join().catch(() => {}); // close() during the join: the attempts waiting for it see the error
+  }
+
   /** The group's figures, for `getStats()`. */
   stats(): CapGroupStats {
     const table = this.#table;
