@@ -8,7 +8,9 @@
  * arrives as shared memory. A joiner posts `hello`; a member that has the
  * table answers with it. When nobody has it, the joiners that heard each
  * other within the discovery window elect the lowest id, which creates the
- * table and posts it.
+ * table and posts it. When a message came too late (a busy isolate) and two
+ * tables exist, every member that hears of both moves to the one with the
+ * lower id, so the group ends on one table.
  *
  * @module
  */
@@ -16,7 +18,7 @@ import { SlotTable } from "./_slot_table.ts";
 import { Timers } from "../_timers.ts";
 
 /** How long a joiner listens before the election. */
-export const DISCOVERY_MS = 100;
+export const DISCOVERY_MS = 250;
 
 type Message =
   | { t: "hello"; id: number }
@@ -31,7 +33,7 @@ export class GroupChannel {
   readonly #timers = new Timers();
   readonly #seen = new Set<number>();
   readonly #onPoke: () => void;
-  readonly #onSplit: () => void;
+  readonly #onSplit: (other: SlotTable) => void;
   #table: SlotTable | undefined;
   #found: PromiseWithResolvers<SlotTable> | undefined;
   #closed = false;
@@ -41,11 +43,12 @@ export class GroupChannel {
    * @param onPoke Another member released a slot or needs room.
    * @param onSplit Another table for this group showed up (an election lost its messages).
    */
-  constructor(group: string, onPoke: () => void, onSplit: () => void) {
+  constructor(group: string, onPoke: () => void, onSplit: (other: SlotTable) => void) {
     this.#bc = new BroadcastChannel(`tidepool.capGroup:${group}`);
     this.#onPoke = onPoke;
     this.#onSplit = onSplit;
     this.#bc.onmessage = (e: MessageEvent<Message>) => this.#receive(e.data);
+    unref(this.#bc);
   }
 
   /** Finds the group's table, or creates it with `create` when this member wins the election. */
@@ -100,12 +103,19 @@ export class GroupChannel {
         }
         if (this.#table === undefined) {
           if (this.#found !== undefined) this.#adopt(table);
-        } else if (table.id !== this.#table.id) this.#onSplit();
+        } else if (table.id < this.#table.id) this.#onSplit(table);
+        else if (table.id > this.#table.id) this.#post({ t: "table", buffer: this.#table.buffer }); // tell them
         return;
       }
       case "poke":
         this.#onPoke();
     }
+  }
+
+  /** Moves to `table` (the one with the lower id, after a split). */
+  switchTo(table: SlotTable): void {
+    this.#table = table;
+    this.#post({ t: "table", buffer: table.buffer }); // members still on the other table move too
   }
 
   /** Wakes the other members: a slot came free, or this member waits for room. */
@@ -125,4 +135,17 @@ export class GroupChannel {
     this.#found?.reject(reason);
     this.#bc.close();
   }
+}
+
+/**
+ * Like the pool's timers, the channel must not keep an isolate alive: a
+ * listening BroadcastChannel would hold a script's process open and make
+ * `deno serve` wait forever on SIGTERM. Deno has no public unref for it yet;
+ * its channels carry an internal `refBroadcastChannel` method, used when present.
+ */
+function unref(bc: BroadcastChannel): void {
+  const proto = Object.getPrototypeOf(bc);
+  const key = Object.getOwnPropertySymbols(proto).find((s) => s.description === "refBroadcastChannel");
+  const method = key === undefined ? undefined : proto[key];
+  if (typeof method === "function") method.call(bc, false);
 }

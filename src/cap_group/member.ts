@@ -166,12 +166,7 @@ export class CapGroupMember {
 
   #join(): Promise<void> {
     return this.#joining ??= (async () => {
-      this.#channel = new GroupChannel(this.#group, () => this.#onPoke(), () => {
-        this.#hooks.log.error(
-          "capGroup {group}: found two slot tables for one group (isolates started while their event loops were blocked); each table caps its own members",
-          { group: this.#group },
-        );
-      });
+      this.#channel = new GroupChannel(this.#group, () => this.#onPoke(), (other) => this.#merge(other));
       const table = await this.#channel.find(() => SlotTable.create(this.#max, this.#target));
       if (this.#closed) return;
       this.#table = table;
@@ -217,6 +212,25 @@ export class CapGroupMember {
     let over = table.used - table.max;
     while (over-- > 0 && this.#hooks.shedIdle());
     if (this.#queue.length > 0) table.setQueue(joined.row, this.#queue.length, this.#queue[0].ticket);
+  }
+
+  /**
+   * Two tables for one group (two isolates each thought they were first): move
+   * to the one with the lower id, counting the slots held here there too.
+   */
+  #merge(other: SlotTable): void {
+    const table = this.#table;
+    if (table === undefined || this.#closed || this.#error !== undefined) return;
+    this.#hooks.log.warn("capGroup {group}: pool {pool} found a second slot table for the group; moving to it", {
+      group: this.#group,
+      pool: this.#hooks.pool,
+    });
+    if (this.#row !== undefined) table.leave(this.#row);
+    this.#row = undefined;
+    this.#table = other;
+    this.#channel!.switchTo(other);
+    this.#enter(other);
+    this.#retry();
   }
 
   /** The row, taken again if other members reclaimed it while this isolate was silent. */
