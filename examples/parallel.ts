@@ -69,7 +69,9 @@ async function route(req: Request): Promise<Response> {
     } catch {
       return json({ isolate, error: "body is not JSON" }, 400);
     }
-    if (typeof name !== "string" || name === "") return json({ isolate, error: "'name' must be a non-empty string" }, 400);
+    if (typeof name !== "string" || name === "") {
+      return json({ isolate, error: "'name' must be a non-empty string" }, 400);
+    }
     const { rows } = await pool.query("insert into parallel_items (name) values ($1) returning id, name", [name]);
     return json({ isolate, item: rows[0] }, 201);
   }
