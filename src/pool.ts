@@ -665,7 +665,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       }
     }
     await this.#settleCloses();
-    this.#cap?.close(); // after every connection closed, so the group got each slot back
+    await this.#cap?.close(); // after every connection closed, so the group got each slot back
     this.#sharing?.close(); // after the Workers' leases came back or were closed
   }
 

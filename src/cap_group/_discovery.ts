@@ -28,7 +28,8 @@ type Message =
 
 /** The channel of one member of a group. */
 export class GroupChannel {
-  readonly #bc: BroadcastChannel;
+  readonly #name: string;
+  #bc: BroadcastChannel;
   readonly #id = Math.random();
   readonly #timers = new Timers();
   readonly #seen = new Set<number>();
@@ -44,11 +45,17 @@ export class GroupChannel {
    * @param onSplit Another table for this group showed up (an election lost its messages).
    */
   constructor(group: string, onPoke: () => void, onSplit: (other: SlotTable) => void) {
-    this.#bc = new BroadcastChannel(`tidepool.capGroup:${group}`);
+    this.#name = `tidepool.capGroup:${group}`;
     this.#onPoke = onPoke;
     this.#onSplit = onSplit;
-    this.#bc.onmessage = (e: MessageEvent<Message>) => this.#receive(e.data);
-    unref(this.#bc);
+    this.#bc = this.#open();
+  }
+
+  #open(): BroadcastChannel {
+    const bc = new BroadcastChannel(this.#name);
+    bc.onmessage = (e: MessageEvent<Message>) => this.#receive(e.data);
+    unref(bc);
+    return bc;
   }
 
   /** Finds the group's table, or creates it with `create` when this member wins the election. */
@@ -124,16 +131,32 @@ export class GroupChannel {
   }
 
   #post(m: Message): void {
-    if (!this.#closed) this.#bc.postMessage(m);
+    if (this.#closed) return;
+    try {
+      this.#bc.postMessage(m);
+    } catch {
+      // Deno 2.9 drops an isolate's channel subscription when its last channel closes, and a
+      // channel opened in that window can neither send ("expected i32") nor receive. A new
+      // channel subscribes again.
+      this.#bc.close();
+      this.#bc = this.#open();
+      try {
+        this.#bc.postMessage(m);
+      } catch {
+        // Lost: waiters still poll the table, and the next message tries again.
+      }
+    }
   }
 
   /** Stops listening; a `find()` still running rejects with `reason`. */
-  close(reason: Error): void {
+  async close(reason: Error): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#timers.cancelAll();
     this.#found?.reject(reason);
     this.#bc.close();
+    // Let Deno's receive loop see the close before a new channel opens (see #post).
+    await new Promise((resolve) => setTimeout(resolve, 0));
   }
 }
 

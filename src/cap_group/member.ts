@@ -143,7 +143,7 @@ export class CapGroupMember {
   }
 
   /** Leaves the group: call after every connection of the pool has closed. */
-  close(): void {
+  async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#timers.cancelAll();
@@ -159,7 +159,7 @@ export class CapGroupMember {
       this.#table.leave(this.#row);
       if (this.#table.queued > 0) this.#channel?.poke();
     }
-    this.#channel?.close(closed);
+    await this.#channel?.close(closed);
   }
 
   // ---- joining --------------------------------------------------------------
