@@ -7,7 +7,7 @@
 /// <reference lib="deno.worker" />
 import { ConnectionPool, NullConnectionPool, type PooledConnection } from "../../mod.ts";
 import { SlotTable } from "../../src/cap_group/_slot_table.ts";
-import { type Command, serveCommands } from "./_commands.ts";
+import { serveCommands } from "./_commands.ts";
 import type pg from "pg";
 
 let pool: ConnectionPool | undefined;
