@@ -73,6 +73,57 @@ Deno.test("capGroup: a terminated Worker's slots come back within the documented
     })
   ));
 
+Deno.test("capGroup: an event loop blocked under the staleness bound keeps its connections", () =>
+  withTestDatabase((db) =>
+    withWorkers(2, async ([a, b]) => {
+      const g = group();
+      await a.call("open", { url: db.url, group: g, maxSize: 2, name: "a" });
+      await b.call("open", { url: db.url, group: g, maxSize: 2, name: "b" });
+      await a.call("hold", { n: 2 });
+      await a.call("putAll");
+      // b waits while a is blocked: a cannot close an idle one for it until it wakes up.
+      const peak = samplePeak(db.name);
+      const waiting = b.call<number>("borrow", { timeout: 20_000 });
+      await a.call("block", { ms: STALE_MS - 2 * HEARTBEAT_MS });
+      await waiting;
+      // Had a been taken for dead, b would have opened a third backend next to a's two.
+      assert.ok((await peak.stop()) <= 2, "a was not reclaimed");
+      const sa = await a.call<Record<string, number>>("stats");
+      const sb = await b.call<Record<string, number>>("stats");
+      assert.equal(sa.poolSize, 1, "a closed one idle connection for b");
+      assert.equal(sa.groupSize, sa.poolSize + sb.poolSize);
+      await a.call("close");
+      await b.call("close");
+    })
+  ));
+
+Deno.test("capGroup: an isolate blocked past the staleness bound rejoins and closes what is over the budget", () =>
+  withTestDatabase((db) =>
+    withWorkers(2, async ([a, b]) => {
+      const g = group();
+      await a.call("open", { url: db.url, group: g, maxSize: 2, name: "a" });
+      await b.call("open", { url: db.url, group: g, maxSize: 2, name: "b" });
+      await a.call("hold", { n: 2 });
+      await a.call("putAll");
+      const blocked = a.call("block", { ms: STALE_MS + 3 * HEARTBEAT_MS });
+      // b reclaims a's slots (a looks dead) and opens its own connection.
+      await b.call("borrow", { timeout: 20_000 });
+      await blocked;
+      // a wakes up, finds its row reclaimed, counts its 2 connections again and closes what is over.
+      await waitFor(async () => (await a.call<Record<string, number>>("stats")).poolSize <= 1, {
+        timeout: 10_000,
+        message: "a closed its connections over the budget",
+      });
+      await waitFor(async () => (await backendCount(db.name)) <= 2, { timeout: 10_000 });
+      const sa = await a.call<Record<string, number>>("stats");
+      const sb = await b.call<Record<string, number>>("stats");
+      assert.equal(sa.groupSize, sa.poolSize + sb.poolSize, "the table counts every open connection again");
+      assert.ok(sa.groupSize <= 2);
+      await a.call("close");
+      await b.call("close");
+    })
+  ));
+
 Deno.test("capGroup: a burst of queries in three Workers never holds more than maxSize backends", () =>
   withTestDatabase((db) =>
     withWorkers(3, async (workers) => {

@@ -49,6 +49,11 @@ serveCommands({
     await Promise.all(Array.from({ length: m.n as number }, () => pool!.query(m.text as string)));
   },
   stats: () => pool!.getStats(),
+  /** Blocks this isolate's event loop for `ms` (a long synchronous computation). */
+  block(m) {
+    const until = Date.now() + (m.ms as number);
+    while (Date.now() < until) { /* busy */ }
+  },
   close: () => pool!.close(),
   /** Hammers a slot table: reserve, check the cap, release; counts violations. */
   hammer(m) {
