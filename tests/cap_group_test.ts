@@ -3,7 +3,7 @@
  * with its own sockets) and in one isolate share one budget of connections.
  */
 import assert from "node:assert/strict";
-import { ConnectionPool, NullConnectionPool, PoolError, PoolTimeoutError } from "../mod.ts";
+import { ConnectionPool, NullConnectionPool, PoolError, PoolTimeoutError, toPrometheus } from "../mod.ts";
 import { backendCount, waitFor, withTestDatabase } from "./_db.ts";
 import { samplePeak, startWorker, type TestWorker } from "./_shared_helpers.ts";
 import { HEARTBEAT_MS, STALE_MS } from "../src/cap_group/member.ts";
@@ -217,4 +217,19 @@ Deno.test("capGroup option: bad values name the option", () => {
     name: "RangeError",
     message: /'capGroup'.*finite/,
   });
+});
+
+Deno.test("capGroup: getStats() and the exporters add the group's figures only for a pool in a group", () => {
+  const conninfo = "postgres://u@localhost/db";
+  const grouped = new ConnectionPool({ conninfo, capGroup: "metrics", maxSize: 6, minSize: 1, name: "g" });
+  const plain = new ConnectionPool({ conninfo, maxSize: 6, name: "p" });
+  const stats = grouped.getStats();
+  assert.deepEqual([stats.groupSize, stats.groupMax, stats.groupWaiting], [0, 6, 0]);
+  assert.equal("groupSize" in plain.getStats(), false);
+  const text = toPrometheus(grouped, plain);
+  assert.match(text, /^# TYPE tidepool_group_size gauge$/m);
+  assert.match(text, /^tidepool_group_max\{pool="g"\} 6$/m);
+  assert.match(text, /^tidepool_group_waiting\{pool="g"\} 0$/m);
+  assert.doesNotMatch(text, /tidepool_group_\w+\{pool="p"\}/);
+  assert.doesNotMatch(toPrometheus(plain), /tidepool_group_/);
 });
