@@ -1231,7 +1231,9 @@ export class ConnectionPool<C extends object = pg.Client> {
     const idle = this.#idle.length;
     let inUse = 0;
     for (const e of this.#all) if (e.state === "in_use") inUse++;
-    return `size ${size} (max ${this.#o.maxSize}), idle ${idle}, in use ${inUse}, waiting ${this.#waiters.size}`;
+    return `size ${size} (max ${this.#o.maxSize}), idle ${idle}, in use ${inUse}, waiting ${this.#waiters.size}${
+      this.#cap?.describe() ?? ""
+    }`;
   }
 
   #timeoutError(timeout: number): PoolTimeoutError {

@@ -142,6 +142,12 @@ export class CapGroupMember {
     return { groupSize: table.used, groupMax: table.max, groupWaiting: table.waitingElsewhere(this.#row) };
   }
 
+  /** The group's figures for an error message: why a pool under its own maxSize may still wait. */
+  describe(): string {
+    const s = this.stats();
+    return `; capGroup '${this.#group}': ${s.groupSize} of ${s.groupMax} connections held, ${s.groupWaiting} waiting elsewhere`;
+  }
+
   /** Leaves the group: call after every connection of the pool has closed. */
   async close(): Promise<void> {
     if (this.#closed) return;
