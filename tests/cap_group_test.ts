@@ -61,6 +61,7 @@ Deno.test("capGroup: a terminated Worker's slots come back within the documented
       assert.equal(await a.call("hold", { n: 2 }), 2); // in use: nothing to shed
       const failed = await b.fail("borrow", { timeout: 300 });
       assert.ok(failed.isPoolTimeoutError, "the group is full while a lives");
+      assert.match(String(failed.message), /capGroup '.+': 2 of 2 connections held/, "the message says why");
       a.terminate();
       const bound = STALE_MS + 2 * HEARTBEAT_MS;
       assert.ok(bound <= 10_000);

@@ -257,9 +257,10 @@ export class CapGroupMember {
   async #acquire(signal: AbortSignal): Promise<void> {
     if (this.#closed) throw new PoolClosedError(`Pool '${this.#hooks.pool}' is closed`);
     if (this.#table === undefined) await abortable(this.#join(), signal);
-    if (this.#error !== undefined) throw this.#error;
+    signal.throwIfAborted();
     const table = this.#table!;
-    const row = this.#ensureRow()!;
+    const row = this.#ensureRow();
+    if (row === undefined) throw this.#error ?? new PoolClosedError(`Pool '${this.#hooks.pool}' is closed`);
     if (this.#queue.length === 0 && table.tryReserve(row)) {
       this.#held++;
       return;
@@ -272,8 +273,8 @@ export class CapGroupMember {
       const at = this.#queue.indexOf(waiter);
       if (at < 0) return;
       this.#queue.splice(at, 1);
-      const r = this.#ensureRow();
-      if (r !== undefined) table.setQueue(r, -1, this.#queue[0]?.ticket ?? 0);
+      const r = this.#ensureRow(); // the table may have changed (a merge) since this attempt queued
+      if (r !== undefined) this.#table!.setQueue(r, -1, this.#queue[0]?.ticket ?? 0);
       reject(signal.reason);
     };
     signal.addEventListener("abort", onAbort, { once: true });
