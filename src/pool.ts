@@ -20,7 +20,7 @@ import { type ConnectionPoolOptions, count, duration, type ResolvedOptions, reso
 import { type PoolCounters, type PoolStats, zeroCounters } from "./stats.ts";
 import { beginStatement, isRetryable, type TransactionOptions } from "./transaction.ts";
 import { SharedPool, type ShareOptions } from "./shared/owner.ts";
-import { CapGroupMember } from "./cap_group/member.ts";
+import { CapGroupMember } from "./cap_group/_member.ts";
 
 /** A connection lent by a pool: the driver's own object, also `AsyncDisposable` (returns it). */
 export type PooledConnection<C> = C & AsyncDisposable;

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { ConnectionPool, NullConnectionPool, PoolError, PoolTimeoutError, toPrometheus } from "../mod.ts";
 import { backendCount, waitFor, withTestDatabase } from "./_db.ts";
 import { samplePeak, startWorker, type TestWorker } from "./_shared_helpers.ts";
-import { HEARTBEAT_MS, STALE_MS } from "../src/cap_group/member.ts";
+import { HEARTBEAT_MS, STALE_MS } from "../src/cap_group/_member.ts";
 
 let groups = 0;
 /** A group name no other test (or test file running in parallel) uses. */
