@@ -125,6 +125,26 @@ Deno.test("capGroup: an isolate blocked past the staleness bound rejoins and clo
     })
   ));
 
+Deno.test("capGroup: waiters in two isolates are served in the order they came (FIFO across isolates)", () =>
+  withTestDatabase((db) =>
+    withWorkers(3, async ([a, b, c]) => {
+      const g = group();
+      for (const [i, w] of [a, b, c].entries()) {
+        await w.call("open", { url: db.url, group: g, maxSize: 1, name: `w${i}` });
+      }
+      await a.call("hold", { n: 1 }); // the group's only slot, in use
+      const order: string[] = [];
+      const first = b.call("borrow", { timeout: 20_000 }).then(() => order.push("b"));
+      await waitFor(async () => (await b.call<Record<string, number>>("stats")).requestsWaiting === 1);
+      const second = c.call("borrow", { timeout: 20_000 }).then(() => order.push("c"));
+      await waitFor(async () => (await c.call<Record<string, number>>("stats")).requestsWaiting === 1);
+      await a.call("putAll"); // idle in a: closed to make room for the oldest waiter
+      await Promise.all([first, second]);
+      assert.deepEqual(order, ["b", "c"]);
+      for (const w of [a, b, c]) await w.call("close");
+    })
+  ));
+
 Deno.test("capGroup: a burst of queries in three Workers never holds more than maxSize backends", () =>
   withTestDatabase((db) =>
     withWorkers(3, async (workers) => {
