@@ -5,7 +5,7 @@
  *
  * Messages in: `{ cmd: "open", url, maxSize, group? }`, `{ cmd: "attach", port }`,
  * `{ cmd: "run", concurrency, ms, text }`, `{ cmd: "close" }`. Out: `{ ok }`, a run
- * result `{ ops, elapsedMs, p99 }`, or `{ error }`.
+ * result `{ ops, elapsedMs, p99, connections }` (its own pool's size at the end), or `{ error }`.
  *
  * @module
  */
@@ -17,6 +17,8 @@ import { runFor } from "./_load.ts";
 import { percentileSorted } from "./_stats.ts";
 
 let pool: { query(text: string): Promise<unknown>; close(): Promise<void> } | undefined;
+/** This isolate's own pool (not an attached one), to report how many connections it used. */
+let own: ConnectionPool | undefined;
 
 self.onmessage = async (e: MessageEvent) => {
   try {
@@ -30,13 +32,18 @@ self.onmessage = async (e: MessageEvent) => {
         name: `bench-${m.group ?? "static"}`,
       });
       await p.open();
-      pool = p;
+      pool = own = p;
     } else if (m.cmd === "attach") {
       pool = await attachPool(m.port);
     } else if (m.cmd === "run") {
       const p = pool!;
       const run = await runFor({ query: () => p.query(m.text) }, m.concurrency, m.ms);
-      self.postMessage({ ops: run.ops, elapsedMs: run.elapsedMs, p99: percentileSorted(run.latencies, 99) });
+      self.postMessage({
+        ops: run.ops,
+        elapsedMs: run.elapsedMs,
+        p99: percentileSorted(run.latencies, 99),
+        connections: own?.getStats().poolSize ?? 0,
+      });
       return;
     } else if (m.cmd === "close") {
       await pool?.close();

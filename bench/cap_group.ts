@@ -113,7 +113,7 @@ function startWorkers(n: number): Worker[] {
 interface Setup {
   name: string;
   /** Opens the pools, runs `load` (concurrency per Worker) and returns each Worker's run. */
-  run(load: number[], text: string): Promise<{ ops: number; elapsedMs: number; p99: number }[]>;
+  run(load: number[], text: string): Promise<{ ops: number; elapsedMs: number; p99: number; connections: number }[]>;
 }
 
 /** Each setup gets fresh Workers and pools, so no setup warms the next one's connections. */
@@ -162,6 +162,7 @@ async function skewed(url: string): Promise<Table> {
   ];
   const busy = new Map<string, number[]>(setups.map((s) => [s.name, []]));
   const quiet = new Map<string, number[]>(setups.map((s) => [s.name, []]));
+  const conns = new Map<string, number[]>(setups.map((s) => [s.name, []]));
   const ratios: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     const round = new Map<string, number>();
@@ -171,6 +172,7 @@ async function skewed(url: string): Promise<Table> {
       round.set(s.name, qps(runs[0]));
       busy.get(s.name)!.push(qps(runs[0]));
       quiet.get(s.name)!.push(qps(runs[1]));
+      conns.get(s.name)!.push(runs[0].connections);
     }
     ratios.push(round.get(setups[0].name)! / round.get(setups[1].name)!);
     progress(`cap_group skewed round ${r + 1}/${ROUNDS}`);
@@ -178,10 +180,11 @@ async function skewed(url: string): Promise<Table> {
   return {
     title:
       `(a) Skewed load over 2 isolates, ${CONNECTIONS} connections in all: 16 tasks in one, 1 in the other, ${text}`,
-    columns: ["setup", "busy isolate q/s", "quiet isolate q/s", "busy isolate vs static (min-max)"],
+    columns: ["setup", "busy isolate q/s", "its connections", "quiet isolate q/s", "busy isolate vs static (min-max)"],
     rows: setups.map((s, i) => [
       s.name,
       fmtNum(median(busy.get(s.name)!)),
+      fmtNum(median(conns.get(s.name)!)),
       fmtNum(median(quiet.get(s.name)!)),
       i === 0 ? fmtRatioRange(ratios) : "1.00",
     ]),

@@ -66,12 +66,42 @@ Deno.test("slot table: room is claimed once per waiting attempt, not by every me
   assert.ok(a.tryReserve(ra));
   assert.ok(b.tryReserve(rb));
   c.setQueue(rc, 1, c.nextTicket());
-  assert.equal(a.roomNeeded(), 1);
+  assert.equal(a.roomNeeded(ra), 1);
   assert.ok(a.claimShed(ra));
   assert.equal(b.claimShed(rb), false, "one close is under way for the one waiter");
   a.release(ra, true); // the shed connection finished closing
-  assert.equal(a.roomNeeded(), 0, "the free slot covers the waiter");
+  assert.equal(a.roomNeeded(ra), 0, "the free slot covers the waiter");
   assert.ok(c.tryReserve(rc));
+});
+
+Deno.test("slot table: room is made toward even shares, not for a member that already holds as much", () => {
+  const a = SlotTable.create(8, T);
+  const busy = new SlotTable(a.buffer);
+  const ra = joined(a);
+  const rb = joined(busy);
+  assert.ok(a.tryReserve(ra));
+  for (let n = 0; n < 7; n++) assert.ok(busy.tryReserve(rb));
+  busy.setQueue(rb, 1, busy.nextTicket()); // the busy member wants an eighth
+  assert.equal(a.roomNeeded(ra), 0, "1 connection is not closed for a member holding 7");
+  assert.equal(a.claimShed(ra), false);
+  // Shares 6 and 2 with the 2-holder waiting: the 6-holder gives up to two.
+  busy.setQueue(rb, -1, 0);
+  busy.release(rb);
+  a.tryReserve(ra);
+  a.setQueue(ra, 1, a.nextTicket());
+  assert.equal(busy.roomNeeded(rb), 1);
+  assert.ok(busy.claimShed(rb));
+  assert.equal(busy.claimShed(rb), false, "one waiting attempt, one close");
+  busy.release(rb, true);
+  assert.ok(a.tryReserve(ra));
+  a.setQueue(ra, -1, 0);
+  a.setQueue(ra, 1, a.nextTicket()); // 3 vs 5: a 4th for a is owed
+  assert.equal(busy.roomNeeded(rb), 1);
+  busy.release(rb);
+  assert.ok(a.tryReserve(ra));
+  a.setQueue(ra, -1, 0);
+  a.setQueue(ra, 1, a.nextTicket()); // 4 vs 4: even, nothing owed
+  assert.equal(busy.roomNeeded(rb), 0);
 });
 
 Deno.test("slot table: minSize counts against the budget and leaves one slot for growth", () => {

@@ -340,7 +340,7 @@ export class CapGroupMember {
     const table = this.#table;
     const row = this.#ensureRow();
     if (table === undefined || row === undefined || this.#queue.length > 0) return;
-    while (table.roomNeeded() > 0 && table.claimShed(row)) {
+    while (table.claimShed(row)) {
       if (this.#hooks.shedIdle()) this.#shedding++;
       else {
         table.unclaimShed(row);

@@ -273,13 +273,37 @@ export class SlotTable {
   }
 
   /**
-   * How many idle connections the group should close now so that the
-   * waiting attempts fit: waiting minus free slots minus closes under way.
+   * The waiting attempts `row` should make room for: those of members that
+   * hold no slot, or at least two fewer than `row` keeps (not counting what it
+   * is closing already). So every waiting member gets a connection, and busy
+   * members' shares even out to within one, rather than a member that is busy
+   * all the time draining one that is busy now and then.
    */
-  roomNeeded(): number {
+  #owed(row: Row): number {
+    const i = this.#i;
+    const cell = HEADER + row.index * ROW;
+    const mine = Atomics.load(i, cell + R_HELD) - Atomics.load(i, cell + R_SHED);
+    const rows = Atomics.load(i, H_ROWS);
+    let owed = 0;
+    for (let r = 0; r < rows; r++) {
+      if (r === row.index) continue;
+      const other = HEADER + r * ROW;
+      const queued = Atomics.load(i, other + R_QUEUED);
+      if (queued === 0 || Atomics.load(i, other + R_STATE) !== LIVE) continue;
+      const held = Atomics.load(i, other + R_HELD);
+      if (held === 0 || held + 1 < mine) owed += queued;
+    }
+    return owed;
+  }
+
+  /**
+   * How many idle connections `row` should close now so that the attempts it
+   * owes room fit: those attempts minus free slots minus closes under way.
+   */
+  roomNeeded(row: Row): number {
     const i = this.#i;
     const free = Atomics.load(i, H_MAX) - Atomics.load(i, H_USED);
-    return Atomics.load(i, H_QUEUED) - Math.max(0, free) - Atomics.load(i, H_SHED);
+    return this.#owed(row) - Math.max(0, free) - Atomics.load(i, H_SHED);
   }
 
   /** Claims one close-to-make-room for `row`, if room is still needed. */
@@ -287,8 +311,7 @@ export class SlotTable {
     const i = this.#i;
     for (;;) {
       const shed = Atomics.load(i, H_SHED);
-      const free = Atomics.load(i, H_MAX) - Atomics.load(i, H_USED);
-      if (Atomics.load(i, H_QUEUED) - Math.max(0, free) - shed <= 0) return false;
+      if (this.roomNeeded(row) <= 0) return false;
       if (Atomics.compareExchange(i, H_SHED, shed, shed + 1) === shed) break;
     }
     Atomics.add(i, HEADER + row.index * ROW + R_SHED, 1);
