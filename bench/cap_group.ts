@@ -6,7 +6,7 @@
  *   (each checkout opens and closes a connection, so it reserves and releases a
  *   group slot), with capGroup against without.
  * - (a) Skewed load: 2 Workers, one busy (16 tasks) and one nearly idle (1 task),
- *   `select pg_sleep(0.002)`: one capGroup of 8 against a static maxSize of 4 each.
+ *   `select pg_sleep(0.005)`: one capGroup of 8 against a static maxSize of 4 each.
  *   The busy isolate's throughput is what the group buys.
  * - (c) `select 1` throughput with 8 connections in all: 2 Workers on a capGroup
  *   (each its own sockets), 1 Worker alone, and 2 Workers on `share()` of the
@@ -151,7 +151,7 @@ const qps = (r: { ops: number; elapsedMs: number }) => (r.ops * 1000) / r.elapse
 
 async function skewed(url: string): Promise<Table> {
   const load = [16, 1];
-  const text = "select pg_sleep(0.002)";
+  const text = "select pg_sleep(0.005)"; // waits on the server, so connections, not CPU, bound the rate
   const setups = [
     workerSetup(
       "one capGroup of 8",
