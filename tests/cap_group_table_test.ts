@@ -4,6 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { startWorker } from "./_shared_helpers.ts";
+import { waitFor } from "./_db.ts";
+import { GroupChannel } from "../src/cap_group/_discovery.ts";
 import { hash32, MAX_ROWS, type Row, SlotTable } from "../src/cap_group/_slot_table.ts";
 
 const T = hash32("localhost:5432/app");
@@ -189,5 +191,51 @@ Deno.test("slot table: four Workers hammering one table in parallel never see mo
     assert.equal(table.used, 0, "every reservation was released");
   } finally {
     for (const w of workers) w.terminate();
+  }
+});
+
+Deno.test("discovery: joiners that start together end on one table", async () => {
+  const group = `disc-${Math.random()}`;
+  const created: number[] = [];
+  const channels = [0, 1, 2].map(() => new GroupChannel(group, () => {}, () => {}));
+  // The channels and their timers are unref'd (a pool never holds a process open): hold the test open.
+  const keepAlive = setTimeout(() => {}, 60_000);
+  try {
+    const tables = await Promise.all(channels.map((c) =>
+      c.find(() => {
+        const t = SlotTable.create(4, T);
+        created.push(t.id);
+        return t;
+      })
+    ));
+    assert.equal(created.length, 1, "one election winner created the table");
+    for (const t of tables) assert.equal(t.id, created[0]);
+  } finally {
+    for (const c of channels) await c.close(new Error("closed"));
+    clearTimeout(keepAlive);
+  }
+});
+
+Deno.test("discovery: a member that hears of a table with a lower id is told to move to it", async () => {
+  const group = `split-${Math.random()}`;
+  const split: SlotTable[] = [];
+  const member = new GroupChannel(group, () => {}, (other) => split.push(other));
+  const outsider = new BroadcastChannel(`tidepool.capGroup:${group}`);
+  const keepAlive = setTimeout(() => {}, 60_000);
+  try {
+    const mine = await member.find(() => SlotTable.create(4, T));
+    let lower = SlotTable.create(4, T);
+    while (lower.id >= mine.id) lower = SlotTable.create(4, T);
+    outsider.postMessage({ t: "table", buffer: lower.buffer });
+    await waitFor(() => split.length === 1);
+    assert.equal(split[0].id, lower.id);
+    outsider.postMessage({ t: "table", buffer: mine.buffer }); // its own table: no split
+    outsider.postMessage({ t: "table", buffer: new SharedArrayBuffer(8) }); // not a table: ignored
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(split.length, 1);
+  } finally {
+    outsider.close();
+    await member.close(new Error("closed"));
+    clearTimeout(keepAlive);
   }
 });
