@@ -38,6 +38,7 @@ export type { PoolStats } from "./src/stats.ts";
 export type { IsolationLevel, TransactionOptions } from "./src/transaction.ts";
 export {
   PoolClosedError,
+  PoolConnectError,
   PoolError,
   PoolExhaustedError,
   PoolTimeoutError,

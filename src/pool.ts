@@ -6,6 +6,7 @@
 import type pg from "pg";
 import type { Logger } from "@logtape/logtape";
 import { Backoff } from "./_backoff.ts";
+import { FailFast } from "./_failfast.ts";
 import { Deque } from "./_deque.ts";
 import { attachEntry, Entry, entryOf } from "./_entry.ts";
 import { type LeakDetector, leakDetector } from "./_leak.ts";
@@ -106,6 +107,8 @@ export class ConnectionPool<C extends object = pg.Client> {
   /** When `reconnectFailed` was last called in the current outage; a connection that opens ends the outage. */
   #toldOutageAt: number | undefined;
   #counters: PoolCounters = zeroCounters();
+  /** Set while attempts fail with an error waiting will not fix: requests are refused at once. */
+  readonly #failFast = new FailFast();
   /** Background jobs and the loops running them (at most numWorkers). */
   readonly #jobs = new Deque<() => Promise<void>>();
   #runningWorkers = 0;
@@ -820,6 +823,8 @@ export class ConnectionPool<C extends object = pg.Client> {
     } catch (error) {
       return Promise.reject(error);
     }
+    const refusal = this.#failFast.refusal(this.#name);
+    if (refusal !== undefined) return this.#refuse(refusal);
     if (this.#o.maxWaiting > 0 && this.#waiters.size >= this.#o.maxWaiting) {
       this.#counters.requestsErrors++;
       return Promise.reject(
@@ -849,6 +854,21 @@ export class ConnectionPool<C extends object = pg.Client> {
     }
     this.#maybeGrow();
     return waiter.promise;
+  }
+
+  /** Fail fast: refuses a request that would wait for a connection that cannot open; keeps an attempt going. */
+  #refuse(refusal: Error): Promise<never> {
+    this.#counters.requestsErrors++;
+    if (this.#pending === 0 && this.#all.size < this.#o.maxSize) this.#startConnect(false);
+    return Promise.reject(refusal);
+  }
+
+  /** Fail fast: an attempt failed in a way waiting will not fix, so every queued request is refused now. */
+  #refuseWaiters(): void {
+    const refusal = this.#failFast.refusal(this.#name);
+    if (refusal === undefined || this.#waiters.size === 0) return;
+    this.#counters.requestsErrors += this.#waiters.size;
+    this.#waiters.rejectAll(() => this.#failFast.refusal(this.#name));
   }
 
   /** A queued request reached its deadline (the queue already dropped it). */
@@ -1012,6 +1032,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     }
     this.#pending--;
     this.#toldOutageAt = undefined;
+    this.#failFast.succeeded();
     this.#counters.connectionsNum++;
     this.#counters.connectionsMs += performance.now() - started;
     if (this.closed) { // closed while connecting
@@ -1060,6 +1081,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     }
     this.#counters.connectionsErrors++;
     this.#lastError = error instanceof Error ? error : new Error(String(error));
+    if (this.#failFast.failed(error)) this.#refuseWaiters();
     attempt ??= new Backoff(this.#o.backoff, this.#o.reconnectTimeout);
     if (attempt.expired()) {
       this.#pending--;
