@@ -56,6 +56,13 @@ export interface Driver<C> {
   status(conn: C): ConnectionStatus;
   /** Runs ROLLBACK. Rejects if the connection cannot do it. */
   rollback(conn: C): Promise<void>;
+  /**
+   * Asks the server to cancel the statement running on `conn` (PostgreSQL's
+   * CancelRequest) and resolves once the server took the request; rejects when
+   * it could not be delivered. Optional: without it a statement past its
+   * deadline is stopped by closing its connection.
+   */
+  cancel?(conn: C): Promise<void>;
   /** A cheap round trip proving the connection is alive. */
   ping(conn: C): Promise<void>;
   /** Runs a statement (used by `pool.query`, `transaction` and the Worker channel). */

@@ -7,6 +7,7 @@ import type pg from "pg";
 import type { Logger } from "@logtape/logtape";
 import { Backoff } from "./_backoff.ts";
 import { FailFast } from "./_failfast.ts";
+import { Deadline, type DeadlineOptions, deadlineOptions, underDeadline } from "./_deadline.ts";
 import { Deque } from "./_deque.ts";
 import { attachEntry, Entry, entryOf } from "./_entry.ts";
 import { type LeakDetector, leakDetector } from "./_leak.ts";
@@ -396,6 +397,8 @@ export class ConnectionPool<C extends object = pg.Client> {
    * rolls back on throw, and always returns the connection.
    *
    * @param fn Work to do with the connection.
+   * @param options One deadline for the wait and `fn`: `timeout` (ms) and/or `signal`. Past it the statement
+   *   running is cancelled on the server (57014) and a transaction left open is rolled back, never committed.
    * @returns What `fn` returns.
    * @throws Whatever `fn` throws; {@linkcode PoolError} when `fn` left a failed transaction.
    * @example
@@ -410,9 +413,12 @@ export class ConnectionPool<C extends object = pg.Client> {
     fn: (conn: PooledConnection<C>) => Promise<T> | T,
     options?: GetconnOptions,
   ): Promise<T> {
-    const conn = await this.getconn(options);
+    const deadline = new Deadline(deadlineOptions(options));
+    const conn = await this.getconn(deadline.waitOptions());
     try {
-      const result = await fn(conn);
+      const { value: result, expired } = await this.#underDeadline(conn, deadline, async () => await fn(conn));
+      const status = this.#driver.status(conn);
+      if (expired && (status === "intrans" || status === "inerror")) throw this.#pastDeadline(deadline);
       await this.#finishTransaction(conn);
       return result;
     } catch (error) {
@@ -428,7 +434,11 @@ export class ConnectionPool<C extends object = pg.Client> {
    *
    * @param text SQL with `$1`-style placeholders.
    * @param params Values of the placeholders.
+   * @param options One deadline for the wait and the statement: `timeout` (ms) and/or an abort `signal`. Past it
+   *   a running statement is cancelled on the server and the call rejects with its error (code 57014); the
+   *   connection is kept. Still waiting for a connection: `PoolTimeoutError` (or the signal's reason).
    * @returns The driver's result (`rows`, `rowCount`, `fields`).
+   * @throws {TypeError} / {RangeError} `timeout` or `signal` is invalid (the message names it).
    * @example
    * ```ts
    * import { ConnectionPool } from "@tidepool/pg";
@@ -440,10 +450,13 @@ export class ConnectionPool<C extends object = pg.Client> {
   async query<R = Record<string, unknown>>(
     text: string,
     params?: unknown[],
+    options?: DeadlineOptions,
   ): Promise<QueryResult<R>> {
-    const conn = await this.getconn();
+    const deadline = new Deadline(deadlineOptions(options));
+    const conn = await this.getconn(deadline.waitOptions());
     try {
-      return await this.#driver.query(conn, text, params) as QueryResult<R>;
+      return (await this.#underDeadline(conn, deadline, () => this.#driver.query(conn, text, params)))
+        .value as QueryResult<R>;
     } finally {
       await this.putconn(conn);
     }
@@ -473,11 +486,15 @@ export class ConnectionPool<C extends object = pg.Client> {
   ): Promise<T> {
     const begin = beginStatement(options);
     const retries = count(options.retries, "retries", 0);
+    const deadline = new Deadline(deadlineOptions({ timeout: options.timeout, signal: options.signal }));
     for (let attempt = 0;; attempt++) {
-      const conn = await this.getconn();
+      const conn = await this.getconn(deadline.waitOptions());
       try {
-        await this.#driver.query(conn, begin);
-        const result = await fn(conn);
+        const { value: result, expired } = await this.#underDeadline(conn, deadline, async () => {
+          await this.#driver.query(conn, begin);
+          return await fn(conn);
+        });
+        if (expired) throw this.#pastDeadline(deadline);
         await this.#finishTransaction(conn, true);
         return result;
       } catch (error) {
@@ -922,6 +939,19 @@ export class ConnectionPool<C extends object = pg.Client> {
       return this.#discard(entry);
     }
     this.#release(entry);
+  }
+
+  /** Runs `work` on a borrowed connection under the call's deadline (cancel on the server when it passes). */
+  #underDeadline<T>(conn: C, deadline: Deadline, work: () => Promise<T>): Promise<{ value: T; expired: boolean }> {
+    return underDeadline(this.#driver, conn, deadline, work, this.#o.connectTimeout);
+  }
+
+  /** A transaction still open when its deadline passed: it is rolled back, never committed. */
+  #pastDeadline(deadline: Deadline): unknown {
+    if (deadline.signal?.aborted) return deadline.signal.reason;
+    return new PoolTimeoutError(
+      `The transaction passed its deadline of ${deadline.timeout} ms on pool '${this.#name}' and was rolled back`,
+    );
   }
 
   /** `began`: the pool opened the transaction, so anything but open/idle means it did not commit. */

@@ -27,6 +27,14 @@ export interface TransactionOptions {
   readOnly?: boolean;
   /** Re-runs on serialization failure / deadlock (SQLSTATE 40001, 40P01). @default 0 */
   retries?: number;
+  /**
+   * One deadline in ms for the whole call: the wait for a connection, every
+   * attempt and the COMMIT. A statement running at the deadline is cancelled on
+   * the server; a transaction is never committed past it. @default none
+   */
+  timeout?: number;
+  /** Aborting cancels the call like the deadline passing. @default none */
+  signal?: AbortSignal;
 }
 
 const LEVELS = new Set([

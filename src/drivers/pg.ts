@@ -5,6 +5,7 @@
  */
 import pg from "pg";
 import type { ConnectionStatus, Driver, QueryResult } from "../driver.ts";
+import { sendCancelRequest } from "./_pg_cancel.ts";
 
 /** Options of {@linkcode createPgDriver}. */
 export interface PgDriverOptions {
@@ -134,6 +135,10 @@ export function createPgDriver(
 
     async rollback(client: pg.Client): Promise<void> {
       await client.query("ROLLBACK");
+    },
+
+    cancel(client: pg.Client): Promise<void> {
+      return sendCancelRequest(client, connectTimeout > 0 ? connectTimeout : 10_000);
     },
 
     async ping(client: pg.Client): Promise<void> {
