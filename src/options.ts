@@ -6,6 +6,7 @@
 import type pg from "pg";
 import type { BackoffOptions } from "./_backoff.ts";
 import type { Driver } from "./driver.ts";
+import type { ConninfoFunction } from "./drivers/_pg_conninfo_fn.ts";
 import type { ConnectionPool } from "./pool.ts";
 
 /**
@@ -25,8 +26,12 @@ import type { ConnectionPool } from "./pool.ts";
  * ```
  */
 export interface ConnectionPoolOptions<C extends object = pg.Client> {
-  /** Connection string or `pg.ClientConfig`. Required unless `driver` is given. */
-  conninfo?: string | pg.ClientConfig;
+  /**
+   * Connection string or `pg.ClientConfig`, or a function (sync or async) returning one, called for every new
+   * connection (rotating passwords, IAM tokens); it shares `connectTimeout` with the attempt, its errors are
+   * connection errors and its result is never logged. Required unless `driver` is given.
+   */
+  conninfo?: string | pg.ClientConfig | ConninfoFunction;
   /** A driver to use instead of node-postgres (tests, benchmarks, other drivers). */
   driver?: Driver<C>;
   /** Connections kept open. @default 4 (0 for NullConnectionPool) */
@@ -187,9 +192,9 @@ export function resolveOptions(
         "Invalid option 'conninfo': required when no 'driver' is given",
       );
     }
-    if (typeof c !== "string" && (c === null || typeof c !== "object")) {
+    if (typeof c !== "string" && typeof c !== "function" && (c === null || typeof c !== "object")) {
       throw new TypeError(
-        "Invalid option 'conninfo': expected a string or a pg.ClientConfig object",
+        "Invalid option 'conninfo': expected a string, a pg.ClientConfig object or a function",
       );
     }
   } else if (

@@ -7,6 +7,7 @@ import type pg from "pg";
 import type { Logger } from "@logtape/logtape";
 import { Backoff } from "./_backoff.ts";
 import { FailFast } from "./_failfast.ts";
+import { Drain } from "./_drain.ts";
 import { Deadline, type DeadlineOptions, deadlineOptions, underDeadline } from "./_deadline.ts";
 import { Deque } from "./_deque.ts";
 import { attachEntry, Entry, entryOf } from "./_entry.ts";
@@ -110,6 +111,8 @@ export class ConnectionPool<C extends object = pg.Client> {
   #counters: PoolCounters = zeroCounters();
   /** Set while attempts fail with an error waiting will not fix: requests are refused at once. */
   readonly #failFast = new FailFast();
+  /** Connections `drain()` marked for replacement, and the drains waiting for the refill. */
+  readonly #drain = new Drain<Entry<C>>();
   /** Background jobs and the loops running them (at most numWorkers). */
   readonly #jobs = new Deque<() => Promise<void>>();
   #runningWorkers = 0;
@@ -147,7 +150,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#policy = policy;
     this.#name = this.#o.name ?? `pool-${++poolCounter}`;
     this.#driver = options.driver ??
-      (createPgDriver(options.conninfo as string | pg.ClientConfig, {
+      (createPgDriver(options.conninfo!, {
         connectTimeout: this.#o.connectTimeout,
       }) as unknown as Driver<C>);
     this.#configure = options.configure;
@@ -545,6 +548,49 @@ export class ConnectionPool<C extends object = pg.Client> {
   }
 
   /**
+   * Replaces every connection (psycopg_pool 3.3's `drain()`): idle ones are
+   * closed now, borrowed ones when they come back, and attempts already under
+   * way open connections that are closed too. New connections are opened
+   * meanwhile (with a `conninfo` function, from its current result), so
+   * requests keep being served. Use it after rotating credentials.
+   *
+   * @param options `timeout` in ms (default: the pool's `timeout`).
+   * @returns Resolves when no connection from before the drain is left and the pool is back at `minSize`.
+   * @throws {PoolTimeoutError} Not done in time (a borrower holds an old connection, the server is down); the
+   *   replacement goes on.
+   * @throws {PoolClosedError} The pool is or gets closed.
+   * @example Rotate a password
+   * ```ts
+   * import { ConnectionPool } from "@tidepool/pg";
+   * let password = "old";
+   * const pool = new ConnectionPool({ conninfo: () => `postgres://app:${password}@localhost/app` });
+   * password = "new"; // after ALTER ROLE app PASSWORD 'new'
+   * await pool.drain();
+   * await pool.close();
+   * ```
+   */
+  drain(options: { timeout?: number } = {}): Promise<void> {
+    const timeout = duration(options.timeout, "timeout", this.#o.timeout);
+    if (this.#state === "closed") return Promise.reject(this.#closedError());
+    if (this.#state === "new") void this.open();
+    this.#drain.start(this.#all);
+    for (const entry of this.#idle.drain()) {
+      entry.state = "reserved";
+      this.#discard(entry);
+    }
+    this.#maybeGrow();
+    return this.#drain.until(
+      () => this.#drain.pending === 0 && this.#all.size >= this.#o.minSize,
+      timeout,
+      () =>
+        new PoolTimeoutError(
+          `Pool '${this.#name}' not drained after ${timeout} ms: ${this.#drain.pending} old connections left; ${this.#counts()}`,
+          { cause: this.#lastError },
+        ),
+    );
+  }
+
+  /**
    * Changes `minSize` and `maxSize`. Growing starts new connections; shrinking
    * closes idle connections above the new maximum (in-use ones close when returned).
    *
@@ -648,6 +694,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#retrying = 0;
     this.#waiters.rejectAll(() => this.#closedError()); // also stops the deadline timer
     for (const waiter of this.#readyWaiters) waiter.reject(this.#closedError());
+    this.#drain.close(() => this.#closedError());
     for (const entry of this.#idle.drain()) this.#discard(entry);
     if (this.#all.size > 0) { // borrowed or being returned: #all holds no closed entry
       const returned = this.#allReturned = new Waiter<void>();
@@ -898,7 +945,7 @@ export class ConnectionPool<C extends object = pg.Client> {
 
   /** Hands a ready connection to the oldest waiter, or makes it idle. */
   #release(entry: Entry<C>, now: number = Date.now()): void {
-    if (this.#state === "closed") {
+    if (this.#state === "closed" || this.#drain.isStale(entry)) {
       this.#discard(entry);
       return;
     }
@@ -1053,6 +1100,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       return;
     }
     const started = performance.now();
+    const epoch = this.#drain.epoch;
     let conn: C;
     try {
       conn = await this.#connectOne();
@@ -1070,9 +1118,11 @@ export class ConnectionPool<C extends object = pg.Client> {
       return;
     }
     const entry = this.#adopt(conn);
+    if (epoch !== this.#drain.epoch) this.#drain.markStale(entry); // started before a drain: old credentials
     if (growing) this.#growing = false;
     this.#release(entry);
     this.#notifyReady();
+    this.#drain.changed();
     this.#maybeGrow();
   }
 
@@ -1200,6 +1250,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     if (entry.state === "closed") return RESOLVED;
     entry.state = "closed";
     this.#all.delete(entry);
+    this.#drain.closed(entry);
     this.#timers.cancel(entry.expiryTimer);
     this.#leaks.returned(entry as Entry<unknown>);
     const closed = this.#track(this.#driver.close(entry.conn));

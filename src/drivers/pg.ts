@@ -6,6 +6,7 @@
 import pg from "pg";
 import type { ConnectionStatus, Driver, QueryResult } from "../driver.ts";
 import { sendCancelRequest } from "./_pg_cancel.ts";
+import { type ConninfoFunction, conninfoFunctionDriver } from "./_pg_conninfo_fn.ts";
 
 /** Options of {@linkcode createPgDriver}. */
 export interface PgDriverOptions {
@@ -45,7 +46,8 @@ const SESSION_ENDING = new Set(["57P01", "57P02", "57P03", "57P05", "25P03"]);
  * The password stays inside the driver: `description` and every error it
  * throws are scrubbed of it.
  *
- * @param conninfo A `postgres://` URL, a libpq `key=value` string, or a `pg.ClientConfig`.
+ * @param conninfo A `postgres://` URL, a libpq `key=value` string, a `pg.ClientConfig`, or a function (sync or
+ *   async) returning one, called for each new connection (rotating passwords, IAM tokens).
  * @param options The connect timeout.
  * @returns A {@linkcode Driver} of `pg.Client` connections.
  * @example Using the driver directly
@@ -56,9 +58,10 @@ const SESSION_ENDING = new Set(["57P01", "57P02", "57P03", "57P05", "25P03"]);
  * ```
  */
 export function createPgDriver(
-  conninfo: string | pg.ClientConfig,
+  conninfo: string | pg.ClientConfig | ConninfoFunction,
   options: PgDriverOptions = {},
 ): Driver<pg.Client> {
+  if (typeof conninfo === "function") return conninfoFunctionDriver(conninfo, options, createPgDriver);
   const config: pg.ClientConfig = typeof conninfo === "string" ? { connectionString: conninfo } : { ...conninfo };
   const secrets = collectSecrets(conninfo);
   const scrub = (error: unknown): Error => scrubError(error, secrets);
