@@ -68,6 +68,13 @@ export interface ConnectionPoolOptions<C extends object = pg.Client> {
   connectTimeout?: number;
   /** Reconnect backoff: start, growth and jitter. @default { initialDelay: 1000, multiplier: 2, jitter: 0.1 } */
   backoff?: BackoffOptions;
+  /**
+   * Probe idle connections this often (one at a time, never a borrowed one) and replace dead ones, so a
+   * connection silently dropped by a firewall or NAT is found before a borrower gets it; 0 = off. @default 0
+   */
+  keepaliveInterval?: number;
+  /** When nothing is borrowed or waiting, the pool's sockets do not keep the process alive (pg-pool's option). @default false */
+  allowExitOnIdle?: boolean;
 }
 
 /** Options after defaults, as the pool core uses them. */
@@ -85,6 +92,8 @@ export interface ResolvedOptions {
   leakDetectionThreshold: number;
   connectTimeout: number;
   backoff: Required<BackoffOptions>;
+  keepaliveInterval: number;
+  allowExitOnIdle: boolean;
 }
 
 /** Every option name `ConnectionPool` accepts; anything else is a TypeError. */
@@ -108,6 +117,8 @@ export const OPTION_NAMES: ReadonlySet<string> = new Set([
   "leakDetectionThreshold",
   "connectTimeout",
   "backoff",
+  "keepaliveInterval",
+  "allowExitOnIdle",
 ]);
 
 /** Checks one duration option: a finite number >= 0, or the default. */
@@ -231,6 +242,9 @@ export function resolveOptions(
     );
   }
   const backoff = resolveBackoff(o.backoff);
+  if (o.allowExitOnIdle !== undefined && typeof o.allowExitOnIdle !== "boolean") {
+    throw new TypeError(`Invalid option 'allowExitOnIdle': expected a boolean, got ${typeof o.allowExitOnIdle}`);
+  }
   return {
     minSize,
     maxSize,
@@ -249,6 +263,8 @@ export function resolveOptions(
     ),
     connectTimeout: duration(o.connectTimeout, "connectTimeout", 10_000),
     backoff,
+    keepaliveInterval: duration(o.keepaliveInterval, "keepaliveInterval", 0),
+    allowExitOnIdle: o.allowExitOnIdle === true,
   };
 }
 

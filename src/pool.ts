@@ -8,6 +8,7 @@ import type { Logger } from "@logtape/logtape";
 import { Backoff } from "./_backoff.ts";
 import { FailFast } from "./_failfast.ts";
 import { Drain } from "./_drain.ts";
+import { startKeepalive } from "./_keepalive.ts";
 import { Deadline, type DeadlineOptions, deadlineOptions, underDeadline } from "./_deadline.ts";
 import { Deque } from "./_deque.ts";
 import { attachEntry, Entry, entryOf } from "./_entry.ts";
@@ -858,6 +859,24 @@ export class ConnectionPool<C extends object = pg.Client> {
     }
   }
 
+  /** Keepalive probe of one idle connection, out of the idle queue meanwhile so nobody borrows it. */
+  async #keepalive(entry: Entry<C>): Promise<void> {
+    if (entry.state !== "idle" || this.#state !== "open") return;
+    this.#idle.remove(entry);
+    entry.state = "reserved";
+    try {
+      await within(
+        this.#driver.ping(entry.conn),
+        this.#o.connectTimeout,
+        () => new PoolTimeoutError(`The keepalive probe got no answer in ${this.#o.connectTimeout} ms`),
+      );
+    } catch (error) {
+      this.#failedCheck(entry, error);
+      return;
+    }
+    this.#release(entry);
+  }
+
   /** A probe or `check` callback failed: the connection was lost (connectionsLost); replace it. */
   #failedCheck(entry: Entry<C>, error: unknown): void {
     this.#counters.connectionsLost++;
@@ -1275,6 +1294,9 @@ export class ConnectionPool<C extends object = pg.Client> {
   }
 
   #startMaintenance(): void {
+    if (this.#o.keepaliveInterval > 0) {
+      startKeepalive(this.#timers, this.#o.keepaliveInterval, () => this.#idle.toArray(), (e) => this.#keepalive(e));
+    }
     const { maxIdle } = this.#o;
     if (maxIdle <= 0) return;
     // psycopg_pool's ShrinkPool: connections that stayed idle through a whole
