@@ -63,6 +63,11 @@ export interface Driver<C> {
    * deadline is stopped by closing its connection.
    */
   cancel?(conn: C): Promise<void>;
+  /**
+   * Whether the connection's socket keeps the process alive (`allowExitOnIdle`
+   * unrefs idle ones). Optional: without it the option has no effect.
+   */
+  setRef?(conn: C, ref: boolean): void;
   /** A cheap round trip proving the connection is alive. */
   ping(conn: C): Promise<void>;
   /** Runs a statement (used by `pool.query`, `transaction` and the Worker channel). */

@@ -810,6 +810,7 @@ export class ConnectionPool<C extends object = pg.Client> {
   }
 
   #lend(entry: Entry<C>, now: number, origin?: string): void {
+    if (this.#o.allowExitOnIdle) this.#driver.setRef?.(entry.conn, true); // its borrower awaits it
     entry.state = "in_use";
     entry.lentAt = now;
     this.#leaks.lent(entry as Entry<unknown>, origin);
@@ -987,6 +988,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       return;
     }
     entry.state = "idle";
+    if (this.#o.allowExitOnIdle) this.#driver.setRef?.(entry.conn, false); // an idle socket keeps nobody waiting
     this.#idle.push(entry);
   }
 

@@ -144,6 +144,14 @@ export function createPgDriver(
       return sendCancelRequest(client, connectTimeout > 0 ? connectTimeout : 10_000);
     },
 
+    setRef(client: pg.Client, ref: boolean): void {
+      const stream = (client as unknown as PgInternals).connection?.stream as
+        | { ref?(): void; unref?(): void }
+        | undefined;
+      if (ref) stream?.ref?.();
+      else stream?.unref?.();
+    },
+
     async ping(client: pg.Client): Promise<void> {
       await client.query("");
     },
