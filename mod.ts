@@ -48,6 +48,8 @@ export type { ConnectionStatus, Driver, QueryResult } from "./src/driver.ts";
 export { createPgDriver } from "./src/drivers/pg.ts";
 export { type StatsSource, toPrometheus } from "./src/metrics/prometheus.ts";
 export type { PgDriverOptions } from "./src/drivers/pg.ts";
+export type { ConninfoFunction } from "./src/drivers/pg_conninfo_fn.ts";
+export type { DeadlineOptions } from "./src/deadline.ts";
 export { AbstractConnectionPool } from "./src/classic/abstract_pool.ts";
 export type { DiscardReason, PoolKey } from "./src/classic/abstract_pool.ts";
 export { SimpleConnectionPool } from "./src/classic/simple_pool.ts";

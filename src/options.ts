@@ -6,7 +6,7 @@
 import type pg from "pg";
 import type { BackoffOptions } from "./_backoff.ts";
 import type { Driver } from "./driver.ts";
-import type { ConninfoFunction } from "./drivers/_pg_conninfo_fn.ts";
+import type { ConninfoFunction } from "./drivers/pg_conninfo_fn.ts";
 import type { ConnectionPool } from "./pool.ts";
 
 /**

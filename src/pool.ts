@@ -9,7 +9,7 @@ import { Backoff } from "./_backoff.ts";
 import { FailFast } from "./_failfast.ts";
 import { Drain } from "./_drain.ts";
 import { startKeepalive } from "./_keepalive.ts";
-import { Deadline, type DeadlineOptions, deadlineOptions, underDeadline } from "./_deadline.ts";
+import { Deadline, type DeadlineOptions, deadlineOptions, underDeadline } from "./deadline.ts";
 import { Deque } from "./_deque.ts";
 import { attachEntry, Entry, entryOf } from "./_entry.ts";
 import { type LeakDetector, leakDetector } from "./_leak.ts";

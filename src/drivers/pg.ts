@@ -6,7 +6,7 @@
 import pg from "pg";
 import type { ConnectionStatus, Driver, QueryResult } from "../driver.ts";
 import { sendCancelRequest } from "./_pg_cancel.ts";
-import { type ConninfoFunction, conninfoFunctionDriver } from "./_pg_conninfo_fn.ts";
+import { type ConninfoFunction, conninfoFunctionDriver } from "./pg_conninfo_fn.ts";
 
 /** Options of {@linkcode createPgDriver}. */
 export interface PgDriverOptions {

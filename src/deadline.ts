@@ -13,7 +13,18 @@ import { PoolError } from "./errors.ts";
 import { duration } from "./options.ts";
 import { MAX_DELAY } from "./_timers.ts";
 
-/** A deadline for a call: `timeout` in ms from the call and/or an abort `signal`. */
+/**
+ * A deadline for a call: `timeout` in ms from the call and/or an abort `signal`.
+ *
+ * @example A query cancelled on the server after 2 s or when the request goes away
+ * ```ts
+ * import { ConnectionPool, type DeadlineOptions } from "@tidepool/pg";
+ * const pool = new ConnectionPool({ conninfo: Deno.env.get("DATABASE_URL") });
+ * const options: DeadlineOptions = { timeout: 2_000, signal: AbortSignal.timeout(5_000) };
+ * await pool.query("select pg_sleep(1)", [], options);
+ * await pool.close();
+ * ```
+ */
 export interface DeadlineOptions {
   /** Longest time for the whole call (wait and statements), in ms. @default the pool's `timeout` for the wait, none for the statements */
   timeout?: number;

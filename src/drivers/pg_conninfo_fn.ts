@@ -10,7 +10,20 @@ import type { Driver } from "../driver.ts";
 import { PoolError } from "../errors.ts";
 import { MAX_DELAY } from "../_timers.ts";
 
-/** A `conninfo` computed for each new connection: a string or a `pg.ClientConfig`, sync or async. */
+/**
+ * A `conninfo` computed for each new connection: a string or a `pg.ClientConfig`, sync or async.
+ *
+ * @example A password read fresh for every connection
+ * ```ts
+ * import { ConnectionPool, type ConninfoFunction } from "@tidepool/pg";
+ * const conninfo: ConninfoFunction = async () => ({
+ *   host: "db.internal",
+ *   user: "app",
+ *   password: await Deno.readTextFile("/run/secrets/db-password"),
+ * });
+ * const pool = new ConnectionPool({ conninfo });
+ * ```
+ */
 export type ConninfoFunction = () => string | pg.ClientConfig | Promise<string | pg.ClientConfig>;
 
 /**
