@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { ConnectionPool, PoolConnectError, PoolError, PoolTimeoutError } from "../mod.ts";
 import { adminQuery, createTestDatabase, databaseUrl, type TestDatabase, waitFor } from "./_db.ts";
 import { closedPort, timed, withPort } from "./_pool_helpers.ts";
+import { isPermanentConnectError } from "../src/_failfast.ts";
 
 /** Retries every 50 ms: the heal is seen quickly. */
 const STEADY_BACKOFF = { initialDelay: 50, multiplier: 1, jitter: 0 };
@@ -123,4 +124,35 @@ Deno.test("a refused connection is transient: getconn still waits its timeout an
   } finally {
     await pool.close();
   }
+});
+
+Deno.test("errors waiting will not fix are told apart from transient ones", () => {
+  const error = (code: string | undefined, message = "x") => Object.assign(new Error(message), { code });
+  for (
+    const permanent of [
+      error("28P01"),
+      error("28000"),
+      error("3D000"),
+      error("ENOTFOUND"),
+      error("EAI_AGAIN"),
+      error("ERR_TLS_CERT_ALTNAME_INVALID"),
+      error("DEPTH_ZERO_SELF_SIGNED_CERT"),
+      error(undefined, "invalid peer certificate: UnknownIssuer"),
+      error(undefined, "The server does not support SSL connections"),
+    ]
+  ) assert.equal(isPermanentConnectError(permanent), true, `${permanent.message} (${permanent.code})`);
+  for (
+    const transient of [
+      error("ECONNREFUSED"),
+      error("ECONNRESET"),
+      error("ETIMEDOUT"),
+      error("57P03", "the database system is starting up"),
+      error("53300", "sorry, too many clients already"),
+      error(undefined, "Connection terminated due to connection timeout"),
+      error("XX000", "self-signed certificate"), // a SQLSTATE is the server's word, whatever the text
+      new Error("configure failed"),
+      "not an error",
+      null,
+    ]
+  ) assert.equal(isPermanentConnectError(transient), false, String((transient as Error)?.message ?? transient));
 });
