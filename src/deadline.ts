@@ -94,12 +94,20 @@ export class Deadline {
   }
 }
 
+/** How often, past the deadline, the connection is looked at for a statement to cancel. */
+const WATCH_MS = 10;
+/** A statement still running this long after its cancel request gets another one. */
+const RESEND_MS = 200;
+
 /**
- * Watches a borrowed connection while `work` runs: at the deadline, if a
- * statement is running, it is cancelled on the server. Resolves like `work`;
- * when the cancel could not be delivered, or the statement did not stop within
- * `graceMs` of it, the connection is closed (the pool then discards it on
- * return) and the call rejects with a {@linkcode PoolError}.
+ * Watches a borrowed connection while `work` runs. From the deadline (or the
+ * abort) until `work` settles, any statement running on the connection is
+ * cancelled on the server, the one running at the deadline and any started
+ * after it, so neither a statement nor a transaction outlives the deadline by
+ * more than a cancel's round trip. When a cancel cannot be delivered, or a
+ * statement still runs `graceMs` after the deadline, the connection is closed
+ * (the pool discards it on return) and the call rejects with a
+ * {@linkcode PoolError}.
  *
  * @returns What `work` settles with, and whether the deadline passed while it ran.
  */
@@ -117,27 +125,34 @@ export async function underDeadline<C, T>(
     (error: unknown) => ({ ok: false as const, error }),
   );
   const grace = graceMs > 0 ? graceMs : 5_000;
-  let cancelling: Promise<void> | undefined;
-  let expired = false;
-  let timer: number | undefined;
+  let expiredAt: number | undefined;
+  let lastCancel: Promise<void> | undefined;
+  let lastCancelAt = -Infinity;
+  let watcher: number | undefined;
   let giveUp!: (reason: unknown) => void;
   const gaveUp = new Promise<{ gaveUp: unknown }>((resolve) => giveUp = (reason) => resolve({ gaveUp: reason }));
-  const disarm = deadline.onExpire(() => {
-    expired = true;
+  const watch = () => {
     if (driver.status(conn) !== "active") return; // between statements: nothing runs on the server
-    cancelling = driver.cancel === undefined
-      ? Promise.reject(new Error("the driver cannot cancel a statement"))
-      : driver.cancel(conn);
-    cancelling.then(() => {
-      // Delivered: the statement should stop at once; past the grace period it is given up on.
-      timer = setTimeout(
-        () => giveUp(new Error(`the statement was still running ${grace} ms after the cancel request`)),
-        grace,
-      ) as unknown as number;
-    }, giveUp);
+    const now = performance.now();
+    if (now - expiredAt! >= grace) {
+      giveUp(new Error(`a statement was still running ${grace} ms after the deadline`));
+    } else if (now - lastCancelAt >= RESEND_MS) {
+      lastCancelAt = now;
+      lastCancel = driver.cancel === undefined
+        ? Promise.reject(new Error("the driver cannot cancel a statement"))
+        : driver.cancel(conn);
+      lastCancel.catch(giveUp);
+    }
+  };
+  const disarm = deadline.onExpire(() => {
+    expiredAt = performance.now();
+    watch();
+    watcher = setInterval(watch, WATCH_MS) as unknown as number;
   });
   try {
     const first = await Promise.race([settled, gaveUp]);
+    disarm();
+    clearInterval(watcher);
     if ("gaveUp" in first) {
       await driver.close(conn, 1_000); // stops the statement's client side; the pool discards the connection
       await settled;
@@ -145,12 +160,12 @@ export async function underDeadline<C, T>(
         cause: first.gaveUp,
       });
     }
-    // A statement that finished just before the cancel landed: let the request complete before reuse.
-    if (cancelling !== undefined) await cancelling.catch(() => {});
+    // A statement that finished just before its cancel landed: let the request complete before reuse.
+    if (lastCancel !== undefined) await lastCancel.catch(() => {});
     if (!first.ok) throw first.error;
-    return { value: first.value, expired };
+    return { value: first.value, expired: expiredAt !== undefined };
   } finally {
     disarm();
-    clearTimeout(timer);
+    clearInterval(watcher);
   }
 }

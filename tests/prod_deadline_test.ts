@@ -114,6 +114,21 @@ Deno.test("transaction({ timeout }) whose work ends past the deadline between st
   assert.equal((await pool.query("select * from tx_late")).rowCount, 0);
 });
 
+Deno.test("transaction({ timeout }): a statement started after the deadline is cancelled as it starts", async () => {
+  await using pool = onePool();
+  const pid = await poolPid(pool);
+  const { ms, error } = await timed(() =>
+    pool.transaction(async (conn) => {
+      await new Promise((resolve) => setTimeout(resolve, 300)); // past the deadline, nothing running
+      await conn.query("select pg_sleep(30) /* deadline-late */");
+    }, { timeout: 100 })
+  );
+  assert.equal((error as { code?: string }).code, "57014", `expected 57014, got ${error}`);
+  assert.ok(ms < 2_000, `rejected after ${Math.round(ms)} ms`);
+  await expectNoStatement("%deadline-late%");
+  assert.equal(await poolPid(pool), pid);
+});
+
 Deno.test("withConnection({ timeout }) puts the deadline on the borrowed connection's statements", async () => {
   await using pool = onePool();
   const pid = await poolPid(pool);
