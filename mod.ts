@@ -32,7 +32,7 @@
 export { ConnectionPool } from "./src/pool.ts";
 export type { GetconnOptions, OpenOptions, PooledConnection } from "./src/pool.ts";
 export { NullConnectionPool } from "./src/null_pool.ts";
-export type { ConnectionPoolOptions } from "./src/options.ts";
+export type { ConnectionPoolOptions } from "./src/pool.ts";
 export type { BackoffOptions } from "./src/_backoff.ts";
 export type { PoolStats } from "./src/stats.ts";
 export type { IsolationLevel, TransactionOptions } from "./src/transaction.ts";

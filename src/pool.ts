@@ -14,15 +14,73 @@ import { prepareForReuse } from "./_return_path.ts";
 import { MAX_DELAY, sleep, Timers, within } from "./_timers.ts";
 import { Waiter, WaiterQueue } from "./_waiters.ts";
 import type { Driver, QueryResult } from "./driver.ts";
-import { createPgDriver } from "./drivers/pg.ts";
 import { PoolClosedError, PoolError, PoolTimeoutError, TooManyRequestsError } from "./errors.ts";
-import { type ConnectionPoolOptions, count, duration, type ResolvedOptions, resolveOptions } from "./options.ts";
+import { checkSizes, type ResolvedOptions, resolveOptions } from "./options.ts";
+import { count, defaultDriver, duration } from "./_validate.ts";
+import type { BackoffOptions } from "./_backoff.ts";
 import { type PoolCounters, type PoolStats, zeroCounters } from "./stats.ts";
 import { beginStatement, isRetryable, type TransactionOptions } from "./transaction.ts";
 import { SharedPool, type ShareOptions } from "./shared/owner.ts";
 
 /** A connection lent by a pool: the driver's own object, also `AsyncDisposable` (returns it). */
 export type PooledConnection<C> = C & AsyncDisposable;
+
+/**
+ * Options of a {@linkcode ConnectionPool}. Every duration is in milliseconds.
+ * Unknown option names are refused with a `TypeError`, so a typo never goes
+ * unnoticed.
+ *
+ * @example A pool of 4 to 10 connections
+ * ```ts
+ * import type { ConnectionPoolOptions } from "@tidepool/pg";
+ * const options: ConnectionPoolOptions = {
+ *   conninfo: "postgres://app@localhost/app",
+ *   minSize: 4,
+ *   maxSize: 10,
+ *   timeout: 5_000,
+ * };
+ * ```
+ */
+export interface ConnectionPoolOptions<C extends object = pg.Client> {
+  /** Connection string or `pg.ClientConfig`. Required unless `driver` is given. */
+  conninfo?: string | pg.ClientConfig;
+  /** A driver to use instead of node-postgres (tests, benchmarks, other drivers). */
+  driver?: Driver<C>;
+  /** Connections kept open. @default 4 (0 for NullConnectionPool) */
+  minSize?: number;
+  /** Most connections open at once. @default minSize (unbounded for NullConnectionPool) */
+  maxSize?: number;
+  /** Name used in logs, errors and metrics. @default "pool-1", "pool-2", ... */
+  name?: string;
+  /** Longest wait of `getconn`/`connection` for a connection, in ms. @default 30000 */
+  timeout?: number;
+  /** Requests allowed to queue; 0 = unbounded. @default 0 */
+  maxWaiting?: number;
+  /** A connection is replaced after this long (jittered down 5-10%); 0 = never. @default 3600000 */
+  maxLifetime?: number;
+  /** Idle connections above minSize are closed after this long; 0 = never. @default 600000 */
+  maxIdle?: number;
+  /** Give up re-filling after failures for this long, then call `reconnectFailed`. @default 300000 */
+  reconnectTimeout?: number;
+  /** Called when re-filling gave up after `reconnectTimeout`. @default none */
+  reconnectFailed?: (pool: ConnectionPool<C>) => void;
+  /** Concurrent background connection attempts. @default 3 */
+  numWorkers?: number;
+  /** Runs on each new connection before first use; a throw discards it. @default none */
+  configure?: (conn: C) => Promise<void> | void;
+  /** Runs on each returned connection; a throw discards it. @default none */
+  reset?: (conn: C) => Promise<void> | void;
+  /** Runs on checkout; a connection that fails it is discarded. @default none */
+  check?: (conn: C) => Promise<void> | void;
+  /** Which idle connection is handed out first. @default "fifo" */
+  order?: "fifo" | "lifo";
+  /** Warn with the borrower's stack when a connection stays out this long; 0 = off. @default 0 */
+  leakDetectionThreshold?: number;
+  /** Limit of one connection attempt, and of configure/reset/rollback/probes, in ms; 0 = none. @default 10000 */
+  connectTimeout?: number;
+  /** Reconnect backoff: start, growth and jitter. @default { initialDelay: 1000, multiplier: 2, jitter: 0.1 } */
+  backoff?: BackoffOptions;
+}
 
 /** Options of `getconn()` / `connection()`. */
 export interface GetconnOptions {
@@ -142,10 +200,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#o = resolveOptions(options, defaults);
     this.#policy = policy;
     this.#name = this.#o.name ?? `pool-${++poolCounter}`;
-    this.#driver = options.driver ??
-      (createPgDriver(options.conninfo as string | pg.ClientConfig, {
-        connectTimeout: this.#o.connectTimeout,
-      }) as unknown as Driver<C>);
+    this.#driver = options.driver ?? defaultDriver<C>(options.conninfo!, this.#o.connectTimeout);
     this.#configure = options.configure;
     this.#reset = options.reset;
     this.#check = options.check;
@@ -543,14 +598,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     // Bad arguments throw at the call, like the constructor's options; a closed pool rejects.
     const min = count(minSize, "minSize", 0);
     const max = count(maxSize, "maxSize", min, 0, true);
-    if (max === 0) {
-      throw new RangeError("Invalid option 'maxSize': must be at least 1");
-    }
-    if (max < min) {
-      throw new RangeError(
-        `Invalid option 'maxSize': ${max} is less than minSize ${min}`,
-      );
-    }
+    checkSizes(min, max);
     if (this.#state === "closed") return Promise.reject(this.#closedError());
     this.#o.minSize = min;
     this.#o.maxSize = max;

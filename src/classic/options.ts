@@ -5,8 +5,7 @@
  */
 import type pg from "pg";
 import type { Driver } from "../driver.ts";
-import { createPgDriver } from "../drivers/pg.ts";
-import { count, duration } from "../options.ts";
+import { callback, checkDriver, count, defaultDriver, duration, isConninfo, poolName } from "../_validate.ts";
 
 /**
  * The options-object form of a classic pool's third argument, for what
@@ -75,25 +74,17 @@ export function resolveClassicArgs<C extends object>(
   for (const key of Object.keys(options)) {
     if (!KNOWN.has(key)) throw new TypeError(`Unknown option '${key}'`);
   }
-  for (const hook of ["configure", "reset"] as const) {
-    if (options[hook] !== undefined && typeof options[hook] !== "function") {
-      throw new TypeError(`Invalid option '${hook}': expected a function, got ${typeof options[hook]}`);
-    }
-  }
-  if (options.name !== undefined && (typeof options.name !== "string" || options.name === "")) {
-    throw new TypeError("Invalid option 'name': expected a non-empty string");
-  }
+  for (const hook of ["configure", "reset"] as const) callback(options[hook], hook);
+  poolName(options.name);
   const connectTimeout = duration(options.connectTimeout, "connectTimeout", 10_000);
   let driver = options.driver;
   if (driver === undefined) {
     const c = options.conninfo;
-    if (typeof c !== "string" && (c === null || typeof c !== "object")) {
+    if (!isConninfo(c)) {
       throw new TypeError("Invalid argument 'conninfo': expected a string, a pg.ClientConfig or an options object");
     }
-    driver = createPgDriver(c, { connectTimeout }) as unknown as Driver<C>;
-  } else if (typeof driver !== "object" || driver === null || typeof driver.connect !== "function") {
-    throw new TypeError("Invalid option 'driver': expected a Driver object");
-  }
+    driver = defaultDriver<C>(c, connectTimeout);
+  } else checkDriver(driver);
   return {
     minconn: min,
     maxconn: max,

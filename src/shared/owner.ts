@@ -21,7 +21,7 @@ import type { Logger } from "@logtape/logtape";
 import type { ConnectionStatus, QueryResult } from "../driver.ts";
 import { PoolClosedError, PoolError } from "../errors.ts";
 import { describeError, poolLogger } from "../_log.ts";
-import { duration } from "../options.ts";
+import { duration } from "../_validate.ts";
 import { Outbox } from "./_outbox.ts";
 import {
   isMessage,

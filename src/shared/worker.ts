@@ -9,7 +9,7 @@
 import type { QueryResult } from "../driver.ts";
 import { PoolClosedError, PoolError, PoolTimeoutError } from "../errors.ts";
 import { beginStatement, isRetryable, type TransactionOptions } from "../transaction.ts";
-import { count, duration } from "../options.ts";
+import { count, duration } from "../_validate.ts";
 import { Outbox } from "./_outbox.ts";
 import { fromWireError, isMessage, type PoolInfo, type ToOwner, type ToWorker, WIRE_VERSION } from "./_wire.ts";
 
