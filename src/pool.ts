@@ -19,8 +19,13 @@ import { checkSizes, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { count, defaultDriver, duration } from "./_validate.ts";
 import type { BackoffOptions } from "./_backoff.ts";
 import { type PoolCounters, type PoolStats, zeroCounters } from "./stats.ts";
-import { beginStatement, isRetryable, type TransactionOptions } from "./transaction.ts";
-import { SharedPool, type ShareOptions } from "./shared/owner.ts";
+import {
+  transaction as runTransaction,
+  type TransactionHost,
+  type TransactionOptions,
+  withConnection as runWithConnection,
+} from "./transaction.ts";
+import { poolInfo, SharedPool, type ShareOptions } from "./shared/owner.ts";
 
 /** A connection lent by a pool: the driver's own object, also `AsyncDisposable` (returns it). */
 export type PooledConnection<C> = C & AsyncDisposable;
@@ -177,6 +182,8 @@ export class ConnectionPool<C extends object = pg.Client> {
   #closeWork: Promise<void> | undefined;
   /** The ports lent to Workers by `share()`, made on first use. */
   #sharing: SharedPool<C> | undefined;
+  /** What `withConnection()` / `transaction()` run against (src/transaction.ts). */
+  readonly #tx: TransactionHost<PooledConnection<C>, GetconnOptions | undefined>;
 
   /**
    * Creates a pool. Does no I/O: connections open on `open()` or first use.
@@ -206,6 +213,18 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#check = options.check;
     this.#reconnectFailed = options.reconnectFailed;
     this.#log = poolLogger(this.#name);
+    this.#tx = {
+      getconn: (o) => this.getconn(o),
+      putconn: (conn) => this.putconn(conn),
+      status: (conn) => this.#driver.status(conn),
+      query: (conn, text) => this.#driver.query(conn, text),
+      finishTimeout: this.#o.connectTimeout,
+      onRetry: (error) =>
+        this.#log.debug("Pool {pool}: retrying transaction after {code}", {
+          pool: this.#name,
+          code: (error as { code?: string }).code,
+        }),
+    };
     this.#leaks = leakDetector(
       this.#o.leakDetectionThreshold,
       this.#timers,
@@ -458,21 +477,11 @@ export class ConnectionPool<C extends object = pg.Client> {
    * await pool.close();
    * ```
    */
-  async withConnection<T>(
+  withConnection<T>(
     fn: (conn: PooledConnection<C>) => Promise<T> | T,
     options?: GetconnOptions,
   ): Promise<T> {
-    const conn = await this.getconn(options);
-    try {
-      const result = await fn(conn);
-      await this.#finishTransaction(conn);
-      return result;
-    } catch (error) {
-      await this.#rollbackQuietly(conn);
-      throw error;
-    } finally {
-      await this.putconn(conn);
-    }
+    return runWithConnection(this.#tx, fn, options);
   }
 
   /**
@@ -519,31 +528,11 @@ export class ConnectionPool<C extends object = pg.Client> {
    * await pool.close();
    * ```
    */
-  async transaction<T>(
+  transaction<T>(
     fn: (conn: PooledConnection<C>) => Promise<T> | T,
     options: TransactionOptions = {},
   ): Promise<T> {
-    const begin = beginStatement(options);
-    const retries = count(options.retries, "retries", 0);
-    for (let attempt = 0;; attempt++) {
-      const conn = await this.getconn();
-      try {
-        await this.#driver.query(conn, begin);
-        const result = await fn(conn);
-        await this.#finishTransaction(conn, true);
-        return result;
-      } catch (error) {
-        await this.#rollbackQuietly(conn);
-        if (attempt >= retries || !isRetryable(error)) throw error;
-        this.#log.debug("Pool {pool}: retrying transaction after {code}", {
-          pool: this.#name,
-          code: (error as { code?: string }).code,
-        });
-      } finally {
-        await this.putconn(conn);
-      }
-      await sleep((5 + Math.random() * 20) * 2 ** Math.min(attempt, 6));
-    }
+    return runTransaction(this.#tx, fn, options);
   }
 
   /**
@@ -716,7 +705,7 @@ export class ConnectionPool<C extends object = pg.Client> {
    * ```
    */
   share(options?: ShareOptions): MessagePort {
-    this.#sharing ??= new SharedPool<C>(this, {
+    this.#sharing ??= new SharedPool<C>(poolInfo(this, this.#o.connectTimeout), {
       flavor: "pool",
       acquire: (request) => this.getconn(request),
       release: (conn) => this.putconn(conn),
@@ -950,37 +939,6 @@ export class ConnectionPool<C extends object = pg.Client> {
       return this.#discard(entry);
     }
     this.#release(entry);
-  }
-
-  /** `began`: the pool opened the transaction, so anything but open/idle means it did not commit. */
-  async #finishTransaction(conn: C, began = false): Promise<void> {
-    const status = this.#driver.status(conn);
-    const failed = "The transaction failed and was rolled back: an error inside it was caught and ignored";
-    if (status === "intrans") {
-      // pg rejects a failed query before ReadyForQuery ('E') arrives, so a
-      // failed transaction can still look open here; PostgreSQL then answers
-      // COMMIT with a ROLLBACK tag and no error.
-      const result = await this.#driver.query(conn, "COMMIT");
-      if (result.command === "ROLLBACK") throw new PoolError(failed);
-    } else if (status === "inerror") throw new PoolError(failed);
-    else if (began && status !== "idle") {
-      // Lost after fn's last statement: no COMMIT can run, and returning would report a lost write as done.
-      throw new PoolError(
-        `The transaction did not commit: the connection is ${
-          status === "active" ? "still running a query" : "closed or broken"
-        }`,
-      );
-    }
-  }
-
-  async #rollbackQuietly(conn: C): Promise<void> {
-    const status = this.#driver.status(conn);
-    if (status !== "intrans" && status !== "inerror") return;
-    try {
-      await this.#driver.rollback(conn);
-    } catch {
-      // The return path sees the connection's state and discards it.
-    }
   }
 
   // ---- growth, loss and shrinking -------------------------------------------

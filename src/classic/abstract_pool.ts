@@ -120,6 +120,7 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
   readonly #name: string;
   readonly #configure: ((conn: C) => Promise<void> | void) | undefined;
   readonly #reset: ((conn: C) => Promise<void> | void) | undefined;
+  readonly #connectTimeout: number;
   /** Category `["tidepool", name]`. */
   readonly #log: Logger;
   /** `await using` on a connection comes back here, with the key it is bound to. */
@@ -161,6 +162,7 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
     this.#name = args.name ?? `classic-${++poolCounter}`;
     this.#configure = args.configure;
     this.#reset = args.reset;
+    this.#connectTimeout = args.connectTimeout;
     this.driver = args.driver;
     this.#log = poolLogger(this.#name);
     this.#owner = { putconn: (conn) => this.#disposeReturn(conn) };
@@ -371,7 +373,7 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
    */
   protected _share(flavor: "classic" | "persistent", options: ShareOptions | undefined): MessagePort {
     this.#sharing ??= new SharedPool<C>(
-      classicInfo(this),
+      classicInfo(this, this.#connectTimeout),
       classicShareOps(flavor, {
         getconn: (key) => this.getconnForShare(key),
         putconn: (conn, key, close) => this.putconnForShare(key, conn, close),

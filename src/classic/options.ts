@@ -39,7 +39,7 @@ export interface ClassicPoolOptions<C extends object = pg.Client> {
   configure?: (conn: C) => Promise<void> | void;
   /** Runs on each connection kept on `putconn`; a throw discards it. @default none */
   reset?: (conn: C) => Promise<void> | void;
-  /** Limit of one connection attempt, in ms (pg driver only). @default 10000 */
+  /** Limit of one connection attempt (with `configure`), and of the return path's rollback/reset, in ms; 0 = none. @default 10000 */
   connectTimeout?: number;
 }
 
@@ -51,6 +51,8 @@ export interface ResolvedClassicArgs<C> {
   name: string | undefined;
   configure: ((conn: C) => Promise<void> | void) | undefined;
   reset: ((conn: C) => Promise<void> | void) | undefined;
+  /** Bound of a connection attempt, configure, and the pool's own rollback/reset, in ms; 0 = none. */
+  connectTimeout: number;
 }
 
 const KNOWN = new Set(["conninfo", "driver", "name", "configure", "reset", "connectTimeout"]);
@@ -92,6 +94,7 @@ export function resolveClassicArgs<C extends object>(
     name: options.name,
     configure: options.configure,
     reset: options.reset,
+    connectTimeout,
   };
 }
 

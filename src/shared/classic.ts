@@ -9,7 +9,7 @@
  * @module
  */
 import type { Driver } from "../driver.ts";
-import type { SharedPoolInfo, ShareOps } from "./owner.ts";
+import { poolInfo, type SharedPoolInfo, type ShareOps } from "./owner.ts";
 
 /** The protected core of a classic pool, handed over by the pool's own `share()`. */
 export interface ClassicCore<C> {
@@ -57,8 +57,9 @@ export function classicShareOps<C>(flavor: "classic" | "persistent", core: Class
 /** A classic pool's name, sizes and state under the names the owner side reads. */
 export function classicInfo(
   pool: { readonly name: string; readonly minconn: number; readonly maxconn: number; readonly closed: boolean },
+  finishTimeout: number,
 ): SharedPoolInfo {
-  return {
+  return poolInfo({
     get name() {
       return pool.name;
     },
@@ -71,5 +72,5 @@ export function classicInfo(
     get closed() {
       return pool.closed;
     },
-  };
+  }, finishTimeout);
 }

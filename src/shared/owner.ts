@@ -66,6 +66,33 @@ export interface SharedPoolInfo {
   readonly minSize: number;
   readonly maxSize: number;
   readonly closed: boolean;
+  /** Bound (ms) of the pool's own COMMIT/ROLLBACK, told to Workers so theirs match. */
+  readonly finishTimeout: number;
+}
+
+/**
+ * A pool's name, sizes and state as the owner side reads them, live (getters:
+ * `resize()` and `close()` show), under the names of the modern pool.
+ */
+export function poolInfo(
+  pool: { readonly name: string; readonly minSize: number; readonly maxSize: number; readonly closed: boolean },
+  finishTimeout: number,
+): SharedPoolInfo {
+  return {
+    get name() {
+      return pool.name;
+    },
+    get minSize() {
+      return pool.minSize;
+    },
+    get maxSize() {
+      return pool.maxSize;
+    },
+    get closed() {
+      return pool.closed;
+    },
+    finishTimeout,
+  };
 }
 
 /** One request for a connection, as a pool adapter receives it. */
@@ -264,6 +291,7 @@ class Link<C> {
       maxSize: pool.maxSize,
       heartbeatInterval: this.heartbeatTimeout / 5,
       heartbeatTimeout: this.heartbeatTimeout,
+      finishTimeout: pool.finishTimeout,
     };
     this.#outbox.send({ v: 1, kind: "welcome", id, info });
   }

@@ -6,9 +6,14 @@
  *
  * @module
  */
-import type { QueryResult } from "../driver.ts";
+import type { ConnectionStatus, QueryResult } from "../driver.ts";
 import { PoolClosedError, PoolError, PoolTimeoutError } from "../errors.ts";
-import { beginStatement, isRetryable, type TransactionOptions } from "../transaction.ts";
+import {
+  transaction as runTransaction,
+  type TransactionHost,
+  type TransactionOptions,
+  withConnection as runWithConnection,
+} from "../transaction.ts";
 import { count, duration } from "../_validate.ts";
 import { Outbox } from "./_outbox.ts";
 import { fromWireError, isMessage, type PoolInfo, type ToOwner, type ToWorker, WIRE_VERSION } from "./_wire.ts";
@@ -21,6 +26,9 @@ type Reply = Extract<ToWorker, { kind: "ok" }>;
 export type TransactionStatus = "I" | "T" | "E" | null;
 
 const STATUS: Record<string, TransactionStatus> = { idle: "I", intrans: "T", inerror: "E", active: "T" };
+
+/** The owner's status of a lease after its last statement, as the transaction helpers read it. */
+let statusOf: (conn: RemoteConnection) => ConnectionStatus;
 
 /**
  * Options of {@linkcode AttachedPool.getconn}.
@@ -206,13 +214,18 @@ const STATUS_KEY: unique symbol = Symbol("tidepool.status");
  * ```
  */
 export class RemoteConnection implements AsyncDisposable {
-  #status: TransactionStatus;
+  /** The owner's status of the connection after the last statement (unknown values read as broken). */
+  #status: ConnectionStatus;
   /** Why this lease is no longer usable; undefined while held. */
   gone: string | undefined;
 
   /** @internal Made by {@linkcode AttachedPool.getconn}. */
-  constructor(readonly pool: AttachedPool, readonly lease: number, status: TransactionStatus) {
-    this.#status = status;
+  constructor(readonly pool: AttachedPool, readonly lease: number, status: ConnectionStatus | undefined) {
+    this.#status = known(status);
+  }
+
+  static {
+    statusOf = (conn) => conn.gone === undefined ? conn.#status : "broken";
   }
 
   /**
@@ -235,11 +248,11 @@ export class RemoteConnection implements AsyncDisposable {
     if (this.gone !== undefined) throw new PoolError(`Cannot query: ${this.gone}`);
     try {
       const reply = await this.pool.channel.request({ v: 1, kind: "query", lease: this.lease, text, params });
-      this.#status = STATUS[reply.status!] ?? null;
+      this.#status = known(reply.status);
       return reply.result as QueryResult<R>;
     } catch (error) {
-      const status = (error as { [STATUS_KEY]?: string })[STATUS_KEY];
-      if (status !== undefined) this.#status = STATUS[status] ?? null;
+      const status = (error as { [STATUS_KEY]?: ConnectionStatus })[STATUS_KEY];
+      if (status !== undefined) this.#status = known(status);
       throw error;
     }
   }
@@ -250,7 +263,7 @@ export class RemoteConnection implements AsyncDisposable {
    * in a failed one, `null` when the connection is broken or gone. No round trip.
    */
   getTransactionStatus(): TransactionStatus {
-    return this.gone === undefined ? this.#status : null;
+    return this.gone === undefined ? STATUS[this.#status] ?? null : null;
   }
 
   /** `await using conn = await pool.connection()` puts it back at scope exit. */
@@ -278,11 +291,21 @@ export class AttachedPool implements AsyncDisposable {
   readonly channel: Channel;
   readonly #info: PoolInfo;
   readonly #held = new Map<number, RemoteConnection>();
+  /** What `withConnection()` / `transaction()` run against: the same code as the owner's (src/transaction.ts). */
+  readonly #tx: TransactionHost<RemoteConnection, AttachedGetconnOptions | undefined>;
 
   /** @internal Made by {@linkcode attachPool}. */
   constructor(channel: Channel, info: PoolInfo) {
     this.channel = channel;
     this.#info = info;
+    this.#tx = {
+      getconn: (o) => this.getconn(o),
+      // A lease reclaimed or closed meanwhile has nothing left to give back.
+      putconn: (conn) => conn.gone === undefined ? this.putconn(conn) : Promise.resolve(),
+      status: (conn) => statusOf(conn),
+      query: (conn, text) => conn.query(text),
+      finishTimeout: info.finishTimeout ?? 10_000,
+    };
     channel.setHeartbeatInterval(info.heartbeatInterval);
     channel.onReclaimed = (leases, reason) => {
       for (const id of leases) this.#drop(id, `its lease was reclaimed by the owner (${reason})`);
@@ -381,7 +404,7 @@ export class AttachedPool implements AsyncDisposable {
         signal.removeEventListener("abort", onAbort);
       }
     }
-    return this.#hold(lease.lease!, STATUS[lease.status!] ?? null);
+    return this.#hold(lease.lease!, lease.status);
   }
 
   /**
@@ -462,21 +485,11 @@ export class AttachedPool implements AsyncDisposable {
    * }); // committed
    * ```
    */
-  async withConnection<T>(
+  withConnection<T>(
     fn: (conn: RemoteConnection) => Promise<T> | T,
     options?: AttachedGetconnOptions,
   ): Promise<T> {
-    const conn = await this.getconn(options);
-    try {
-      const result = await fn(conn);
-      await finishTransaction(conn);
-      return result;
-    } catch (error) {
-      await rollbackQuietly(conn);
-      throw error;
-    } finally {
-      if (conn.gone === undefined) await this.putconn(conn);
-    }
+    return runWithConnection(this.#tx, fn, options);
   }
 
   /**
@@ -515,24 +528,8 @@ export class AttachedPool implements AsyncDisposable {
    * }, { isolation: "serializable", retries: 3 });
    * ```
    */
-  async transaction<T>(fn: (conn: RemoteConnection) => Promise<T> | T, options: TransactionOptions = {}): Promise<T> {
-    const begin = beginStatement(options);
-    const retries = count(options.retries, "retries", 0);
-    for (let attempt = 0;; attempt++) {
-      const conn = await this.getconn();
-      try {
-        await conn.query(begin);
-        const result = await fn(conn);
-        await finishTransaction(conn);
-        return result;
-      } catch (error) {
-        await rollbackQuietly(conn);
-        if (attempt >= retries || !isRetryable(error)) throw error;
-      } finally {
-        if (conn.gone === undefined) await this.putconn(conn);
-      }
-      await new Promise((resolve) => setTimeout(resolve, (5 + Math.random() * 20) * 2 ** Math.min(attempt, 6)));
-    }
+  transaction<T>(fn: (conn: RemoteConnection) => Promise<T> | T, options: TransactionOptions = {}): Promise<T> {
+    return runTransaction(this.#tx, fn, options);
   }
 
   /**
@@ -563,7 +560,7 @@ export class AttachedPool implements AsyncDisposable {
     return this.close();
   }
 
-  #hold(lease: number, status: TransactionStatus): RemoteConnection {
+  #hold(lease: number, status: ConnectionStatus | undefined): RemoteConnection {
     let conn = this.#held.get(lease);
     if (conn === undefined) {
       conn = new RemoteConnection(this, lease, status);
@@ -588,22 +585,10 @@ export class AttachedPool implements AsyncDisposable {
   }
 }
 
-async function finishTransaction(conn: RemoteConnection): Promise<void> {
-  const status = conn.getTransactionStatus();
-  if (status === "T") await conn.query("COMMIT");
-  else if (status === "E") {
-    throw new PoolError("The transaction failed and was rolled back: an error inside it was caught and ignored");
-  }
-}
+const STATUSES: ReadonlySet<string> = new Set(["idle", "intrans", "inerror", "active", "broken"]);
 
-async function rollbackQuietly(conn: RemoteConnection): Promise<void> {
-  const status = conn.getTransactionStatus();
-  if (status !== "T" && status !== "E") return;
-  try {
-    await conn.query("ROLLBACK");
-  } catch {
-    // The owner's return path sees the state and discards the connection.
-  }
+function known(status: unknown): ConnectionStatus {
+  return typeof status === "string" && STATUSES.has(status) ? status as ConnectionStatus : "broken";
 }
 
 const attached = new WeakSet<MessagePort>();

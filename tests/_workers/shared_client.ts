@@ -66,6 +66,18 @@ const commands: Record<string, (m: Command) => Promise<unknown> | unknown> = {
       throw error;
     }
   },
+  /** A transaction whose connection dies after its insert, the error swallowed: must not report a commit. */
+  async transactionLost(m) {
+    return await pool!.transaction(async (conn) => {
+      await conn.query(`insert into ${m.table as string} values (1)`);
+      try {
+        await conn.query("select pg_terminate_backend(pg_backend_pid())");
+      } catch {
+        // swallowed on purpose: the transaction layer must still see the loss
+      }
+      return "done";
+    });
+  },
   /** withConnection with an explicit BEGIN left open (committed on success, rolled back on throw). */
   async withConnection(m) {
     try {
