@@ -14,7 +14,7 @@ import {
   type TransactionOptions,
   withConnection as runWithConnection,
 } from "../transaction.ts";
-import { count, duration } from "../_validate.ts";
+import { duration } from "../_validate.ts";
 import { Outbox } from "./_outbox.ts";
 import { fromWireError, isMessage, type PoolInfo, type ToOwner, type ToWorker, WIRE_VERSION } from "./_wire.ts";
 
