@@ -7,11 +7,13 @@ import type pg from "pg";
 import type { Logger } from "@logtape/logtape";
 import { Backoff } from "./_backoff.ts";
 import { Deque } from "./_deque.ts";
-import { attachEntry, Entry, entryOf } from "./_entry.ts";
+import { Connections } from "./_connections.ts";
+import { type Entry, entryOf } from "./_entry.ts";
+import { Jobs } from "./_jobs.ts";
 import { type LeakDetector, leakDetector } from "./_leak.ts";
 import { describeError, poolLogger } from "./_log.ts";
 import { prepareForReuse } from "./_return_path.ts";
-import { MAX_DELAY, sleep, Timers, within } from "./_timers.ts";
+import { MAX_DELAY, Timers, within } from "./_timers.ts";
 import { Waiter, WaiterQueue } from "./_waiters.ts";
 import type { Driver, QueryResult } from "./driver.ts";
 import { PoolClosedError, PoolError, PoolTimeoutError, TooManyRequestsError } from "./errors.ts";
@@ -113,6 +115,8 @@ export interface PoolPolicy {
 
 const MODERN: PoolPolicy = { keepIdle: true, growPerWaiter: false };
 const RESOLVED: Promise<void> = Promise.resolve();
+/** Past close()'s timeout, how long closes may still finish cleanly before their sockets are destroyed. */
+const CLOSE_GRACE_MS = 100;
 let poolCounter = 0;
 
 type State = "new" | "open" | "closed";
@@ -142,7 +146,6 @@ export class ConnectionPool<C extends object = pg.Client> {
   readonly #o: ResolvedOptions;
   readonly #name: string;
   readonly #policy: PoolPolicy;
-  readonly #configure: ((conn: C) => Promise<void> | void) | undefined;
   readonly #reset: ((conn: C) => Promise<void> | void) | undefined;
   readonly #check: ((conn: C) => Promise<void> | void) | undefined;
   readonly #reconnectFailed: ((pool: ConnectionPool<C>) => void) | undefined;
@@ -151,8 +154,10 @@ export class ConnectionPool<C extends object = pg.Client> {
   readonly #leaks: LeakDetector;
 
   #state: State = "new";
-  /** Every open connection, whatever its state. */
-  readonly #all = new Set<Entry<C>>();
+  /** Opening, adopting, discarding and closing connections (src/_connections.ts). */
+  readonly #connections: Connections<C>;
+  /** Every open connection, whatever its state (the lifecycle's set). */
+  readonly #all: Set<Entry<C>>;
   readonly #idle = new Deque<Entry<C>>();
   readonly #waiters = new WaiterQueue<C | Entry<C>>((waiter) => this.#timedOut(waiter));
   /** Callers of `wait()` / `open({wait})`, settled when `minSize` are ready. */
@@ -169,13 +174,8 @@ export class ConnectionPool<C extends object = pg.Client> {
   /** When `reconnectFailed` was last called in the current outage; a connection that opens ends the outage. */
   #toldOutageAt: number | undefined;
   #counters: PoolCounters = zeroCounters();
-  /** Background jobs and the loops running them (at most numWorkers). */
-  readonly #jobs = new Deque<() => Promise<void>>();
-  #runningWorkers = 0;
-  /** Aborts connection attempts in flight when the pool closes. */
-  readonly #closing = new AbortController();
-  /** Closes under way, awaited by `close()` so no socket outlives the pool. */
-  readonly #closes = new Set<Promise<void>>();
+  /** Connection attempts and retries, on at most numWorkers loops. */
+  readonly #jobs: Jobs;
   /** close() waiting for the borrowed connections to come back. */
   #allReturned: Waiter<void> | undefined;
   /** The work of the first `close()`, returned to every later call. */
@@ -208,11 +208,26 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#policy = policy;
     this.#name = this.#o.name ?? `pool-${++poolCounter}`;
     this.#driver = options.driver ?? defaultDriver<C>(options.conninfo!, this.#o.connectTimeout);
-    this.#configure = options.configure;
     this.#reset = options.reset;
     this.#check = options.check;
     this.#reconnectFailed = options.reconnectFailed;
     this.#log = poolLogger(this.#name);
+    this.#connections = new Connections<C>({
+      driver: this.#driver,
+      name: this.#name,
+      log: this.#log,
+      configure: options.configure,
+      connectTimeout: this.#o.connectTimeout,
+    });
+    this.#all = this.#connections.all;
+    this.#jobs = new Jobs(
+      this.#o.numWorkers,
+      (error) =>
+        this.#log.error("Pool {pool}: background job failed: {error}", {
+          pool: this.#name,
+          error: describeError(error),
+        }),
+    );
     this.#tx = {
       getconn: (o) => this.getconn(o),
       putconn: (conn) => this.putconn(conn),
@@ -657,9 +672,11 @@ export class ConnectionPool<C extends object = pg.Client> {
   }
 
   async #close(timeout: number): Promise<void> {
+    // Everything below is bounded by this deadline (plus a grace for clean closes): then sockets are destroyed.
+    const deadline = performance.now() + timeout + CLOSE_GRACE_MS;
     this.#state = "closed";
     this.#log.debug("Pool {pool} closing", { pool: this.#name });
-    this.#closing.abort(this.#closedError());
+    this.#connections.abort(this.#closedError());
     this.#timers.cancelAll();
     this.#pending -= this.#retrying;
     this.#retrying = 0;
@@ -682,7 +699,7 @@ export class ConnectionPool<C extends object = pg.Client> {
         this.#discard(entry);
       }
     }
-    await this.#settleCloses();
+    await this.#connections.settle(deadline);
     this.#sharing?.close(); // after the Workers' leases came back or were closed
   }
 
@@ -966,37 +983,7 @@ export class ConnectionPool<C extends object = pg.Client> {
 
   #startConnect(growing: boolean): void {
     this.#pending++;
-    this.#run(() => this.#connectJob(undefined, growing));
-  }
-
-  /** Runs a background job on one of at most numWorkers loops. */
-  #run(job: () => Promise<void>): void {
-    this.#jobs.push(job);
-    if (this.#runningWorkers < this.#o.numWorkers) {
-      this.#runningWorkers++;
-      void this.#workerLoop();
-    }
-  }
-
-  async #workerLoop(): Promise<void> {
-    try {
-      for (
-        let job = this.#jobs.shift();
-        job !== undefined;
-        job = this.#jobs.shift()
-      ) {
-        try {
-          await job();
-        } catch (error) {
-          this.#log.error("Pool {pool}: background job failed: {error}", {
-            pool: this.#name,
-            error: describeError(error),
-          });
-        }
-      }
-    } finally {
-      this.#runningWorkers--;
-    }
+    this.#jobs.run(() => this.#connectJob(undefined, growing));
   }
 
   /** One connection attempt (psycopg_pool's AddConnection); on failure, retries with backoff. */
@@ -1011,7 +998,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     const started = performance.now();
     let conn: C;
     try {
-      conn = await this.#connectOne();
+      conn = await this.#connections.open();
     } catch (error) {
       this.#connectFailed(error, attempt, growing);
       return;
@@ -1021,7 +1008,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#counters.connectionsNum++;
     this.#counters.connectionsMs += performance.now() - started;
     if (this.closed) { // closed while connecting
-      this.#track(this.#driver.close(conn));
+      void this.#connections.close(conn);
       return;
     }
     const entry = this.#adopt(conn);
@@ -1029,30 +1016,6 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#release(entry);
     this.#notifyReady();
     this.#maybeGrow();
-  }
-
-  async #connectOne(): Promise<C> {
-    const conn = await this.#driver.connect(this.#closing.signal);
-    if (this.#configure !== undefined) {
-      try {
-        // Part of the attempt: a configure that hangs must not hold a worker and a slot forever.
-        await within(
-          Promise.resolve(this.#configure(conn)),
-          this.#o.connectTimeout,
-          () => new PoolTimeoutError(`configure did not finish in ${this.#o.connectTimeout} ms`),
-        );
-        if (this.#driver.status(conn) !== "idle") {
-          throw new PoolError("configure left the connection not idle");
-        }
-      } catch (error) {
-        await this.#driver.close(conn);
-        throw new PoolError(
-          `configure failed for a new connection of pool '${this.#name}'`,
-          { cause: error },
-        );
-      }
-    }
-    return conn;
   }
 
   #connectFailed(
@@ -1105,7 +1068,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#retrying++;
     this.#timers.after(delay, () => {
       this.#retrying--;
-      this.#run(() => this.#connectJob(attempt, growing));
+      this.#jobs.run(() => this.#connectJob(attempt, growing));
     });
   }
 
@@ -1114,10 +1077,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     // Jitter the lifetime down 5-10% so connections opened together do not all expire together.
     // maxLifetime 0 = no limit, as maxIdle 0 is no shrinking (HikariCP's meaning too).
     const lifetime = this.#o.maxLifetime === 0 ? Infinity : this.#o.maxLifetime * (1 - 0.05 - Math.random() * 0.05);
-    const entry = new Entry<C>(conn, this, Date.now() + lifetime);
-    attachEntry(entry);
-    this.#all.add(entry);
-    this.#driver.watch(conn, (error) => this.#onLost(entry, error));
+    const entry = this.#connections.adopt(conn, this, Date.now() + lifetime, (lost) => this.#onLostIdle(lost));
     // Beyond a timer's range (~24.8 days) the checks on checkout and return are enough.
     if (lifetime <= MAX_DELAY) {
       entry.expiryTimer = this.#timers.after(lifetime, () => {
@@ -1135,46 +1095,25 @@ export class ConnectionPool<C extends object = pg.Client> {
     return entry;
   }
 
-  /** The socket of a connection died by itself. An idle one is replaced before anyone borrows it. */
-  #onLost(entry: Entry<C>, error: Error | undefined): void {
-    entry.lost = true;
-    if (entry.state !== "idle") return; // borrowed: its borrower sees the error; the return path discards it
+  /** An idle connection's socket died by itself: replace it before anyone borrows it. */
+  #onLostIdle(entry: Entry<C>): void {
     this.#idle.remove(entry);
     entry.state = "reserved";
     this.#counters.connectionsLost++;
-    this.#log.warn("Pool {pool}: an idle connection was lost: {error}", {
-      pool: this.#name,
-      error: error ? describeError(error) : "connection ended",
-    });
     this.#discard(entry);
   }
 
   /** Closes a connection for good and starts a replacement if the pool needs one. */
   #discard(entry: Entry<C>): Promise<void> {
     if (entry.state === "closed") return RESOLVED;
-    entry.state = "closed";
-    this.#all.delete(entry);
     this.#timers.cancel(entry.expiryTimer);
     this.#leaks.returned(entry as Entry<unknown>);
-    const closed = this.#track(this.#driver.close(entry.conn));
+    const closed = this.#connections.discard(entry);
     if (this.#state === "open") this.#maybeGrow();
     else if (this.#all.size === 0) {
       this.#allReturned?.resolve();
     }
     return closed;
-  }
-
-  #track(closing: Promise<void>): Promise<void> {
-    const p = closing.catch(() => {}).finally(() => this.#closes.delete(p));
-    this.#closes.add(p);
-    return p;
-  }
-
-  async #settleCloses(): Promise<void> {
-    while (this.#closes.size > 0 || this.#pending > 0) {
-      if (this.#closes.size > 0) await Promise.all(this.#closes);
-      else await sleep(5); // an attempt is finishing its abort
-    }
   }
 
   #startMaintenance(): void {
