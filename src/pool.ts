@@ -15,7 +15,7 @@ import { describeError, poolLogger } from "./_log.ts";
 import { prepareForReuse } from "./_return_path.ts";
 import { MAX_DELAY, Timers, within } from "./_timers.ts";
 import { Waiter, WaiterQueue } from "./_waiters.ts";
-import type { Driver, QueryResult } from "./driver.ts";
+import { type Driver, FORGET_SESSION, type ForgetsSession, type QueryResult } from "./driver.ts";
 import { PoolClosedError, PoolError, PoolTimeoutError, TooManyRequestsError } from "./errors.ts";
 import { checkSizes, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { count, defaultDriver, duration } from "./_validate.ts";
@@ -279,14 +279,8 @@ export class ConnectionPool<C extends object = pg.Client> {
     conn: { query(text: string): Promise<unknown> },
   ): Promise<void> {
     await conn.query("DISCARD ALL");
-    // DISCARD ALL also deallocates the statements node-postgres prepared for
-    // named queries, but pg keeps their names and would skip the Parse next
-    // time ("prepared statement ... does not exist"): forget them too.
-    const cache = (conn as { connection?: { parsedStatements?: Record<string, unknown> } }).connection
-      ?.parsedStatements;
-    if (cache !== undefined) {
-      for (const name of Object.keys(cache)) delete cache[name];
-    }
+    // The driver forgets what it cached about the session (pg: prepared statement names).
+    (conn as ForgetsSession)[FORGET_SESSION]?.();
   }
 
   /** The pool's name, used in logs, errors and metrics. */
