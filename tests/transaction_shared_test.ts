@@ -87,3 +87,28 @@ for (const how of ["COMMIT", "ROLLBACK after a throw", "withConnection's COMMIT"
     assert.equal((await pool.query("select 1 as x")).rows[0].x, 1, "a replacement serves once the link is back");
   });
 }
+
+Deno.test("a Worker's COMMIT on a link gone silent: its transaction() rejects within the owner's connectTimeout, like the owner's", async () => {
+  await using proxy = await proxyToServer();
+  const bound = 500;
+  await using pool = new ConnectionPool({ conninfo: proxy.url(db.url), minSize: 1, maxSize: 1, connectTimeout: bound });
+  await pool.open({ wait: true });
+  const w = startWorker();
+  try {
+    await w.attach(pool.share());
+    const call = w.call("transactionPaused").then(() => undefined, (error) => error);
+    await w.call("waitPaused"); // inside the transaction, before its COMMIT
+    proxy.blackhole();
+    const started = performance.now();
+    await w.call("resume");
+    const failure = await call;
+    const elapsed = performance.now() - started;
+    assert.ok(failure instanceof WorkerCallError, "the Worker's transaction() rejects");
+    assert.equal(failure.info.isPoolTimeoutError, true);
+    assert.match(failure.info.message, /COMMIT got no answer in 500 ms/);
+    assert.ok(elapsed < 4 * bound + 2_000, `settled after ${Math.round(elapsed)} ms`);
+    await waitFor(() => pool.getStats().returnsBad === 1, { timeout: 5_000, message: "the owner discarded it" });
+  } finally {
+    w.terminate();
+  }
+});

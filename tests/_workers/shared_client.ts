@@ -12,6 +12,7 @@ import { type Command, serveCommands } from "./_commands.ts";
 
 let pool: AttachedPool | undefined;
 const held: RemoteConnection[] = [];
+const paused = Promise.withResolvers<() => void>();
 
 const commands: Record<string, (m: Command) => Promise<unknown> | unknown> = {
   async attach(m) {
@@ -77,6 +78,23 @@ const commands: Record<string, (m: Command) => Promise<unknown> | unknown> = {
       }
       return "done";
     });
+  },
+  /** A transaction that runs a statement, then waits for `resume` before its COMMIT. */
+  async transactionPaused() {
+    return await pool!.transaction(async (conn) => {
+      await conn.query("select 1");
+      await new Promise<void>((resolve) => paused.resolve(resolve));
+      return "done";
+    });
+  },
+  /** Resolves once `transactionPaused` reached its pause. */
+  async waitPaused() {
+    await paused.promise;
+    return "paused";
+  },
+  async resume() {
+    (await paused.promise)();
+    return "resumed";
   },
   /** withConnection with an explicit BEGIN left open (committed on success, rolled back on throw). */
   async withConnection(m) {
