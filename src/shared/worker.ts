@@ -7,7 +7,7 @@
  * @module
  */
 import type { ConnectionStatus, QueryResult } from "../driver.ts";
-import { PoolClosedError, PoolError, PoolTimeoutError } from "../errors.ts";
+import { PoolError, PoolTimeoutError } from "../errors.ts";
 import {
   transaction as runTransaction,
   type TransactionHost,
