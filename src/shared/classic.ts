@@ -87,6 +87,7 @@ function persistentShareOps<C>(
         throw error;
       } finally {
         if (!r.run) u.acquiring--;
+        if (u.runs === 0 && u.acquiring === 0 && !u.leased) uses.delete(r.port); // nothing bound to the port
       }
     },
     release(conn, r) {
