@@ -30,7 +30,7 @@
  * @module
  */
 export { ConnectionPool } from "./src/pool.ts";
-export type { GetconnOptions, OpenOptions, PooledConnection } from "./src/pool.ts";
+export type { GetconnOptions, OpenOptions, PooledConnection, PutconnOptions } from "./src/pool.ts";
 export { NullConnectionPool } from "./src/null_pool.ts";
 export type { ConnectionPoolOptions } from "./src/options.ts";
 export type { BackoffOptions } from "./src/_backoff.ts";
@@ -56,3 +56,5 @@ export type { ClassicPoolOptions } from "./src/classic/options.ts";
 export { AttachedPool, attachPool, RemoteConnection } from "./src/shared/worker.ts";
 export type { AttachedGetconnOptions, AttachOptions, TransactionStatus } from "./src/shared/worker.ts";
 export type { ShareOptions } from "./src/shared/owner.ts";
+export { PgPool, toPgPool } from "./src/pg_pool.ts";
+export type { PgConnectCallback, PgPoolClient, PgPoolOptions, PgQueryCallback } from "./src/pg_pool.ts";
