@@ -58,3 +58,10 @@ export type { AttachedGetconnOptions, AttachOptions, TransactionStatus } from ".
 export type { ShareOptions } from "./src/shared/owner.ts";
 export { PgPool, toPgPool } from "./src/pg_pool.ts";
 export type { PgConnectCallback, PgPoolClient, PgPoolOptions, PgQueryCallback } from "./src/pg_pool.ts";
+export { createDenoPostgresDriver } from "./src/drivers/deno_postgres.ts";
+export type {
+  DenoPostgresClient,
+  DenoPostgresConninfo,
+  DenoPostgresDriverOptions,
+  DenoPostgresResult,
+} from "./src/drivers/deno_postgres.ts";
