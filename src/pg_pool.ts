@@ -139,6 +139,11 @@ export class PgPool extends EventEmitter {
    * ```
    */
   connect(): Promise<PgPoolClient>;
+  /**
+   * pg-pool's callback form of `connect()`: `callback(err, client, done)`; `done(err?)` releases.
+   *
+   * @param callback Called once with the client or the error.
+   */
   connect(callback: PgConnectCallback): void;
   connect(callback?: PgConnectCallback): Promise<PgPoolClient> | void {
     const lent = this.#pool.getconn().then((conn) => this.#lend(conn));
@@ -172,7 +177,20 @@ export class PgPool extends EventEmitter {
     text: string | pg.QueryConfig,
     values?: unknown[],
   ): Promise<pg.QueryResult<R>>;
+  /**
+   * pg-pool's callback form of `query()` without parameters.
+   *
+   * @param text SQL text or a query config.
+   * @param callback Called once with the result or the error.
+   */
   query(text: string | pg.QueryConfig, callback: PgQueryCallback): void;
+  /**
+   * pg-pool's callback form of `query()`.
+   *
+   * @param text SQL text or a query config.
+   * @param values Parameters.
+   * @param callback Called once with the result or the error.
+   */
   query(text: string | pg.QueryConfig, values: unknown[] | undefined, callback: PgQueryCallback): void;
   query(
     text: string | pg.QueryConfig,
@@ -219,6 +237,11 @@ export class PgPool extends EventEmitter {
    * ```
    */
   end(): Promise<void>;
+  /**
+   * pg-pool's callback form of `end()`.
+   *
+   * @param callback Called once the pool is closed.
+   */
   end(callback: (err?: Error) => void): void;
   end(callback?: (err?: Error) => void): Promise<void> | void {
     const closed = this.#pool.close();
