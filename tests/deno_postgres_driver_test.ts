@@ -251,3 +251,50 @@ test("deno-postgres driver: bad arguments and failed connections give clear erro
   ac.abort(new Error("stop"));
   await assert.rejects(driver.connect(ac.signal), /stop/);
 });
+
+test("deno-postgres driver: a connection attempt to a server that never answers stops at connectTimeout", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) accepted.push(conn); // accept, never answer
+  })();
+  try {
+    const port = (listener.addr as Deno.NetAddr).port;
+    const driver = createDenoPostgresDriver(Client, `postgres://u:pw@127.0.0.1:${port}/db`, { connectTimeout: 300 });
+    const start = performance.now();
+    await assert.rejects(driver.connect(new AbortController().signal), /timed out/);
+    assert.ok(performance.now() - start < 5_000);
+    // An abort mid-attempt settles too.
+    const ac = new AbortController();
+    const attempt = driver.connect(ac.signal);
+    await waitFor(() => accepted.length === 2);
+    ac.abort(new Error("pool closing"));
+    await assert.rejects(attempt, /pool closing/);
+  } finally {
+    listener.close();
+    await accepting.catch(() => {});
+    for (const c of accepted) c.close();
+  }
+});
+
+test("deno-postgres driver: a connection returned with a deno-postgres Transaction still open is discarded", () =>
+  withTestDatabase(async (db) => {
+    const pool = dpPool(db.url, { minSize: 1, maxSize: 1 });
+    try {
+      await pool.query("create table t (x int)");
+      const conn = (await pool.getconn()) as unknown as DpClient & {
+        createTransaction(name: string): { begin(): Promise<void>; queryArray(q: string): Promise<unknown> };
+      };
+      const pid = await pidOf(conn);
+      const tx = conn.createTransaction("left_open");
+      await tx.begin();
+      await tx.queryArray("insert into t values (1)");
+      // deno-postgres now refuses plain queries on this client until the Transaction ends: unusable, so discarded.
+      await pool.putconn(conn);
+      await using next = await pool.connection();
+      assert.notEqual(await pidOf(next), pid);
+      assert.deepEqual((await next.queryObject("select count(*)::int as n from t")).rows, [{ n: 0 }]);
+    } finally {
+      await pool.close();
+    }
+  }));

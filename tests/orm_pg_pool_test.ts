@@ -225,3 +225,27 @@ Deno.test("toPgPool over a NullConnectionPool closes each connection on release"
       await pgPool.end();
     }
   }));
+
+Deno.test("putconn(conn, { discard: true }) closes the connection, the pool refills, and a second return is refused", () =>
+  withTestDatabase(async (db) => {
+    const pool = new ConnectionPool({ conninfo: db.url, minSize: 2, maxSize: 2 });
+    try {
+      await pool.open({ wait: true });
+      const conn = await pool.getconn();
+      const pid = await backendPid(conn);
+      await conn.query("begin");
+      await pool.putconn(conn, { discard: true });
+      await assert.rejects(pool.putconn(conn), PoolError);
+      await assert.rejects(pool.putconn(conn, { discard: true }), PoolError);
+      await waitFor(() => pool.getStats().poolSize === 2 && pool.getStats().poolAvailable === 2);
+      await waitFor(async () => {
+        const { rows } = await pool.query("select count(*)::int as n from pg_stat_activity where pid = $1", [pid]);
+        return (rows[0] as { n: number }).n === 0;
+      }, { message: "the discarded backend is gone" });
+      const stats = pool.getStats();
+      assert.equal(stats.returnsBad, 0);
+      assert.equal(stats.connectionsNum, 3);
+    } finally {
+      await pool.close();
+    }
+  }));

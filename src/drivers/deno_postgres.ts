@@ -69,8 +69,8 @@ function holdTlsHook(): void {
         if (state !== undefined) watchConn(tls, state);
         return tls;
       });
+    Deno.startTls = patched; // throws first if read-only, leaving nothing half done
     tlsHook = { users: 0, original, patched };
-    Deno.startTls = patched;
   }
   tlsHook.users++;
 }
@@ -277,9 +277,18 @@ function catchSocket(client: DenoPostgresClient, state: WireState): Promise<void
       return conn;
     });
   }) as typeof Deno.connect;
-  holdTlsHook();
   let connecting: Promise<void>;
-  Deno.connect = patched;
+  try {
+    holdTlsHook();
+  } catch (error) {
+    return Promise.reject(cannotHook(error));
+  }
+  try {
+    Deno.connect = patched;
+  } catch (error) {
+    releaseTlsHook();
+    return Promise.reject(cannotHook(error));
+  }
   try {
     connecting = client.connect();
   } catch (error) {
@@ -288,6 +297,13 @@ function catchSocket(client: DenoPostgresClient, state: WireState): Promise<void
     if (Deno.connect === patched) Deno.connect = original;
   }
   return connecting.finally(releaseTlsHook);
+}
+
+function cannotHook(cause: unknown): Error {
+  return new Error(
+    "createDenoPostgresDriver: cannot catch deno-postgres's socket here (Deno.connect / Deno.startTls are read-only)",
+    { cause },
+  );
 }
 
 /**
