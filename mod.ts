@@ -9,6 +9,8 @@
  *   psycopg2.pool's classic pools, for porting code.
  * - `pool.share()` and {@linkcode attachPool}: one pool shared by several
  *   Workers under one connection cap.
+ * - {@linkcode toPgPool}: a `pg.Pool` look-alike for Kysely and Drizzle.
+ * - {@linkcode createDenoPostgresDriver}: pools of deno-postgres clients.
  * - {@linkcode toPrometheus} (and `@tidepool/pg/opentelemetry`): metrics.
  *
  * Logs go through LogTape, category `["tidepool", poolName]`, silent until the
