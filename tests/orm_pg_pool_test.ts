@@ -199,6 +199,8 @@ Deno.test("PgPool.connect keeps the pool's timeout and closed errors", () =>
   withTestDatabase(async (db) => {
     const pool = new ConnectionPool({ conninfo: db.url, minSize: 1, maxSize: 1, timeout: 200 });
     const pgPool = toPgPool(pool);
+    // Opened first: under load, opening the one connection may itself take longer than 200 ms.
+    await pool.open({ wait: true, timeout: 15_000 });
     const held = await pgPool.connect();
     await assert.rejects(pgPool.connect(), PoolTimeoutError);
     const failed = await new Promise<Error | undefined>((resolve) => pgPool.connect((err) => resolve(err)));
