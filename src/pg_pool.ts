@@ -129,6 +129,7 @@ export class PgPool extends EventEmitter {
    * @returns The client (promise form).
    * @throws {PoolTimeoutError} No connection became free within the pool's `timeout`.
    * @throws {PoolClosedError} The pool is closed.
+   * @throws {TypeError} The pool's connections are not `pg.Client`s (another driver).
    * @example
    * ```ts
    * import { ConnectionPool, toPgPool } from "@tidepool/pg";
@@ -146,7 +147,16 @@ export class PgPool extends EventEmitter {
    */
   connect(callback: PgConnectCallback): void;
   connect(callback?: PgConnectCallback): Promise<PgPoolClient> | void {
-    const lent = this.#pool.getconn().then((conn) => this.#lend(conn));
+    const lent = this.#pool.getconn().then(async (conn) => {
+      if (typeof (conn as { query?: unknown }).query !== "function") {
+        // A pool over another driver (deno-postgres): Kysely and Drizzle would fail deep inside.
+        await this.#pool.putconn(conn);
+        throw new TypeError(
+          `Invalid pool for toPgPool: pool '${this.#pool.name}' lends connections without a pg-style query(); it needs the node-postgres driver`,
+        );
+      }
+      return this.#lend(conn);
+    });
     if (callback === undefined) return lent;
     lent.then(
       (client) => callback(undefined, client, (err) => client.release(err)),

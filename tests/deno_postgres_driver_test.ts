@@ -6,6 +6,7 @@ import {
   PoolError,
   PoolTimeoutError,
   SimpleConnectionPool,
+  toPgPool,
 } from "../mod.ts";
 import { adminQuery, backendCount, terminateBackends, waitFor, withTestDatabase } from "./_db.ts";
 import { loadDenoPostgres } from "./_deno_postgres.ts";
@@ -294,6 +295,22 @@ test("deno-postgres driver: a connection returned with a deno-postgres Transacti
       await using next = await pool.connection();
       assert.notEqual(await pidOf(next), pid);
       assert.deepEqual((await next.queryObject("select count(*)::int as n from t")).rows, [{ n: 0 }]);
+    } finally {
+      await pool.close();
+    }
+  }));
+
+test("toPgPool over a deno-postgres pool refuses to lend with a TypeError and keeps the connection", () =>
+  withTestDatabase(async (db) => {
+    const pool = dpPool(db.url, { minSize: 1, maxSize: 1 });
+    try {
+      const pgPool = toPgPool(pool as unknown as ConnectionPool);
+      await assert.rejects(
+        pgPool.connect(),
+        (e: Error) => e instanceof TypeError && /node-postgres driver/.test(e.message),
+      );
+      const stats = pool.getStats();
+      assert.equal(stats.poolAvailable, stats.poolSize, "the connection went back");
     } finally {
       await pool.close();
     }

@@ -188,7 +188,7 @@ export function createDenoPostgresDriver<C extends DenoPostgresClient>(
         signal.throwIfAborted();
         if (state.status === undefined || state.closed || !client.connected) {
           throw new Error(
-            "createDenoPostgresDriver: could not watch the connection's socket (unix sockets and a TLS fallback to plaintext are not supported)",
+            "createDenoPostgresDriver: could not watch the connection's socket (unix sockets, connection.attempts above 1 and a TLS fallback to plaintext are not supported)",
           );
         }
       } catch (error) {
