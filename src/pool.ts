@@ -97,6 +97,17 @@ export interface GetconnOptions {
   signal?: AbortSignal;
 }
 
+/** Options of `putconn()`. */
+export interface PutconnOptions {
+  /**
+   * Close the connection instead of keeping it, and open a replacement if the
+   * pool needs one (psycopg2's `putconn(conn, close=True)`, pg-pool's
+   * `release(err)`): for a connection the borrower no longer trusts.
+   * @default false
+   */
+  discard?: boolean;
+}
+
 /** Options of `open()`. */
 export interface OpenOptions {
   /** Resolve only when `minSize` connections are ready. @default false */
@@ -425,9 +436,11 @@ export class ConnectionPool<C extends object = pg.Client> {
    * Returns a connection. An idle one goes back to the pool at once; an open or
    * failed transaction is rolled back (with a warning); a broken one, one still
    * running a query, or one whose rollback or `reset` fails is discarded and
-   * replaced; one past `maxLifetime` is replaced.
+   * replaced; one past `maxLifetime` is replaced. With `{ discard: true }` it is
+   * closed and replaced whatever its state.
    *
    * @param conn A connection from `getconn()`.
+   * @param options `discard: true` closes the connection instead of keeping it.
    * @throws {PoolError} The connection is not from this pool or was already returned.
    * @example
    * ```ts
@@ -435,10 +448,12 @@ export class ConnectionPool<C extends object = pg.Client> {
    * const pool = new ConnectionPool({ conninfo: Deno.env.get("DATABASE_URL") });
    * const conn = await pool.getconn();
    * await pool.putconn(conn);
+   * const suspect = await pool.getconn();
+   * await pool.putconn(suspect, { discard: true }); // closed; the pool opens a replacement
    * await pool.close();
    * ```
    */
-  putconn(conn: C): Promise<void> {
+  putconn(conn: C, options?: PutconnOptions): Promise<void> {
     const entry = entryOf(conn);
     if (entry === undefined || entry.owner !== this) {
       return Promise.reject(
@@ -460,6 +475,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     const now = Date.now();
     this.#counters.usageMs += now - entry.lentAt;
     entry.state = "reserved";
+    if (options?.discard === true) return this.#discard(entry);
     if (
       this.#state === "open" && this.#reset === undefined &&
       now < entry.expiresAt &&
