@@ -10,7 +10,7 @@
  */
 import type { Driver } from "./driver.ts";
 import { PoolError } from "./errors.ts";
-import { duration } from "./options.ts";
+import { duration } from "./_validate.ts";
 import { MAX_DELAY } from "./_timers.ts";
 
 /**
@@ -43,6 +43,31 @@ export function deadlineOptions(options: unknown): DeadlineOptions {
     throw new TypeError(`Invalid option 'signal': expected an AbortSignal, got ${typeof signal}`);
   }
   return { timeout: timeout === undefined ? undefined : duration(timeout, "timeout", 0), signal };
+}
+
+/**
+ * The call's deadline, or `undefined` when `options` sets neither `timeout`
+ * nor `signal`: the fast path allocates nothing. Validates like
+ * {@linkcode deadlineOptions}.
+ */
+export function deadlineOf(options: unknown): Deadline | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options === "object" && options !== null) {
+    const { timeout, signal } = options as { timeout?: unknown; signal?: unknown };
+    if (timeout === undefined && signal === undefined) return undefined;
+  }
+  return new Deadline(deadlineOptions(options));
+}
+
+/**
+ * What a pool that supports deadlines gives the transaction helpers
+ * (src/transaction.ts): a local pool does, a Worker's attached pool does not.
+ */
+export interface DeadlineHost<K> {
+  /** Runs `work` on the borrowed `conn` under `deadline` ({@linkcode underDeadline} with the pool's driver). */
+  run<T>(conn: K, deadline: Deadline, work: () => Promise<T>): Promise<{ value: T; expired: boolean }>;
+  /** The error of a transaction still open at its deadline, which is rolled back. */
+  pastDeadline(deadline: Deadline): unknown;
 }
 
 /** One call's deadline, started when the call starts. */

@@ -4,7 +4,7 @@
  * @module
  */
 import pg from "pg";
-import type { ConnectionStatus, Driver, QueryResult } from "../driver.ts";
+import { type ConnectionStatus, type Driver, FORGET_SESSION, type QueryResult } from "../driver.ts";
 import { sendCancelRequest } from "./_pg_cancel.ts";
 import { type ConninfoFunction, conninfoFunctionDriver } from "./pg_conninfo_fn.ts";
 
@@ -97,6 +97,7 @@ export function createPgDriver(
         await client.end().catch(() => {});
         throw signal.reason;
       }
+      Object.defineProperty(client, FORGET_SESSION, { value: forgetPreparedStatements, configurable: true });
       return client;
     },
 
@@ -175,6 +176,19 @@ export function createPgDriver(
       client.on("end", () => fire());
     },
   };
+}
+
+/**
+ * After DISCARD ALL (`ConnectionPool.discardAll`): the server deallocated the
+ * statements pg prepared for named queries, but pg keeps their names and would
+ * skip the Parse next time ("prepared statement ... does not exist").
+ */
+function forgetPreparedStatements(this: pg.Client): void {
+  const cache = (this as unknown as { connection?: { parsedStatements?: Record<string, unknown> } }).connection
+    ?.parsedStatements;
+  if (cache !== undefined) {
+    for (const name of Object.keys(cache)) delete cache[name];
+  }
 }
 
 function collectSecrets(conninfo: string | pg.ClientConfig): string[] {
