@@ -110,20 +110,28 @@ export class CapGroupMember {
     wrapped.ping = driver.ping.bind(driver);
     wrapped.query = driver.query.bind(driver);
     wrapped.watch = driver.watch.bind(driver);
+    if (driver.cancel !== undefined) wrapped.cancel = driver.cancel.bind(driver);
+    if (driver.setRef !== undefined) wrapped.setRef = driver.setRef.bind(driver);
+    // The connections holding a slot. A connection may be closed twice (close({ timeout })
+    // forces a running close past its deadline): the first close to finish frees its slot, once.
+    const holding = new WeakSet<object>();
     wrapped.connect = async (signal) => {
       await this.#acquire(signal);
+      let conn: C;
       try {
-        return await driver.connect(signal);
+        conn = await driver.connect(signal);
       } catch (error) {
         this.#release(); // a failed attempt leaves no socket behind (the Driver contract)
         throw error;
       }
+      holding.add(conn as object);
+      return conn;
     };
     wrapped.close = async (conn, timeoutMs) => {
       try {
         await driver.close(conn, timeoutMs);
       } finally {
-        this.#release();
+        if (holding.delete(conn as object)) this.#release();
       }
     };
     return wrapped;
