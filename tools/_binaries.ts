@@ -115,10 +115,19 @@ async function hydrateSymlinks(native: string): Promise<void> {
 }
 
 // Exact test of what matters: can `owner` execute the binary (every parent
-// directory traversable, file executable)? `--version` exits at once.
+// directory traversable, file executable)? `--version` exits at once. The
+// working directory is "/": Deno changes into the inherited one after
+// switching user, which fails under a 0700 checkout.
 async function canRun(path: string, owner: Owner): Promise<boolean> {
   try {
-    await new Deno.Command(path, { args: ["--version"], ...owner, stdin: "null", stdout: "null", stderr: "null" })
+    await new Deno.Command(path, {
+      args: ["--version"],
+      ...owner,
+      cwd: "/",
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    })
       .output();
     return true;
   } catch (error) {

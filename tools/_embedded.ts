@@ -196,6 +196,9 @@ class Server implements EmbeddedServer {
       child = new Deno.Command(`${this.bin}/postgres`, {
         args,
         ...this.owner,
+        // The child changes into its working directory after switching to
+        // the owner: ours may be a 0700 checkout, the server's dir is not.
+        cwd: this.dir,
         env: { LC_ALL: "C" },
         stdin: "null",
         stdout: "null",
@@ -321,6 +324,7 @@ async function initdb(
         "--no-instructions",
       ],
       ...owner,
+      cwd: dataDir.slice(0, dataDir.lastIndexOf("/")), // see Server.start
       env: { LC_ALL: "C" },
       stdin: "null",
     }).output();
