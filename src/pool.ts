@@ -128,12 +128,13 @@ export class ConnectionPool<C extends object = pg.Client> {
    * @throws {RangeError} An option is out of range (`maxSize < minSize`, negative duration, ...).
    */
   constructor(options: ConnectionPoolOptions<C>);
-  /** @internal subclasses pass a policy and their defaults. */
+  /** @internal @ignore Subclasses pass a policy and their defaults. */
   constructor(
     options: ConnectionPoolOptions<C>,
     policy: PoolPolicy,
     defaults: { minSize: number; maxSize?: number },
   );
+  /** @ignore The implementation: hidden from the docs like the internal overload. */
   constructor(
     options: ConnectionPoolOptions<C>,
     policy: PoolPolicy = MODERN,
