@@ -6,6 +6,7 @@
 import type pg from "pg";
 import type { BackoffOptions } from "./_backoff.ts";
 import type { Driver } from "./driver.ts";
+import { resolvePooler } from "./_pooler.ts";
 import type { ConnectionPool } from "./pool.ts";
 
 /**
@@ -63,6 +64,13 @@ export interface ConnectionPoolOptions<C extends object = pg.Client> {
   connectTimeout?: number;
   /** Reconnect backoff: start, growth and jitter. @default { initialDelay: 1000, multiplier: 2, jitter: 0.1 } */
   backoff?: BackoffOptions;
+  /**
+   * `"transaction"` when `conninfo` points at PgBouncer, Supavisor or RDS Proxy in transaction mode: named prepared
+   * statements and statements that leave session state (`SET` without `LOCAL`, `LISTEN`, session advisory locks,
+   * temp tables without `ON COMMIT DROP`, `WITH HOLD` cursors, `PREPARE`, `DISCARD`) are refused with a `TypeError`,
+   * and `reset: ConnectionPool.discardAll` is refused. @default undefined (a direct connection)
+   */
+  pooler?: "transaction";
 }
 
 /** Options after defaults, as the pool core uses them. */
@@ -80,6 +88,7 @@ export interface ResolvedOptions {
   leakDetectionThreshold: number;
   connectTimeout: number;
   backoff: Required<BackoffOptions>;
+  pooler: "transaction" | undefined;
 }
 
 /** Every option name `ConnectionPool` accepts; anything else is a TypeError. */
@@ -103,6 +112,7 @@ export const OPTION_NAMES: ReadonlySet<string> = new Set([
   "leakDetectionThreshold",
   "connectTimeout",
   "backoff",
+  "pooler",
 ]);
 
 /** Checks one duration option: a finite number >= 0, or the default. */
@@ -244,6 +254,7 @@ export function resolveOptions(
     ),
     connectTimeout: duration(o.connectTimeout, "connectTimeout", 10_000),
     backoff,
+    pooler: resolvePooler(o.pooler),
   };
 }
 

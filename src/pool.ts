@@ -6,6 +6,7 @@
 import type pg from "pg";
 import type { Logger } from "@logtape/logtape";
 import { Backoff } from "./_backoff.ts";
+import { poolerDriver, resolvePooler } from "./_pooler.ts";
 import { Deque } from "./_deque.ts";
 import { attachEntry, Entry, entryOf } from "./_entry.ts";
 import { type LeakDetector, leakDetector } from "./_leak.ts";
@@ -147,6 +148,9 @@ export class ConnectionPool<C extends object = pg.Client> {
       (createPgDriver(options.conninfo as string | pg.ClientConfig, {
         connectTimeout: this.#o.connectTimeout,
       }) as unknown as Driver<C>);
+    if (resolvePooler(this.#o.pooler, options.reset === ConnectionPool.discardAll)) {
+      this.#driver = poolerDriver(this.#driver);
+    }
     this.#configure = options.configure;
     this.#reset = options.reset;
     this.#check = options.check;
