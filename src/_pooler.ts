@@ -48,15 +48,19 @@ export function resolvePooler(value: unknown, discardAllReset = false): Pooler |
   return value;
 }
 
-// Leading whitespace and comments, then the statement's first words.
-const LEAD = String.raw`^(?:\s+|--[^\n]*(?:\n|$)|/\*[\s\S]*?\*/)*`;
+// The statement's first words, matched where leading whitespace and comments
+// end (found by a loop: a regex for them could backtrack exponentially).
 const SESSION_STATEMENT = new RegExp(
-  LEAD +
-    String.raw`(?:(set)\s+(?!local\b|transaction\b|constraints\b)|(listen)\b|(prepare)\s|(discard)\b|` +
+  // (?=\S) stops \s+ from backtracking past the lookahead ("SET  LOCAL").
+  String.raw`(?:(set)\s+(?=\S)(?!local\b|transaction\b|constraints\b)|(listen)\b|` +
+    String.raw`(prepare)\s+(?=\S)(?!transaction\b)|(discard)\b|` +
     String.raw`(create)\s+(?:(?:global|local)\s+)?temp(?:orary)?\s|(declare)\s[^;]*?\bwith\s+hold\b)`,
-  "i",
+  "iy",
 );
-const SESSION_LOCK = /\bpg_(?:try_)?advisory_lock(?:_shared)?\s*\(/i;
+// Anywhere in the text: session advisory locks, and set_config(..., false),
+// the function form of a session SET.
+// The bounded argument span keeps a text full of "set_config(" linear.
+const SESSION_CALL = /\bpg_(?:try_)?advisory_lock(?:_shared)?\s*\(|\b(set_config)\s*\([^()]{0,256},\s*false\s*\)/i;
 const ON_COMMIT_DROP = /\bon\s+commit\s+drop\b/i;
 
 const ADVICE: Record<string, string> = {
@@ -94,10 +98,14 @@ export function checkPoolerQuery(query: unknown): void {
     text = sql;
   }
   if (typeof text !== "string") return;
+  SESSION_STATEMENT.lastIndex = statementStart(text);
   const m = SESSION_STATEMENT.exec(text);
   let kind = m?.slice(1).find((g) => g !== undefined)?.toLowerCase();
   if (kind === "create" && ON_COMMIT_DROP.test(text)) kind = undefined;
-  if (kind === undefined && SESSION_LOCK.test(text)) kind = "lock";
+  if (kind === undefined) {
+    const call = SESSION_CALL.exec(text);
+    if (call) kind = call[1] === undefined ? "lock" : "set";
+  }
   if (kind === undefined) return;
   throw new TypeError(`Statement refused by option 'pooler: "transaction"': ${ADVICE[kind]}`);
 }
@@ -148,6 +156,26 @@ export function poolerDriver<C>(driver: Driver<C>): Driver<C> {
       return fn;
     },
   });
+}
+
+/** Index of the first character after leading whitespace and comments. */
+function statementStart(text: string): number {
+  let i = 0;
+  while (i < text.length) {
+    const c = text.charCodeAt(i);
+    if (c === 32 || (c >= 9 && c <= 13)) {
+      i++;
+    } else if (text.startsWith("--", i)) {
+      const end = text.indexOf("\n", i);
+      i = end < 0 ? text.length : end + 1;
+    } else if (text.startsWith("/*", i)) {
+      const end = text.indexOf("*/", i + 2);
+      i = end < 0 ? text.length : end + 2;
+    } else {
+      break;
+    }
+  }
+  return i;
 }
 
 function describe(value: unknown): string {

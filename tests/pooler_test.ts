@@ -76,6 +76,8 @@ const REFUSED = [
   "DECLARE c CURSOR WITH HOLD FOR select 1",
   "declare c scroll cursor with hold for select 1",
   "PREPARE q AS select 1",
+  "select set_config('search_path', 'x', false)",
+  "SELECT SET_CONFIG('role', 'admin', FALSE)",
   "DISCARD ALL",
   "discard plans",
 ];
@@ -83,6 +85,10 @@ const REFUSED = [
 const ALLOWED = [
   "select 1",
   "SET LOCAL search_path = tenant_a",
+  "SET  LOCAL search_path = tenant_a",
+  "set\n  local search_path = tenant_a",
+  "PREPARE TRANSACTION 'tx1'",
+  "COMMIT PREPARED 'tx1'",
   "set local statement_timeout = 100",
   "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
   "SET CONSTRAINTS ALL DEFERRED",
@@ -116,6 +122,31 @@ Deno.test('pooler "transaction": session-state statements are refused before the
   for (const sql of ALLOWED) await conn.query(sql);
   assert.deepEqual(conn.sent.slice(before), ALLOWED);
   assert.ok(!conn.sent.some((s) => REFUSED.includes(s as string)), "a refused statement reached the connection");
+});
+
+Deno.test('pooler "transaction": the check stays linear on hostile text (no regex backtracking blow-up)', async () => {
+  await using pool = new ConnectionPool({ driver: recordingDriver(), pooler: "transaction", minSize: 1, maxSize: 2 });
+  await using conn = await pool.connection();
+  const texts = [
+    " ".repeat(50_000) + "x",
+    "/* a */ ".repeat(10_000) + "x",
+    "-- c\n".repeat(10_000) + "set",
+    "declare c " + "with ".repeat(20_000) + ";",
+    "select set_config(" + "'a', ".repeat(20_000),
+    "select " + "set_config(".repeat(20_000),
+    "select " + "pg_advisory_".repeat(20_000),
+  ];
+  const started = performance.now();
+  for (const text of texts) {
+    try {
+      await conn.query(text);
+    } catch (e) {
+      if (!(e instanceof TypeError)) throw e;
+    }
+  }
+  // Linear: well under a millisecond each; exponential backtracking would take minutes.
+  const took = performance.now() - started;
+  assert.ok(took < 5_000, `the check took ${Math.round(took)} ms on ${texts.length} texts`);
 });
 
 Deno.test('pooler "transaction": the refusal names the fix', async () => {
