@@ -7,8 +7,8 @@
  * we run `deno install` in the project root when it is missing. Second, as
  * root the server runs as `postgres`, which cannot run binaries under a 0700
  * directory (`/root/...`, `mktemp -d`); then we use a copy (hard links when
- * possible) in a root-owned 0755 directory under the temp dir, keyed by
- * version and built once per machine.
+ * possible) in a root-owned 0755 directory under /tmp, keyed by version and
+ * built once per machine.
  *
  * @module
  */
@@ -141,7 +141,9 @@ async function canRun(path: string, owner: Owner): Promise<boolean> {
 // rename (the marker is written before the rename).
 async function sharedCopy(native: string): Promise<string> {
   const { version } = JSON.parse(await Deno.readTextFile(`${native}/../package.json`));
-  const tmp = (Deno.env.get("TMPDIR") || "/tmp").replace(/\/$/, "");
+  // /tmp itself, not $TMPDIR: the copy is a machine-wide cache, and a
+  // private TMPDIR (as the tests use) is for files that must not outlive a run.
+  const tmp = "/tmp";
   const target = `${tmp}/tidepool-pg-${version}-${platform()}`;
   if (await trusted(target)) return target;
   const staging = await Deno.makeTempDir({ dir: tmp, prefix: `tidepool-pg-${version}-staging-` });
