@@ -9,6 +9,7 @@ import { ConnectionPool, type Driver, NullConnectionPool } from "../mod.ts";
 import pg from "pg";
 import { withTestDatabase } from "./_db.ts";
 import { findPgBouncer, type PgBouncer, startPgBouncer } from "./_pgbouncer.ts";
+import { startWorker } from "./_shared_helpers.ts";
 
 const POOLS = { ConnectionPool, NullConnectionPool } as const;
 
@@ -310,5 +311,25 @@ Deno.test({
     // check still works: probes every idle connection through the bouncer.
     await pool.check();
     assert.equal(pool.getStats().connectionsLost ?? 0, 0);
+  }),
+});
+
+Deno.test({
+  name: 'through PgBouncer with pooler "transaction": a Worker sharing the pool gets the same refusal (a TypeError) ' +
+    "and its queries work",
+  ignore: !pgbouncer,
+  fn: withBouncer(async (_bouncer, url) => {
+    await using pool = new ConnectionPool({ conninfo: url, pooler: "transaction", minSize: 1, maxSize: 2 });
+    const worker = startWorker();
+    try {
+      await worker.attach(pool.share());
+      const refused = await worker.fail("query", { text: "set search_path = attacker" });
+      assert.equal(refused.name, "TypeError");
+      assert.match(String(refused.message), /pooler/);
+      const ok = await worker.call<{ rows: { x: number }[] }>("query", { text: "select $1::int as x", params: [5] });
+      assert.deepEqual(ok.rows, [{ x: 5 }]);
+    } finally {
+      worker.terminate();
+    }
   }),
 });
