@@ -4,7 +4,7 @@
  * @module
  */
 import pg from "pg";
-import type { ConnectionStatus, Driver, QueryResult } from "../driver.ts";
+import { type ConnectionStatus, type Driver, FORGET_SESSION, type QueryResult } from "../driver.ts";
 
 /** Options of {@linkcode createPgDriver}. */
 export interface PgDriverOptions {
@@ -93,6 +93,7 @@ export function createPgDriver(
         await client.end().catch(() => {});
         throw signal.reason;
       }
+      Object.defineProperty(client, FORGET_SESSION, { value: forgetPreparedStatements, configurable: true });
       return client;
     },
 
@@ -159,6 +160,19 @@ export function createPgDriver(
       client.on("end", () => fire());
     },
   };
+}
+
+/**
+ * After DISCARD ALL (`ConnectionPool.discardAll`): the server deallocated the
+ * statements pg prepared for named queries, but pg keeps their names and would
+ * skip the Parse next time ("prepared statement ... does not exist").
+ */
+function forgetPreparedStatements(this: pg.Client): void {
+  const cache = (this as unknown as { connection?: { parsedStatements?: Record<string, unknown> } }).connection
+    ?.parsedStatements;
+  if (cache !== undefined) {
+    for (const name of Object.keys(cache)) delete cache[name];
+  }
 }
 
 function collectSecrets(conninfo: string | pg.ClientConfig): string[] {
