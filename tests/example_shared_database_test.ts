@@ -1,7 +1,8 @@
 // The HTTP examples side by side, as a user tries them: one after another on
 // one database, in either order, each stopped with Ctrl-C (SIGINT).
 import assert from "node:assert/strict";
-import { backendCount, waitFor, withTestDatabase } from "./_db.ts";
+import pg from "pg";
+import { adminQuery, backendCount, waitFor, withTestDatabase } from "./_db.ts";
 import { startExample } from "./_example.ts";
 
 const EXAMPLES = {
@@ -48,5 +49,104 @@ for (const order of [["deploy", "serve", "hono"], ["hono", "serve", "deploy"]] a
   Deno.test(`examples ${order.join(", ")} run one after another on one database and stop on SIGINT`, () =>
     withTestDatabase(async (db) => {
       for (const name of order) await tryExample(name, db.url, db.name);
+    }));
+}
+
+// The ORM examples are scripts, not servers: each owns one table
+// (kysely_accounts, drizzle_accounts), and Ctrl-C ends it at once the way it
+// ends any script (no handler: it is killed by SIGINT, exit status 130, and
+// the server ends its sessions as the sockets close).
+const SCRIPTS = { kysely: "examples/kysely.ts", drizzle: "examples/drizzle.ts" };
+type Script = keyof typeof SCRIPTS;
+/** Tables the other examples own, or a careless example might use. */
+const OTHERS = ["serve_items", "hono_items", "deploy_items", "items", "accounts"];
+
+function runScript(name: Script, url: string): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", SCRIPTS[name]],
+    env: { DATABASE_URL: url, NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+/** The output of a script that must end by itself well within a minute. */
+async function outputOf(child: Deno.ChildProcess): Promise<{ code: number; signal: Deno.Signal | null; out: string }> {
+  const killer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  try {
+    const o = await child.output();
+    const out = new TextDecoder().decode(o.stdout) + new TextDecoder().decode(o.stderr);
+    return { code: o.code, signal: o.signal, out };
+  } finally {
+    clearTimeout(killer);
+  }
+}
+
+for (const order of [["kysely", "drizzle"], ["drizzle", "kysely"]] as Script[][]) {
+  Deno.test(`examples ${order.join(", ")} run one after another on one database and touch only their own tables`, () =>
+    withTestDatabase(async (db) => {
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        // Also the table of the example that runs later: the earlier one must leave it alone.
+        const untouched = (ran: number) => [...OTHERS, ...order.slice(ran + 1).map((n) => `${n}_accounts`)];
+        for (const t of untouched(0)) {
+          await client.query(`create table ${t} (id integer primary key, owner text not null)`);
+          await client.query(`insert into ${t} values (1, 'untouched')`);
+        }
+        for (const [i, name] of order.entries()) {
+          const { code, out } = await outputOf(runScript(name, db.url));
+          assert.equal(code, 0, `${name}: ${out}`);
+          assert.match(out, /^balances: ann=71 bob=30$/m, `${name} ran on its own table`);
+          for (const t of untouched(i)) {
+            const { rows } = await client.query(`select id, owner from ${t}`);
+            assert.deepEqual(rows, [{ id: 1, owner: "untouched" }], `${name} changed table ${t}`);
+          }
+        }
+      } finally {
+        await client.end();
+      }
+    }));
+}
+
+for (const name of Object.keys(SCRIPTS) as Script[]) {
+  Deno.test(`examples/${name}.ts stops at once on Ctrl-C (SIGINT) while a query waits, and leaves no session`, () =>
+    withTestDatabase(async (db) => {
+      // The example starts by dropping its table: a lock held here parks it there, mid-run.
+      const locker = new pg.Client({ connectionString: db.url });
+      locker.on("error", () => {});
+      await locker.connect();
+      try {
+        await locker.query(`create table ${name}_accounts (id integer)`);
+        await locker.query(`begin; lock table ${name}_accounts in access exclusive mode`);
+        const child = runScript(name, db.url);
+        const exit = outputOf(child);
+        await waitFor(async () => {
+          const [row] = await adminQuery<{ n: number }>(
+            "select count(*)::int as n from pg_stat_activity where datname = $1 and wait_event_type = 'Lock'",
+            [db.name],
+          );
+          return row.n === 1;
+        }, { timeout: 30_000, message: `${name} never reached its first statement` });
+
+        const started = performance.now();
+        child.kill("SIGINT");
+        const { code, signal, out } = await exit;
+        const took = performance.now() - started;
+        assert.ok(took < PROMPT_EXIT_MS, `${name}: SIGINT took ${Math.round(took)} ms`);
+        assert.equal(signal, "SIGINT", `${name} did not end on SIGINT (exit ${code}): ${out}`);
+        assert.doesNotMatch(out, /committed/, `${name} ran past the locked statement`);
+
+        // The parked backend notices its client is gone once it can run again.
+        await locker.query("rollback");
+        await locker.end();
+        await waitFor(async () => (await backendCount(db.name)) === 0, {
+          timeout: 10_000,
+          message: `${name}: sessions outlived the process`,
+        });
+      } finally {
+        await locker.end().catch(() => {});
+      }
     }));
 }
