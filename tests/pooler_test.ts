@@ -5,7 +5,8 @@
  * (skipped, with a message, on a machine without the `pgbouncer` binary).
  */
 import assert from "node:assert/strict";
-import { ConnectionPool, type Driver, NullConnectionPool } from "../mod.ts";
+import { ConnectionPool, type Driver, NullConnectionPool, toPgPool } from "../mod.ts";
+import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import { withTestDatabase } from "./_db.ts";
 import { findPgBouncer, type PgBouncer, startPgBouncer } from "./_pgbouncer.ts";
@@ -330,6 +331,42 @@ Deno.test({
       assert.deepEqual(ok.rows, [{ x: 5 }]);
     } finally {
       worker.terminate();
+    }
+  }),
+});
+
+Deno.test({
+  name: 'through PgBouncer with pooler "transaction": Kysely on toPgPool commits and rolls back, and a named ' +
+    "statement through the facade is refused with a TypeError",
+  ignore: !pgbouncer,
+  fn: withBouncer(async (_bouncer, url) => {
+    const pool = new ConnectionPool({ conninfo: url, pooler: "transaction", minSize: 1, maxSize: 3 });
+    const facade = toPgPool(pool);
+    const db = new Kysely<{ notes: { id: number; body: string } }>({ dialect: new PostgresDialect({ pool: facade }) });
+    try {
+      await sql`create table notes (id int primary key, body text not null)`.execute(db);
+      await Promise.all(Array.from({ length: 20 }, (_, i) =>
+        db.transaction().execute(async (trx) => {
+          await sql`set local statement_timeout = '5s'`.execute(trx);
+          await trx.insertInto("notes").values({ id: i, body: `note ${i}` }).execute();
+        })));
+      await assert.rejects(
+        db.transaction().execute(async (trx) => {
+          await trx.insertInto("notes").values({ id: 100, body: "rolled back" }).execute();
+          throw new Error("abort");
+        }),
+        /abort/,
+      );
+      const { rows } = await sql<{ n: number }>`select count(*)::int as n from notes`.execute(db);
+      assert.deepEqual(rows, [{ n: 20 }]);
+      await assert.rejects(
+        facade.query({ name: "by_id", text: "select body from notes where id = $1", values: [1] }),
+        (e: unknown) => e instanceof TypeError && /pooler/.test(e.message),
+      );
+      await assert.rejects(sql`set search_path = elsewhere`.execute(db), TypeError);
+      assert.equal(pool.getStats().returnsBad, 0);
+    } finally {
+      await db.destroy(); // ends the facade, which closes the pool
     }
   }),
 });
