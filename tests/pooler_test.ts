@@ -5,10 +5,11 @@
  * (skipped, with a message, on a machine without the `pgbouncer` binary).
  */
 import assert from "node:assert/strict";
-import { ConnectionPool, type Driver, NullConnectionPool, toPgPool } from "../mod.ts";
+import { ConnectionPool, createDenoPostgresDriver, type Driver, NullConnectionPool, toPgPool } from "../mod.ts";
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import { withTestDatabase } from "./_db.ts";
+import { type DenoPostgres, loadDenoPostgres } from "./_deno_postgres.ts";
 import { findPgBouncer, type PgBouncer, startPgBouncer } from "./_pgbouncer.ts";
 import { startWorker } from "./_shared_helpers.ts";
 
@@ -369,4 +370,30 @@ Deno.test({
       await db.destroy(); // ends the facade, which closes the pool
     }
   }),
+});
+
+const denoPostgres = await loadDenoPostgres();
+
+Deno.test({
+  name: 'pooler "transaction" over the deno-postgres driver: pool.query refuses session state before sending it',
+  ignore: typeof denoPostgres === "string",
+  fn: () =>
+    withTestDatabase(async (db) => {
+      const { Client } = denoPostgres as DenoPostgres;
+      await using pool = new ConnectionPool({
+        driver: createDenoPostgresDriver(Client, db.url),
+        pooler: "transaction",
+        minSize: 1,
+        maxSize: 1,
+      });
+      const before = await pool.query("show search_path");
+      await assert.rejects(
+        pool.query("set search_path = elsewhere"),
+        (e: unknown) => e instanceof TypeError && /'pooler: "transaction"'/.test(e.message),
+      );
+      await assert.rejects(pool.query("listen jobs"), TypeError);
+      // One connection: had the SET been sent, this would show it.
+      assert.deepEqual((await pool.query("show search_path")).rows, before.rows);
+      assert.deepEqual((await pool.query("select $1::int as x", [7])).rows, [{ x: 7 }]);
+    }),
 });
