@@ -5,6 +5,7 @@
  * @module
  */
 import type { BackoffOptions } from "./_backoff.ts";
+import { resolvePooler } from "./_pooler.ts";
 import { callback, checkDriver, count, duration, isConninfo, poolName } from "./_validate.ts";
 
 /** Options after defaults, as the pool core uses them. */
@@ -24,6 +25,7 @@ export interface ResolvedOptions {
   backoff: Required<BackoffOptions>;
   keepaliveInterval: number;
   allowExitOnIdle: boolean;
+  pooler: "transaction" | undefined;
 }
 
 /** Every option name `ConnectionPool` accepts; anything else is a TypeError. */
@@ -49,6 +51,7 @@ export const OPTION_NAMES: ReadonlySet<string> = new Set([
   "backoff",
   "keepaliveInterval",
   "allowExitOnIdle",
+  "pooler",
 ]);
 
 /** The rule `minSize <= maxSize`, `maxSize >= 1`, shared by the constructor and `resize()`. */
@@ -136,6 +139,7 @@ export function resolveOptions(
     backoff,
     keepaliveInterval: duration(o.keepaliveInterval, "keepaliveInterval", 0),
     allowExitOnIdle: o.allowExitOnIdle === true,
+    pooler: resolvePooler(o.pooler),
   };
 }
 

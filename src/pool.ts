@@ -10,6 +10,7 @@ import { FailFast } from "./_failfast.ts";
 import { Drain } from "./_drain.ts";
 import { startKeepalive } from "./_keepalive.ts";
 import { type Deadline, type DeadlineHost, deadlineOf, type DeadlineOptions, underDeadline } from "./deadline.ts";
+import { poolerDriver, resolvePooler } from "./_pooler.ts";
 import { Deque } from "./_deque.ts";
 import { Connections } from "./_connections.ts";
 import { type Entry, entryOf } from "./_entry.ts";
@@ -103,6 +104,13 @@ export interface ConnectionPoolOptions<C extends object = pg.Client> {
   keepaliveInterval?: number;
   /** When nothing is borrowed or waiting, the pool's sockets do not keep the process alive (pg-pool's option). @default false */
   allowExitOnIdle?: boolean;
+  /**
+   * `"transaction"` when `conninfo` points at PgBouncer, Supavisor or RDS Proxy in transaction mode: named prepared
+   * statements and statements that leave session state (`SET` without `LOCAL`, `LISTEN`, session advisory locks,
+   * temp tables without `ON COMMIT DROP`, `WITH HOLD` cursors, `PREPARE`, `DISCARD`) are refused with a `TypeError`,
+   * and `reset: ConnectionPool.discardAll` is refused. @default undefined (a direct connection)
+   */
+  pooler?: "transaction";
 }
 
 /** Options of `getconn()` / `connection()`. */
@@ -226,12 +234,13 @@ export class ConnectionPool<C extends object = pg.Client> {
    * @throws {RangeError} An option is out of range (`maxSize < minSize`, negative duration, ...).
    */
   constructor(options: ConnectionPoolOptions<C>);
-  /** @internal subclasses pass a policy and their defaults. */
+  /** @internal @ignore Subclasses pass a policy and their defaults. */
   constructor(
     options: ConnectionPoolOptions<C>,
     policy: PoolPolicy,
     defaults: { minSize: number; maxSize?: number },
   );
+  /** @ignore The implementation: hidden from the docs like the internal overload. */
   constructor(
     options: ConnectionPoolOptions<C>,
     policy: PoolPolicy = MODERN,
@@ -240,7 +249,11 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#o = resolveOptions(options, defaults);
     this.#policy = policy;
     this.#name = this.#o.name ?? `pool-${++poolCounter}`;
-    this.#driver = options.driver ?? defaultDriver<C>(options.conninfo!, this.#o.connectTimeout);
+    const driver = options.driver ?? defaultDriver<C>(options.conninfo!, this.#o.connectTimeout);
+    // Behind a transaction pooler every connection the driver opens checks its statements (src/_pooler.ts).
+    this.#driver = resolvePooler(this.#o.pooler, options.reset === ConnectionPool.discardAll)
+      ? poolerDriver(driver)
+      : driver;
     this.#reset = options.reset;
     this.#check = options.check;
     this.#reconnectFailed = options.reconnectFailed;

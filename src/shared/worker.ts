@@ -138,11 +138,11 @@ export class RemoteConnection implements AsyncDisposable {
  * @example
  * ```ts
  * import { attachPool } from "@tidepool/pg";
- * self.onmessage = async (e: MessageEvent) => {
- *   const pool = await attachPool(e.data.pool);
+ * self.addEventListener("message", async (e) => {
+ *   const pool = await attachPool((e as MessageEvent).data.pool);
  *   const { rows } = await pool.query("select 1 as x");
  *   await pool.close(); // detaches; the owner's pool stays open
- * };
+ * });
  * ```
  */
 export class AttachedPool implements AsyncDisposable {
@@ -465,13 +465,13 @@ const attached = new WeakSet<MessagePort>();
  * @example Inside a Worker
  * ```ts
  * import { attachPool } from "@tidepool/pg";
- * self.onmessage = async (e: MessageEvent) => {
- *   const pool = await attachPool(e.data.pool);
+ * self.addEventListener("message", async (e) => {
+ *   const pool = await attachPool((e as MessageEvent).data.pool);
  *   await pool.transaction(async (conn) => {
  *     await conn.query("insert into jobs(done) values (true)");
  *   });
  *   await pool.close();
- * };
+ * });
  * ```
  */
 export async function attachPool(port: MessagePort, options: AttachOptions = {}): Promise<AttachedPool> {
