@@ -13,6 +13,7 @@ import { describeError, poolLogger } from "./_log.ts";
 import { prepareForReuse } from "./_return_path.ts";
 import { MAX_DELAY, sleep, Timers, within } from "./_timers.ts";
 import { Waiter, WaiterQueue } from "./_waiters.ts";
+import { offAbort, onAbort } from "./_abort.ts";
 import type { Driver, QueryResult } from "./driver.ts";
 import { createPgDriver } from "./drivers/pg.ts";
 import { PoolClosedError, PoolError, PoolTimeoutError, TooManyRequestsError } from "./errors.ts";
@@ -303,6 +304,14 @@ export class ConnectionPool<C extends object = pg.Client> {
     if (options?.signal?.aborted) {
       this.#counters.requestsErrors++;
       return Promise.reject(options.signal.reason);
+    }
+    // Validated whether or not a connection is idle: a bad timeout is a bug to surface now.
+    if (options?.timeout !== undefined) {
+      try {
+        duration(options.timeout, "timeout", 0);
+      } catch (error) {
+        return Promise.reject(error);
+      }
     }
     if (this.#check !== undefined) return this.#getconnChecked(options);
     if (this.#idle.length > 0) {
@@ -743,6 +752,7 @@ export class ConnectionPool<C extends object = pg.Client> {
 
   #lend(entry: Entry<C>, now: number, origin?: string): void {
     entry.state = "in_use";
+    entry.lease++;
     entry.lentAt = now;
     this.#leaks.lent(entry as Entry<unknown>, origin);
   }
@@ -777,6 +787,8 @@ export class ConnectionPool<C extends object = pg.Client> {
           left,
           () => new PoolTimeoutError("check() did not finish in time"),
         );
+        // Same rule as configure/reset: never lend a connection the callback left in a transaction.
+        if (this.#driver.status(entry.conn) !== "idle") throw new PoolError("check left the connection not idle");
       } catch (error) {
         this.#failedCheck(entry, error);
         continue;
@@ -814,6 +826,10 @@ export class ConnectionPool<C extends object = pg.Client> {
   #enqueue(options: GetconnOptions | undefined, lend: false, reported: number): Promise<Entry<C>>;
   #enqueue(options: GetconnOptions | undefined, lend: boolean, reported?: number): Promise<C | Entry<C>> {
     if (this.#state === "closed") return Promise.reject(this.#closedError());
+    if (options?.signal?.aborted) { // aborted during an earlier round of #getconnChecked
+      this.#counters.requestsErrors++;
+      return Promise.reject(options.signal.reason);
+    }
     let timeout: number;
     try {
       timeout = this.#requestTimeout(options);
@@ -837,15 +853,15 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#waiters.add(waiter);
     const signal = options?.signal;
     if (signal !== undefined) {
-      const onAbort = () => {
+      const aborted = () => {
         if (waiter.reject(signal.reason)) {
-          this.#waiters.forget();
+          this.#waiters.remove(waiter);
           this.#counters.requestsErrors++;
           this.#counters.requestsWaitMs += Date.now() - waiter.enqueuedAt;
         }
       };
-      signal.addEventListener("abort", onAbort, { once: true });
-      waiter.onSettle(() => signal.removeEventListener("abort", onAbort));
+      onAbort(signal, aborted);
+      waiter.onSettle(() => offAbort(signal, aborted));
     }
     this.#maybeGrow();
     return waiter.promise;

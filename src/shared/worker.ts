@@ -11,6 +11,7 @@ import { PoolClosedError, PoolError, PoolTimeoutError } from "../errors.ts";
 import { beginStatement, isRetryable, type TransactionOptions } from "../transaction.ts";
 import { count, duration } from "../options.ts";
 import { Outbox } from "./_outbox.ts";
+import { offAbort, onAbort } from "../_abort.ts";
 import { fromWireError, isMessage, type PoolInfo, type ToOwner, type ToWorker, WIRE_VERSION } from "./_wire.ts";
 
 /** A Worker-side request, before the channel gives it an id. */
@@ -188,6 +189,9 @@ class Channel {
   }
 }
 
+/** Why a RemoteConnection is gone after its putconn. */
+const RETURNED = "it was already returned";
+
 /** Where a query error carries the connection's status after it, for the RemoteConnection to pick up. */
 const STATUS_KEY: unique symbol = Symbol("tidepool.status");
 
@@ -255,7 +259,10 @@ export class RemoteConnection implements AsyncDisposable {
 
   /** `await using conn = await pool.connection()` puts it back at scope exit. */
   [Symbol.asyncDispose](): Promise<void> {
-    return this.gone === undefined ? this.pool.putconn(this) : Promise.resolve();
+    if (this.gone === undefined) return this.pool.putconn(this);
+    // Put back by hand inside the scope: refused like any second return (issue 11). Reclaimed or closed: nothing to do.
+    if (this.gone === RETURNED) return Promise.reject(new PoolError(`Cannot return connection: ${RETURNED}`));
+    return Promise.resolve();
   }
 }
 
@@ -363,8 +370,8 @@ export class AttachedPool implements AsyncDisposable {
       lease = await reply;
     } else {
       const aborted = Promise.withResolvers<never>();
-      const onAbort = () => aborted.reject(signal.reason);
-      signal.addEventListener("abort", onAbort, { once: true });
+      const abort = () => aborted.reject(signal.reason);
+      onAbort(signal, abort); // O(1) however many requests share the signal
       try {
         lease = await Promise.race([reply, aborted.promise]);
       } catch (error) {
@@ -378,7 +385,7 @@ export class AttachedPool implements AsyncDisposable {
         }
         throw error;
       } finally {
-        signal.removeEventListener("abort", onAbort);
+        offAbort(signal, abort);
       }
     }
     return this.#hold(lease.lease!, STATUS[lease.status!] ?? null);
@@ -438,7 +445,7 @@ export class AttachedPool implements AsyncDisposable {
       throw new PoolError(`Cannot return connection: it is not from pool '${this.name}'`);
     }
     if (conn.gone !== undefined) throw new PoolError(`Cannot return connection: ${conn.gone}`);
-    this.#drop(conn.lease, "it was already returned");
+    this.#drop(conn.lease, RETURNED);
     this.channel.leaseCount = this.#held.size;
     await this.channel.request({ v: 1, kind: "release", lease: conn.lease, close });
   }

@@ -1,0 +1,71 @@
+/**
+ * A Worker for the `promises_*_test.ts` files: each command replays, inside
+ * the Worker, one sequence from issue 11 on an attached pool (the calls must
+ * run back to back in the Worker's isolate). Same protocol as
+ * `shared_client.ts`: `{ id, cmd, ...args }` in, `{ id, value }` or `{ id, error }` out.
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import { type AttachedPool, attachPool, PoolError, PoolTimeoutError, type RemoteConnection } from "../../mod.ts";
+import { type Command, describe, serveCommands } from "./_commands.ts";
+
+let pool: AttachedPool | undefined;
+let second: RemoteConnection | undefined;
+
+const commands: Record<string, (m: Command) => Promise<unknown> | unknown> = {
+  async attach(m) {
+    pool = await attachPool(m.port as MessagePort);
+    return { name: pool.name, maxSize: pool.maxSize, flavor: pool.flavor };
+  },
+  /**
+   * `await using` a connection, put it back by hand inside the scope while a
+   * second borrower waits; the scope's own return comes after the second got it.
+   */
+  async staleScopeReturn() {
+    let scopeError: Record<string, unknown> | undefined;
+    try {
+      await using conn = await pool!.connection();
+      const waiting = pool!.getconn();
+      await pool!.putconn(conn);
+      second = await waiting;
+    } catch (error) {
+      scopeError = describe(error);
+    }
+    // A third borrower must not get the connection the second one holds.
+    let third: string;
+    try {
+      const c = await pool!.getconn({ timeout: 300 });
+      await pool!.putconn(c);
+      third = "got a connection";
+    } catch (error) {
+      third = error instanceof PoolTimeoutError ? "timed out" : String(error);
+    }
+    const { rows } = await second!.query("select 1 as x");
+    await pool!.putconn(second!);
+    return { scopeError, third, secondStillWorks: rows[0].x === 1 };
+  },
+  /** `n` getconn() calls sharing one AbortSignal on a saturated pool; returns the ms the abort blocked the loop. */
+  async abortMany(m) {
+    const n = m.n as number;
+    const held = await pool!.getconn();
+    const controller = new AbortController();
+    const requests: Promise<unknown>[] = [];
+    for (let i = 0; i < n; i++) {
+      requests.push(pool!.getconn({ signal: controller.signal, timeout: 60_000 }).catch((e) => e));
+    }
+    const started = performance.now();
+    controller.abort(new PoolError("stop"));
+    const stallMs = performance.now() - started;
+    const results = await Promise.all(requests);
+    const allAborted = results.every((r) => r instanceof PoolError && r.message === "stop");
+    await pool!.putconn(held);
+    return { stallMs, allAborted };
+  },
+  async close() {
+    await pool!.close();
+    return pool!.closed;
+  },
+};
+
+serveCommands(commands);

@@ -1,0 +1,134 @@
+/**
+ * Issue 11, item 1: a connection is never held by two borrowers. A return
+ * applies only to the lease it belongs to: `await using` returns exactly the
+ * lease it was given, and a stale return (an explicit `putconn` inside the
+ * scope, then the scope's own return after the connection was lent again) is
+ * refused with `PoolError` and changes nothing. For every pool class, against
+ * the real server.
+ */
+import assert from "node:assert/strict";
+import {
+  ConnectionPool,
+  NullConnectionPool,
+  PersistentConnectionPool,
+  PoolError,
+  PoolExhaustedError,
+  PoolTimeoutError,
+  SimpleConnectionPool,
+  ThreadedConnectionPool,
+} from "../mod.ts";
+import { createTestDatabase } from "./_db.ts";
+import { startWorker, type WorkerError } from "./_shared_helpers.ts";
+import { backendPid } from "./_pool_helpers.ts";
+
+const db = await createTestDatabase();
+addEventListener("unload", () => void db.drop());
+
+for (
+  const [name, make] of [
+    ["ConnectionPool", () => new ConnectionPool({ conninfo: db.url, minSize: 1, maxSize: 1 })],
+    ["NullConnectionPool", () => new NullConnectionPool({ conninfo: db.url, maxSize: 1 })],
+  ] as const
+) {
+  Deno.test(`${name}: a stale await-using return after an explicit putconn is refused with PoolError; the second borrower keeps the connection`, async () => {
+    await using pool = make();
+    let second: Awaited<ReturnType<typeof pool.getconn>> | undefined;
+    let secondPid = 0;
+    await assert.rejects(
+      async () => {
+        await using conn = await pool.connection();
+        const waiting = pool.getconn(); // maxSize 1: the second borrower queues
+        await pool.putconn(conn); // handed to the second borrower
+        second = await waiting;
+        secondPid = await backendPid(second);
+        assert.equal(second, conn, "the same connection, lent again");
+      },
+      (error: unknown) => error instanceof PoolError && /lease already ended/.test((error as Error).message),
+    );
+    // The stale return changed nothing: a third borrower does not get the connection the second one holds.
+    await assert.rejects(pool.getconn({ timeout: 300 }), PoolTimeoutError);
+    assert.equal(second!.getTransactionStatus(), "I");
+    assert.equal(await backendPid(second!), secondPid, "the second borrower's session is intact");
+    assert.equal(pool.getStats().poolAvailable, 0);
+    await pool.putconn(second!); // its own return works
+  });
+
+  Deno.test(`${name}: await using returns exactly its own lease (one checkout, one return)`, async () => {
+    await using pool = make();
+    let pid = 0;
+    {
+      await using conn = await pool.connection();
+      pid = await backendPid(conn);
+    }
+    const again = await pool.getconn({ timeout: 5_000 }); // free again: the scope returned it
+    if (name === "ConnectionPool") assert.equal(await backendPid(again), pid);
+    await pool.putconn(again);
+  });
+}
+
+for (
+  const [name, make] of [
+    ["SimpleConnectionPool", () => new SimpleConnectionPool(1, 1, db.url)],
+    ["ThreadedConnectionPool", () => new ThreadedConnectionPool(1, 1, db.url)],
+  ] as const
+) {
+  Deno.test(`${name}: a stale await-using return after putconn is refused with PoolError; the connection stays bound to its new borrower`, async () => {
+    const pool = make();
+    try {
+      let second: Awaited<ReturnType<typeof pool.getconn>> | undefined;
+      await assert.rejects(
+        async () => {
+          await using conn = await pool.getconn();
+          await pool.putconn(conn);
+          second = await pool.getconn(); // the same connection, bound to a new key
+          assert.equal(second, conn);
+        },
+        (error: unknown) => error instanceof PoolError && /lease already ended/.test((error as Error).message),
+      );
+      // Still in use by the second borrower: a third getconn finds the pool exhausted.
+      await assert.rejects(pool.getconn(), PoolExhaustedError);
+      assert.equal(pool.toJSON().used, 1);
+      await second!.query("select 1");
+      await pool.putconn(second!);
+    } finally {
+      await pool.closeall();
+    }
+  });
+}
+
+Deno.test("PersistentConnectionPool: a stale await-using return after putconn is refused with PoolError; the isolate keeps its connection", async () => {
+  const pool = new PersistentConnectionPool(1, 1, db.url);
+  try {
+    let second: Awaited<ReturnType<typeof pool.getconn>> | undefined;
+    await assert.rejects(
+      async () => {
+        await using conn = await pool.getconn();
+        await pool.putconn(conn);
+        second = await pool.getconn();
+        assert.equal(second, conn);
+      },
+      (error: unknown) => error instanceof PoolError && /lease already ended/.test((error as Error).message),
+    );
+    assert.equal(pool.toJSON().used, 1, "still bound to this isolate");
+    await second!.query("select 1");
+    await pool.putconn(second!);
+    assert.equal(pool.toJSON().used, 0);
+  } finally {
+    await pool.closeall();
+  }
+});
+
+Deno.test("attached pool in a Worker: a stale await-using return after putconn is refused with PoolError; the second borrower keeps the connection", async () => {
+  const pool = new ConnectionPool({ conninfo: db.url, minSize: 1, maxSize: 1 });
+  const w = startWorker("promises_client.ts");
+  try {
+    await w.attach(pool.share());
+    const r = await w.call<{ scopeError?: WorkerError; third: string; secondStillWorks: boolean }>("staleScopeReturn");
+    assert.ok(r.scopeError?.isPoolError, `scope exit refused: ${JSON.stringify(r.scopeError)}`);
+    assert.equal(r.third, "timed out", "a third borrower did not get the second one's connection");
+    assert.ok(r.secondStillWorks);
+  } finally {
+    w.terminate();
+    await pool.close();
+  }
+});
