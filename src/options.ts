@@ -29,9 +29,13 @@ export interface ConnectionPoolOptions<C extends object = pg.Client> {
   conninfo?: string | pg.ClientConfig;
   /** A driver to use instead of node-postgres (tests, benchmarks, other drivers). */
   driver?: Driver<C>;
-  /** Connections kept open. @default 4 (0 for NullConnectionPool) */
+  /**
+   * Connections kept open. @default 4, or `maxSize` when that is below 4 (0 for NullConnectionPool)
+   */
   minSize?: number;
-  /** Most connections open at once. @default minSize (unbounded for NullConnectionPool) */
+  /**
+   * Most connections open at once. @default minSize, or 10 when minSize is 0 (unbounded for NullConnectionPool)
+   */
   maxSize?: number;
   /** Name used in logs, errors and metrics. @default "pool-1", "pool-2", ... */
   name?: string;
@@ -198,22 +202,7 @@ export function resolveOptions(
   ) {
     throw new TypeError("Invalid option 'driver': expected a Driver object");
   }
-  const minSize = count(o.minSize, "minSize", defaults.minSize);
-  const maxSize = count(
-    o.maxSize,
-    "maxSize",
-    defaults.maxSize ?? Math.max(minSize, 1),
-    0,
-    true,
-  );
-  if (maxSize === 0) {
-    throw new RangeError("Invalid option 'maxSize': must be at least 1");
-  }
-  if (maxSize < minSize) {
-    throw new RangeError(
-      `Invalid option 'maxSize': ${maxSize} is less than minSize ${minSize}`,
-    );
-  }
+  const { minSize, maxSize } = resolveSizes(o.minSize, o.maxSize, defaults);
   if (o.name !== undefined && (typeof o.name !== "string" || o.name === "")) {
     throw new TypeError("Invalid option 'name': expected a non-empty string");
   }
@@ -245,6 +234,42 @@ export function resolveOptions(
     connectTimeout: duration(o.connectTimeout, "connectTimeout", 10_000),
     backoff,
   };
+}
+
+/** `maxSize` when only `minSize: 0` is given: pg.Pool's default `max`. */
+export const DEFAULT_MAX_WHEN_MIN_ZERO = 10;
+
+/**
+ * The size rule (README, "Pool size"): with neither set, `minSize` and
+ * `maxSize` take the pool's defaults; with only `maxSize`, `minSize` is the
+ * default capped at `maxSize` (so `{ maxSize: 2 }` is a pool of up to 2, not
+ * an error about a minSize the user never set); with only `minSize`,
+ * `maxSize` equals it (psycopg_pool), except `minSize: 0`, which gets
+ * pg.Pool's `max` of 10 instead of a silent pool of one.
+ */
+export function resolveSizes(
+  min: unknown,
+  max: unknown,
+  defaults: { minSize: number; maxSize?: number },
+): { minSize: number; maxSize: number } {
+  const maxGiven = count(max, "maxSize", -1, 0, true);
+  const minSize = count(
+    min,
+    "minSize",
+    maxGiven >= 0 ? Math.min(defaults.minSize, maxGiven) : defaults.minSize,
+  );
+  const maxSize = maxGiven >= 0
+    ? maxGiven
+    : defaults.maxSize ?? (minSize === 0 ? DEFAULT_MAX_WHEN_MIN_ZERO : minSize);
+  if (maxSize === 0) {
+    throw new RangeError("Invalid option 'maxSize': must be at least 1");
+  }
+  if (maxSize < minSize) {
+    throw new RangeError(
+      `Invalid option 'maxSize': ${maxSize} is less than minSize ${minSize}`,
+    );
+  }
+  return { minSize, maxSize };
 }
 
 function resolveBackoff(value: unknown): Required<BackoffOptions> {
