@@ -258,9 +258,7 @@ export function resolveSizes(
     "minSize",
     maxGiven >= 0 ? Math.min(defaults.minSize, maxGiven) : defaults.minSize,
   );
-  const maxSize = maxGiven >= 0
-    ? maxGiven
-    : defaults.maxSize ?? (minSize === 0 ? DEFAULT_MAX_WHEN_MIN_ZERO : minSize);
+  const maxSize = maxGiven >= 0 ? maxGiven : defaults.maxSize ?? (minSize === 0 ? DEFAULT_MAX_WHEN_MIN_ZERO : minSize);
   if (maxSize === 0) {
     throw new RangeError("Invalid option 'maxSize': must be at least 1");
   }

@@ -51,10 +51,12 @@ Deno.test("explicit sizes are still checked: { minSize: 4, maxSize: 2 } and { ma
   assert.equal(new NullConnectionPool({ conninfo: db.url, maxSize: 2 }).minSize, 0);
 });
 
-for (const [name, make] of [["ConnectionPool", () => new ConnectionPool({ conninfo: db.url, minSize: 1 })], [
-  "NullConnectionPool",
-  () => new NullConnectionPool({ conninfo: db.url, maxSize: 1 }),
-]] as const) {
+for (
+  const [name, make] of [["ConnectionPool", () => new ConnectionPool({ conninfo: db.url, minSize: 1 })], [
+    "NullConnectionPool",
+    () => new NullConnectionPool({ conninfo: db.url, maxSize: 1 }),
+  ]] as const
+) {
   Deno.test(`${name}: getconn({ timeout }) with a bad value is refused even when a connection is free (TypeError/RangeError naming timeout)`, async () => {
     await using pool = make();
     await pool.open({ wait: true });
@@ -64,7 +66,9 @@ for (const [name, make] of [["ConnectionPool", () => new ConnectionPool({ connin
       await pool.putconn(c);
       assert.equal(pool.getStats().poolAvailable, 1);
     }
-    for (const [bad, cls] of [["abc", TypeError], [-5, RangeError], [NaN, RangeError], [Infinity, RangeError]] as const) {
+    for (
+      const [bad, cls] of [["abc", TypeError], [-5, RangeError], [NaN, RangeError], [Infinity, RangeError]] as const
+    ) {
       await assert.rejects(
         pool.getconn({ timeout: bad as number }),
         (e: unknown) => e instanceof cls && /'timeout'/.test((e as Error).message),
