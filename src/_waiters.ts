@@ -99,7 +99,7 @@ export class Waiter<T> {
  *   such a group, deadlines grow with enqueue order, so the sweep pops only
  *   the expired heads and the next deadline is the smallest group head. The
  *   cost of a sweep is the number of expired waiters plus the number of
- *   distinct timeouts waiting (a handful in practice).
+ *   distinct timeouts seen since the last sweep (a handful in practice).
  *
  * While the queue is empty the timer is unref'd (not cleared, so a busy pool
  * that empties and refills its queue does not pay a setTimeout each time): an
@@ -111,7 +111,10 @@ export class WaiterQueue<T> {
   #length = 0;
   /** Waiters being failed by a sweep: they still count, so their own timeout message shows them waiting. */
   #failing = 0;
+  /** Groups by timeout; an empty one stays until the next sweep, so a queue that empties and refills reuses it. */
   readonly #groups = new Map<number, Group<T>>();
+  /** The group of the last add: almost every request uses the pool's one timeout, so this skips the Map lookup. */
+  #lastGroup: Group<T> | undefined = undefined;
   #timer: number | undefined = undefined;
   #timerAt = Infinity;
   #timerRef = false;
@@ -173,10 +176,14 @@ export class WaiterQueue<T> {
 
   /** Inserts into its timeout group, keeping deadline order (a step back from the tail at most, in practice). */
   #linkGroup(waiter: Waiter<T>): void {
-    let group = this.#groups.get(waiter.timeout);
-    if (group === undefined) {
-      group = { timeout: waiter.timeout, head: undefined, tail: undefined };
-      this.#groups.set(waiter.timeout, group);
+    let group = this.#lastGroup;
+    if (group === undefined || group.timeout !== waiter.timeout) {
+      group = this.#groups.get(waiter.timeout);
+      if (group === undefined) {
+        group = { timeout: waiter.timeout, head: undefined, tail: undefined };
+        this.#groups.set(waiter.timeout, group);
+      }
+      this.#lastGroup = group;
     }
     waiter.group = group;
     let after = group.tail;
@@ -199,7 +206,6 @@ export class WaiterQueue<T> {
     else waiter.groupPrev.groupNext = waiter.groupNext;
     if (waiter.groupNext === undefined) group.tail = waiter.groupPrev;
     else waiter.groupNext.groupPrev = waiter.groupPrev;
-    if (group.head === undefined) this.#groups.delete(group.timeout);
     waiter.prev =
       waiter.next =
       waiter.groupPrev =
@@ -241,13 +247,18 @@ export class WaiterQueue<T> {
     const expired: Waiter<T>[] = [];
     let next = Infinity;
     for (const group of this.#groups.values()) {
+      if (group.head === undefined) { // emptied since the last sweep
+        this.#groups.delete(group.timeout); // deleting while iterating a Map is safe
+        if (this.#lastGroup === group) this.#lastGroup = undefined;
+        continue;
+      }
       for (let waiter = group.head; waiter !== undefined; waiter = group.head) {
         // Timers may fire up to a millisecond early: count that as due. A deadline
         // further away than the whole wait means the wall clock stepped back:
         // the timer (monotonic) has run, so the wait is over.
         if (waiter.deadline <= now + 1 || waiter.deadline - now > waiter.timeout) {
           expired.push(waiter);
-          this.#unlink(waiter); // may delete the group: iterating a Map while deleting is safe
+          this.#unlink(waiter);
         } else {
           if (waiter.deadline < next) next = waiter.deadline;
           break;
