@@ -54,11 +54,11 @@ export interface ConnectionPoolOptions<C extends object = pg.Client> {
   /** Concurrent background connection attempts. @default 3 */
   numWorkers?: number;
   /** Runs on each new connection before first use; a throw discards it. @default none */
-  configure?: (conn: C) => Promise<void> | void;
+  configure?: (conn: NoInfer<C>) => Promise<void> | void;
   /** Runs on each returned connection; a throw discards it. @default none */
-  reset?: (conn: C) => Promise<void> | void;
+  reset?: (conn: NoInfer<C>) => Promise<void> | void;
   /** Runs on checkout; a connection that fails it is discarded. @default none */
-  check?: (conn: C) => Promise<void> | void;
+  check?: (conn: NoInfer<C>) => Promise<void> | void;
   /** Which idle connection is handed out first. @default "fifo" */
   order?: "fifo" | "lifo";
   /** Warn with the borrower's stack when a connection stays out this long; 0 = off. @default 0 */

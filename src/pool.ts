@@ -16,6 +16,7 @@ import { Waiter, WaiterQueue } from "./_waiters.ts";
 import { offAbort, onAbort } from "./_abort.ts";
 import type { Driver, QueryResult } from "./driver.ts";
 import { createPgDriver } from "./drivers/pg.ts";
+import { restoreBaseline } from "./drivers/_pg_session.ts";
 import { PoolClosedError, PoolError, PoolTimeoutError, TooManyRequestsError } from "./errors.ts";
 import { type ConnectionPoolOptions, count, duration, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { type PoolCounters, type PoolStats, zeroCounters } from "./stats.ts";
@@ -178,7 +179,10 @@ export class ConnectionPool<C extends object = pg.Client> {
 
   /**
    * A `reset` callback that runs `DISCARD ALL`: clears SET, temp tables,
-   * prepared statements, LISTEN, advisory locks, and resets the role.
+   * prepared statements, LISTEN, advisory locks, and resets the role. On a
+   * `pg.Client` it also undoes the borrower's JS-side changes: type parsers
+   * (`setTypeParser`) and event listeners added since the pool adopted the
+   * connection (after `configure`) are dropped.
    *
    * @param conn A pg connection.
    * @example
@@ -191,14 +195,8 @@ export class ConnectionPool<C extends object = pg.Client> {
     conn: { query(text: string): Promise<unknown> },
   ): Promise<void> {
     await conn.query("DISCARD ALL");
-    // DISCARD ALL also deallocates the statements node-postgres prepared for
-    // named queries, but pg keeps their names and would skip the Parse next
-    // time ("prepared statement ... does not exist"): forget them too.
-    const cache = (conn as { connection?: { parsedStatements?: Record<string, unknown> } }).connection
-      ?.parsedStatements;
-    if (cache !== undefined) {
-      for (const name of Object.keys(cache)) delete cache[name];
-    }
+    // The client's JS side too: prepared statement names, type parsers and listeners the borrower added.
+    restoreBaseline(conn);
   }
 
   /** The pool's name, used in logs, errors and metrics. */

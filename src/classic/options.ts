@@ -37,9 +37,9 @@ export interface ClassicPoolOptions<C extends object = pg.Client> {
   /** Name used in logs and errors. @default "classic-1", "classic-2", ... */
   name?: string;
   /** Runs on each new connection before first use; a throw discards it. @default none */
-  configure?: (conn: C) => Promise<void> | void;
+  configure?: (conn: NoInfer<C>) => Promise<void> | void;
   /** Runs on each connection kept on `putconn`; a throw discards it. @default none */
-  reset?: (conn: C) => Promise<void> | void;
+  reset?: (conn: NoInfer<C>) => Promise<void> | void;
   /** Limit of one connection attempt, in ms (pg driver only). @default 10000 */
   connectTimeout?: number;
 }

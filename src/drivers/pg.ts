@@ -5,6 +5,7 @@
  */
 import pg from "pg";
 import type { ConnectionStatus, Driver, QueryResult } from "../driver.ts";
+import { markBaseline } from "./_pg_session.ts";
 
 /** Options of {@linkcode createPgDriver}. */
 export interface PgDriverOptions {
@@ -157,6 +158,7 @@ export function createPgDriver(
       };
       client.on("error", fire);
       client.on("end", () => fire());
+      markBaseline(client); // what ConnectionPool.discardAll restores: the pool's own listeners included
     },
   };
 }
