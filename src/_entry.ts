@@ -95,6 +95,30 @@ export function leaseReturn<C>(conn: C): () => Promise<void> {
   };
 }
 
+/**
+ * Whether `conn` is still lent on `lease` (see {@linkcode Entry.lease}): false
+ * once it was returned, even if it was lent again since. The pool's scoped
+ * helpers (`withConnection`, `transaction`) check it before they commit and
+ * return, so a callback that returned the connection itself never has them
+ * commit or return another borrower's session.
+ */
+export function holdsLease<C>(conn: C, lease: number): boolean {
+  const entry = entryOf(conn);
+  return entry !== undefined && entry.lease === lease && entry.state === "in_use";
+}
+
+/** The current lease of a lent connection (0 for a connection no pool made). */
+export function leaseOf<C>(conn: C): number {
+  return entryOf(conn)?.lease ?? 0;
+}
+
+/** The error of a scoped helper whose callback returned the connection itself. */
+export function returnedInScope(helper: string): PoolError {
+  return new PoolError(
+    `${helper}: the callback returned the connection itself (putconn); the pool returns it after the callback`,
+  );
+}
+
 function resolved(): Promise<void> {
   return Promise.resolve();
 }

@@ -7,7 +7,7 @@ import type pg from "pg";
 import type { Logger } from "@logtape/logtape";
 import { Backoff } from "./_backoff.ts";
 import { Deque } from "./_deque.ts";
-import { attachEntry, Entry, entryOf } from "./_entry.ts";
+import { attachEntry, Entry, entryOf, holdsLease, leaseOf, returnedInScope } from "./_entry.ts";
 import { type LeakDetector, leakDetector } from "./_leak.ts";
 import { describeError, poolLogger } from "./_log.ts";
 import { prepareForReuse } from "./_return_path.ts";
@@ -415,15 +415,17 @@ export class ConnectionPool<C extends object = pg.Client> {
     options?: GetconnOptions,
   ): Promise<T> {
     const conn = await this.getconn(options);
+    const lease = leaseOf(conn); // fn may return conn itself: then never commit or return someone else's lease
     try {
       const result = await fn(conn);
+      if (!holdsLease(conn, lease)) throw this.closed ? this.#closedError() : returnedInScope("withConnection");
       await this.#finishTransaction(conn);
       return result;
     } catch (error) {
-      await this.#rollbackQuietly(conn);
+      if (holdsLease(conn, lease)) await this.#rollbackQuietly(conn);
       throw error;
     } finally {
-      await this.putconn(conn);
+      if (holdsLease(conn, lease)) await this.putconn(conn);
     }
   }
 
@@ -479,20 +481,22 @@ export class ConnectionPool<C extends object = pg.Client> {
     const retries = count(options.retries, "retries", 0);
     for (let attempt = 0;; attempt++) {
       const conn = await this.getconn();
+      const lease = leaseOf(conn); // fn may return conn itself: then never commit or return someone else's lease
       try {
         await this.#driver.query(conn, begin);
         const result = await fn(conn);
+        if (!holdsLease(conn, lease)) throw this.closed ? this.#closedError() : returnedInScope("transaction");
         await this.#finishTransaction(conn, true);
         return result;
       } catch (error) {
-        await this.#rollbackQuietly(conn);
+        if (holdsLease(conn, lease)) await this.#rollbackQuietly(conn);
         if (attempt >= retries || !isRetryable(error)) throw error;
         this.#log.debug("Pool {pool}: retrying transaction after {code}", {
           pool: this.#name,
           code: (error as { code?: string }).code,
         });
       } finally {
-        await this.putconn(conn);
+        if (holdsLease(conn, lease)) await this.putconn(conn);
       }
       await sleep((5 + Math.random() * 20) * 2 ** Math.min(attempt, 6));
     }

@@ -132,3 +132,33 @@ Deno.test("attached pool in a Worker: a stale await-using return after putconn i
     await pool.close();
   }
 });
+
+for (
+  const [name, make] of [
+    ["ConnectionPool", () => new ConnectionPool({ conninfo: db.url, minSize: 1, maxSize: 1 })],
+    ["NullConnectionPool", () => new NullConnectionPool({ conninfo: db.url, maxSize: 1 })],
+  ] as const
+) {
+  for (const helper of ["withConnection", "transaction"] as const) {
+    Deno.test(`${name}: ${helper}() whose callback returns the connection itself rejects with PoolError and never commits or returns the next borrower's session`, async () => {
+      await using pool = make();
+      await pool.query("create table if not exists t_scope (v int)");
+      let other: Awaited<ReturnType<typeof pool.getconn>> | undefined;
+      const body = async (conn: Awaited<ReturnType<typeof pool.getconn>>) => {
+        const waiting = pool.getconn();
+        await pool.putconn(conn); // a mistake: the helper returns it
+        other = await waiting;
+        await other.query("begin");
+        await other.query("insert into t_scope values (1)");
+      };
+      await assert.rejects(
+        helper === "withConnection" ? pool.withConnection(body) : pool.transaction(body),
+        (error: unknown) => error instanceof PoolError && /returned the connection itself/.test((error as Error).message),
+      );
+      assert.equal(other!.getTransactionStatus(), "T", "the other borrower's transaction is still open: not committed");
+      await other!.query("rollback");
+      assert.equal((await other!.query("select count(*)::int as n from t_scope")).rows[0].n, 0);
+      await pool.putconn(other!); // still lent to the other borrower: its own return works
+    });
+  }
+}
