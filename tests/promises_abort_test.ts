@@ -5,7 +5,7 @@
  * server, for every pool class that queues.
  */
 import assert from "node:assert/strict";
-import { ConnectionPool, NullConnectionPool, PoolError } from "../mod.ts";
+import { ConnectionPool, NullConnectionPool, PoolError, PoolTimeoutError } from "../mod.ts";
 import { createTestDatabase } from "./_db.ts";
 import { startWorker } from "./_shared_helpers.ts";
 
@@ -52,4 +52,23 @@ Deno.test(`attached pool in a Worker: aborting ${N} queued getconn() calls that 
     w.terminate();
     await pool.close();
   }
+});
+
+Deno.test("waiters with different timeouts each time out at their own deadline, and the rest are still served in FIFO order", async () => {
+  await using pool = new ConnectionPool({ conninfo: db.url, minSize: 1, maxSize: 1 });
+  const held = await pool.getconn();
+  const order: string[] = [];
+  const a = pool.getconn({ timeout: 10_000 }).then((c) => (order.push("a"), c));
+  const started = performance.now();
+  const b = pool.getconn({ timeout: 200 });
+  const c = pool.getconn({ timeout: 10_000 }).then((c) => (order.push("c"), c));
+  await assert.rejects(b, PoolTimeoutError);
+  const waited = performance.now() - started;
+  assert.ok(waited >= 190 && waited < 5_000, `the short waiter timed out after ${waited.toFixed(0)} ms`);
+  assert.equal(pool.getStats().requestsWaiting, 2, "the long waiters are still queued");
+  await pool.putconn(held);
+  const first = await a;
+  await pool.putconn(first);
+  await pool.putconn(await c);
+  assert.deepEqual(order, ["a", "c"]);
 });

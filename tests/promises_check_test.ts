@@ -45,10 +45,15 @@ function beginOnce(): { check: (conn: pg.Client) => Promise<void>; calls: () => 
 
 for (
   const [name, make] of [
-    ["ConnectionPool", (check: (conn: pg.Client) => Promise<void>) =>
-      new ConnectionPool({ conninfo: db.url, minSize: 1, maxSize: 2, check })],
-    ["NullConnectionPool", (check: (conn: pg.Client) => Promise<void>) =>
-      new NullConnectionPool({ conninfo: db.url, maxSize: 2, check })],
+    [
+      "ConnectionPool",
+      (check: (conn: pg.Client) => Promise<void>) =>
+        new ConnectionPool({ conninfo: db.url, minSize: 1, maxSize: 2, check }),
+    ],
+    [
+      "NullConnectionPool",
+      (check: (conn: pg.Client) => Promise<void>) => new NullConnectionPool({ conninfo: db.url, maxSize: 2, check }),
+    ],
   ] as const
 ) {
   Deno.test(`${name}: a check that leaves the connection in a transaction fails it: discarded, counted in connectionsLost, the borrower gets an idle one and its autocommit insert persists`, async () => {

@@ -153,7 +153,8 @@ for (
       };
       await assert.rejects(
         helper === "withConnection" ? pool.withConnection(body) : pool.transaction(body),
-        (error: unknown) => error instanceof PoolError && /returned the connection itself/.test((error as Error).message),
+        (error: unknown) =>
+          error instanceof PoolError && /returned the connection itself/.test((error as Error).message),
       );
       assert.equal(other!.getTransactionStatus(), "T", "the other borrower's transaction is still open: not committed");
       await other!.query("rollback");
