@@ -53,6 +53,8 @@ export interface ConnectionPoolOptions<C extends object = pg.Client> {
   reconnectFailed?: (pool: ConnectionPool<C>) => void;
   /** Concurrent background connection attempts. @default 3 */
   numWorkers?: number;
+  // The callbacks' parameters are NoInfer: C comes from `driver` (else pg.Client), never from a
+  // callback such as `ConnectionPool.discardAll`, whose `{ query(): Promise<unknown> }` would become C.
   /** Runs on each new connection before first use; a throw discards it. @default none */
   configure?: (conn: NoInfer<C>) => Promise<void> | void;
   /** Runs on each returned connection; a throw discards it. @default none */

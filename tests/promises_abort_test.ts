@@ -27,8 +27,10 @@ for (
     const requests: Promise<unknown>[] = [];
     for (let i = 0; i < N; i++) requests.push(pool.getconn({ signal: controller.signal }).catch((e) => e));
     assert.equal(pool.getStats().requestsWaiting, N);
+    // The stall: the abort, and every rejection it causes, until the loop runs a timer again.
     const started = performance.now();
     controller.abort(new PoolError("stop"));
+    await new Promise((resolve) => setTimeout(resolve, 0));
     const stall = performance.now() - started;
     const results = await Promise.all(requests);
     assert.ok(results.every((r) => r instanceof PoolError && r.message === "stop"));
@@ -40,14 +42,19 @@ for (
   });
 }
 
-Deno.test(`attached pool in a Worker: aborting ${N} queued getconn() calls that share one AbortSignal blocks the Worker's loop < 1 s`, async () => {
+Deno.test(`attached pool in a Worker: queuing and aborting ${N} getconn() calls that share one AbortSignal takes < 6 s (quadratic: ~15 s idle, minutes under load)`, async () => {
   const pool = new ConnectionPool({ conninfo: db.url, minSize: 1, maxSize: 1 });
   const w = startWorker("promises_client.ts");
   try {
     await w.attach(pool.share());
-    const r = await w.call<{ stallMs: number; allAborted: boolean }>("abortMany", { n: N });
+    // In a Worker the quadratic cost was in queuing too (addEventListener looks for a duplicate in the
+    // signal's list). Each request is also a message to the owner, so the bound is generous: ~1 s idle.
+    const r = await w.call<{ enqueueMs: number; stallMs: number; allAborted: boolean }>("abortMany", { n: N });
     assert.ok(r.allAborted);
-    assert.ok(r.stallMs < 1_000, `the abort blocked the Worker's loop ${r.stallMs.toFixed(0)} ms`);
+    assert.ok(
+      r.enqueueMs + r.stallMs < 6_000,
+      `queuing took ${r.enqueueMs.toFixed(0)} ms, the abort blocked the Worker's loop ${r.stallMs.toFixed(0)} ms`,
+    );
   } finally {
     w.terminate();
     await pool.close();
