@@ -4,8 +4,8 @@
  * @module
  */
 import pg from "pg";
-import type { ConnectionStatus, Driver, QueryResult } from "../driver.ts";
-import { markBaseline } from "./_pg_session.ts";
+import { type ConnectionStatus, type Driver, FORGET_SESSION, type QueryResult } from "../driver.ts";
+import { markBaseline, restoreBaseline } from "./_pg_session.ts";
 
 /** Options of {@linkcode createPgDriver}. */
 export interface PgDriverOptions {
@@ -94,6 +94,7 @@ export function createPgDriver(
         await client.end().catch(() => {});
         throw signal.reason;
       }
+      Object.defineProperty(client, FORGET_SESSION, { value: forgetSession, configurable: true });
       return client;
     },
 
@@ -161,6 +162,17 @@ export function createPgDriver(
       markBaseline(client); // what ConnectionPool.discardAll restores: the pool's own listeners included
     },
   };
+}
+
+/**
+ * After DISCARD ALL (`ConnectionPool.discardAll`): the server deallocated the
+ * statements pg prepared for named queries, but pg keeps their names and would
+ * skip the Parse next time ("prepared statement ... does not exist"). A clean
+ * session also drops what the borrower changed on the client itself (type
+ * parsers, event listeners) since the pool adopted it: see _pg_session.ts.
+ */
+function forgetSession(this: pg.Client): void {
+  restoreBaseline(this);
 }
 
 function collectSecrets(conninfo: string | pg.ClientConfig): string[] {
