@@ -163,3 +163,24 @@ for (
     });
   }
 }
+
+for (const helper of ["withConnection", "transaction"] as const) {
+  Deno.test(`attached pool in a Worker: ${helper}() whose callback returns the connection itself rejects with PoolError and never commits or returns the next borrower's session`, async () => {
+    await using pool = new ConnectionPool({ conninfo: db.url, minSize: 1, maxSize: 1 });
+    await pool.query("create table if not exists t_scope_worker (v int)");
+    const w = startWorker("promises_client.ts");
+    try {
+      await w.attach(pool.share());
+      const r = await w.call<{ error?: WorkerError; otherStatus: string | null; rows: number }>("scopedSelfReturn", {
+        helper,
+        table: "t_scope_worker",
+      });
+      assert.ok(r.error?.isPoolError, `rejects with PoolError: ${JSON.stringify(r.error)}`);
+      assert.match(String(r.error?.message), /returned the connection itself/);
+      assert.equal(r.otherStatus, "T", "the other borrower's transaction is still open: not committed");
+      assert.equal(r.rows, 0, "nothing committed");
+    } finally {
+      w.terminate();
+    }
+  });
+}

@@ -79,7 +79,8 @@ export function markBaseline(client: pg.Client): void {
  * added since are dropped, and pg forgets the statements it prepared (the
  * server's `DISCARD ALL` deallocated them; pg would skip the Parse next time:
  * "prepared statement ... does not exist"). Anything else is left alone, so
- * it is safe to call on any driver's connection.
+ * it is safe to call on any driver's connection. The pg driver puts it on
+ * each client under `FORGET_SESSION`, which `discardAll` calls.
  *
  * @param conn A connection, usually a `pg.Client`.
  */

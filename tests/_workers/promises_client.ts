@@ -45,6 +45,33 @@ const commands: Record<string, (m: Command) => Promise<unknown> | unknown> = {
     await pool!.putconn(second!);
     return { scopeError, third, secondStillWorks: rows[0].x === 1 };
   },
+  /**
+   * `withConnection()`/`transaction()` whose callback puts the connection back
+   * itself while a second borrower waits; the second one then opens a
+   * transaction on its new lease. The helper must neither commit nor return it.
+   */
+  async scopedSelfReturn(m) {
+    const helper = m.helper as "withConnection" | "transaction";
+    let other: RemoteConnection | undefined;
+    const body = async (conn: RemoteConnection) => {
+      const waiting = pool!.getconn();
+      await pool!.putconn(conn); // a mistake: the helper returns it
+      other = await waiting;
+      await other.query("begin");
+      await other.query(`insert into ${m.table as string} values (1)`);
+    };
+    let error: Record<string, unknown> | undefined;
+    try {
+      await (helper === "withConnection" ? pool!.withConnection(body) : pool!.transaction(body));
+    } catch (e) {
+      error = describe(e);
+    }
+    const otherStatus = other!.getTransactionStatus();
+    await other!.query("rollback");
+    const { rows } = await other!.query(`select count(*)::int as n from ${m.table as string}`);
+    await pool!.putconn(other!); // still the other borrower's lease: its own return works
+    return { error, otherStatus, rows: rows[0].n };
+  },
   /** `n` getconn() calls sharing one AbortSignal on a saturated pool; returns the ms queuing them and the abort call took. */
   async abortMany(m) {
     const n = m.n as number;
