@@ -84,7 +84,7 @@ export interface Driver<C> {
 /**
  * Where a driver puts, on each connection it opens, how to forget what it
  * caches client-side about the server session (pg: the names of prepared
- * statements), so `ConnectionPool.discardAll` can keep the client in step
+ * statements, and the type parsers and listeners added since adoption), so `ConnectionPool.discardAll` can keep the client in step
  * with `DISCARD ALL` without knowing the driver. Not part of the public API.
  */
 export const FORGET_SESSION: unique symbol = Symbol("tidepool.forgetSession");

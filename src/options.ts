@@ -97,15 +97,7 @@ export function resolveOptions(
       );
     }
   } else checkDriver(o.driver);
-  const minSize = count(o.minSize, "minSize", defaults.minSize);
-  const maxSize = count(
-    o.maxSize,
-    "maxSize",
-    defaults.maxSize ?? Math.max(minSize, 1),
-    0,
-    true,
-  );
-  checkSizes(minSize, maxSize);
+  const { minSize, maxSize } = resolveSizes(o.minSize, o.maxSize, defaults);
   poolName(o.name);
   for (const f of ["reconnectFailed", "configure", "reset", "check"]) {
     callback(o[f], f);
@@ -141,6 +133,33 @@ export function resolveOptions(
     allowExitOnIdle: o.allowExitOnIdle === true,
     pooler: resolvePooler(o.pooler),
   };
+}
+
+/** `maxSize` when only `minSize: 0` is given: pg.Pool's default `max`. */
+export const DEFAULT_MAX_WHEN_MIN_ZERO = 10;
+
+/**
+ * The size rule (README, "Pool size"): with neither set, `minSize` and
+ * `maxSize` take the pool's defaults; with only `maxSize`, `minSize` is the
+ * default capped at `maxSize` (so `{ maxSize: 2 }` is a pool of up to 2, not
+ * an error about a minSize the user never set); with only `minSize`,
+ * `maxSize` equals it (psycopg_pool), except `minSize: 0`, which gets
+ * pg.Pool's `max` of 10 instead of a silent pool of one.
+ */
+export function resolveSizes(
+  min: unknown,
+  max: unknown,
+  defaults: { minSize: number; maxSize?: number },
+): { minSize: number; maxSize: number } {
+  const maxGiven = count(max, "maxSize", -1, 0, true);
+  const minSize = count(
+    min,
+    "minSize",
+    maxGiven >= 0 ? Math.min(defaults.minSize, maxGiven) : defaults.minSize,
+  );
+  const maxSize = maxGiven >= 0 ? maxGiven : defaults.maxSize ?? (minSize === 0 ? DEFAULT_MAX_WHEN_MIN_ZERO : minSize);
+  checkSizes(minSize, maxSize);
+  return { minSize, maxSize };
 }
 
 function resolveBackoff(value: unknown): Required<BackoffOptions> {

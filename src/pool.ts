@@ -13,13 +13,14 @@ import { type Deadline, type DeadlineHost, deadlineOf, type DeadlineOptions, und
 import { poolerDriver, resolvePooler } from "./_pooler.ts";
 import { Deque } from "./_deque.ts";
 import { Connections } from "./_connections.ts";
-import { type Entry, entryOf } from "./_entry.ts";
+import { type Entry, entryOf, holdsLease, leaseOf, returnedInScope } from "./_entry.ts";
 import { Jobs } from "./_jobs.ts";
 import { type LeakDetector, leakDetector } from "./_leak.ts";
 import { describeError, poolLogger } from "./_log.ts";
 import { prepareForReuse } from "./_return_path.ts";
 import { MAX_DELAY, Timers, within } from "./_timers.ts";
 import { Waiter, WaiterQueue } from "./_waiters.ts";
+import { offAbort, onAbort } from "./_abort.ts";
 import { type Driver, FORGET_SESSION, type ForgetsSession, type QueryResult } from "./driver.ts";
 import { PoolClosedError, PoolError, PoolTimeoutError, TooManyRequestsError } from "./errors.ts";
 import { checkSizes, type ResolvedOptions, resolveOptions } from "./options.ts";
@@ -63,9 +64,13 @@ export interface ConnectionPoolOptions<C extends object = pg.Client> {
   conninfo?: string | pg.ClientConfig | ConninfoFunction;
   /** A driver to use instead of node-postgres (tests, benchmarks, other drivers). */
   driver?: Driver<C>;
-  /** Connections kept open. @default 4 (0 for NullConnectionPool) */
+  /**
+   * Connections kept open. @default 4, or `maxSize` when that is below 4 (0 for NullConnectionPool)
+   */
   minSize?: number;
-  /** Most connections open at once. @default minSize (unbounded for NullConnectionPool) */
+  /**
+   * Most connections open at once. @default minSize, or 10 when minSize is 0 (unbounded for NullConnectionPool)
+   */
   maxSize?: number;
   /** Name used in logs, errors and metrics. @default "pool-1", "pool-2", ... */
   name?: string;
@@ -83,12 +88,14 @@ export interface ConnectionPoolOptions<C extends object = pg.Client> {
   reconnectFailed?: (pool: ConnectionPool<C>) => void;
   /** Concurrent background connection attempts. @default 3 */
   numWorkers?: number;
+  // The callbacks' parameters are NoInfer: C comes from `driver` (else pg.Client), never from a
+  // callback such as `ConnectionPool.discardAll`, whose `{ query(): Promise<unknown> }` would become C.
   /** Runs on each new connection before first use; a throw discards it. @default none */
-  configure?: (conn: C) => Promise<void> | void;
+  configure?: (conn: NoInfer<C>) => Promise<void> | void;
   /** Runs on each returned connection; a throw discards it. @default none */
-  reset?: (conn: C) => Promise<void> | void;
+  reset?: (conn: NoInfer<C>) => Promise<void> | void;
   /** Runs on checkout; a connection that fails it is discarded. @default none */
-  check?: (conn: C) => Promise<void> | void;
+  check?: (conn: NoInfer<C>) => Promise<void> | void;
   /** Which idle connection is handed out first. @default "fifo" */
   order?: "fifo" | "lifo";
   /** Warn with the borrower's stack when a connection stays out this long; 0 = off. @default 0 */
@@ -288,6 +295,9 @@ export class ConnectionPool<C extends object = pg.Client> {
       status: (conn) => this.#driver.status(conn),
       query: (conn, text) => this.#driver.query(conn, text),
       finishTimeout: this.#o.connectTimeout,
+      leaseOf: (conn) => leaseOf(conn),
+      holds: (conn, lease) => holdsLease(conn, lease),
+      leaseEnded: (_conn, helper) => this.closed ? this.#closedError() : returnedInScope(helper),
       onRetry: (error) =>
         this.#log.debug("Pool {pool}: retrying transaction after {code}", {
           pool: this.#name,
@@ -320,7 +330,10 @@ export class ConnectionPool<C extends object = pg.Client> {
 
   /**
    * A `reset` callback that runs `DISCARD ALL`: clears SET, temp tables,
-   * prepared statements, LISTEN, advisory locks, and resets the role.
+   * prepared statements, LISTEN, advisory locks, and resets the role. On a
+   * `pg.Client` it also undoes the borrower's JS-side changes: type parsers
+   * (`setTypeParser`) and event listeners added since the pool adopted the
+   * connection (after `configure`) are dropped.
    *
    * @param conn A pg connection.
    * @example
@@ -333,7 +346,8 @@ export class ConnectionPool<C extends object = pg.Client> {
     conn: { query(text: string): Promise<unknown> },
   ): Promise<void> {
     await conn.query("DISCARD ALL");
-    // The driver forgets what it cached about the session (pg: prepared statement names).
+    // The driver forgets what it cached about the session (pg: prepared statement names, and the type
+    // parsers and listeners the borrower added).
     (conn as ForgetsSession)[FORGET_SESSION]?.();
   }
 
@@ -440,6 +454,14 @@ export class ConnectionPool<C extends object = pg.Client> {
     if (options?.signal?.aborted) {
       this.#counters.requestsErrors++;
       return Promise.reject(options.signal.reason);
+    }
+    // Validated whether or not a connection is idle: a bad timeout is a bug to surface now.
+    if (options?.timeout !== undefined) {
+      try {
+        duration(options.timeout, "timeout", 0);
+      } catch (error) {
+        return Promise.reject(error);
+      }
     }
     if (this.#check !== undefined) return this.#getconnChecked(options);
     if (this.#idle.length > 0) {
@@ -918,6 +940,7 @@ export class ConnectionPool<C extends object = pg.Client> {
   #lend(entry: Entry<C>, now: number, origin?: string): void {
     if (this.#o.allowExitOnIdle) this.#driver.setRef?.(entry.conn, true); // its borrower awaits it
     entry.state = "in_use";
+    entry.lease++;
     entry.lentAt = now;
     this.#leaks.lent(entry as Entry<unknown>, origin);
   }
@@ -952,6 +975,8 @@ export class ConnectionPool<C extends object = pg.Client> {
           left,
           () => new PoolTimeoutError("check() did not finish in time"),
         );
+        // Same rule as configure/reset: never lend a connection the callback left in a transaction.
+        if (this.#driver.status(entry.conn) !== "idle") throw new PoolError("check left the connection not idle");
       } catch (error) {
         this.#failedCheck(entry, error);
         continue;
@@ -1007,6 +1032,10 @@ export class ConnectionPool<C extends object = pg.Client> {
   #enqueue(options: GetconnOptions | undefined, lend: false, reported: number): Promise<Entry<C>>;
   #enqueue(options: GetconnOptions | undefined, lend: boolean, reported?: number): Promise<C | Entry<C>> {
     if (this.#state === "closed") return Promise.reject(this.#closedError());
+    if (options?.signal?.aborted) { // aborted during an earlier round of #getconnChecked
+      this.#counters.requestsErrors++;
+      return Promise.reject(options.signal.reason);
+    }
     let timeout: number;
     try {
       timeout = this.#requestTimeout(options);
@@ -1032,15 +1061,15 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#waiters.add(waiter);
     const signal = options?.signal;
     if (signal !== undefined) {
-      const onAbort = () => {
+      const aborted = () => {
         if (waiter.reject(signal.reason)) {
-          this.#waiters.forget();
+          this.#waiters.remove(waiter);
           this.#counters.requestsErrors++;
           this.#counters.requestsWaitMs += Date.now() - waiter.enqueuedAt;
         }
       };
-      signal.addEventListener("abort", onAbort, { once: true });
-      waiter.onSettle(() => signal.removeEventListener("abort", onAbort));
+      onAbort(signal, aborted);
+      waiter.onSettle(() => offAbort(signal, aborted));
     }
     this.#maybeGrow();
     return waiter.promise;

@@ -507,6 +507,7 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
 
   #bind(key: PoolKey, entry: Entry<C>): void {
     entry.state = "in_use";
+    entry.lease++;
     entry.lentAt = Date.now();
     this._used.set(key, entry.conn);
     this._rused.set(entry.conn, key);

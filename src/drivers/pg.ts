@@ -7,6 +7,7 @@ import pg from "pg";
 import { type ConnectionStatus, type Driver, FORGET_SESSION, type QueryResult } from "../driver.ts";
 import { sendCancelRequest } from "./_pg_cancel.ts";
 import { type ConninfoFunction, conninfoFunctionDriver } from "./pg_conninfo_fn.ts";
+import { markBaseline, restoreBaseline } from "./_pg_session.ts";
 
 /** Options of {@linkcode createPgDriver}. */
 export interface PgDriverOptions {
@@ -97,7 +98,7 @@ export function createPgDriver(
         await client.end().catch(() => {});
         throw signal.reason;
       }
-      Object.defineProperty(client, FORGET_SESSION, { value: forgetPreparedStatements, configurable: true });
+      Object.defineProperty(client, FORGET_SESSION, { value: forgetSession, configurable: true });
       return client;
     },
 
@@ -174,6 +175,7 @@ export function createPgDriver(
       };
       client.on("error", fire);
       client.on("end", () => fire());
+      markBaseline(client); // what ConnectionPool.discardAll restores: the pool's own listeners included
     },
   };
 }
@@ -181,14 +183,12 @@ export function createPgDriver(
 /**
  * After DISCARD ALL (`ConnectionPool.discardAll`): the server deallocated the
  * statements pg prepared for named queries, but pg keeps their names and would
- * skip the Parse next time ("prepared statement ... does not exist").
+ * skip the Parse next time ("prepared statement ... does not exist"). A clean
+ * session also drops what the borrower changed on the client itself (type
+ * parsers, event listeners) since the pool adopted it: see _pg_session.ts.
  */
-function forgetPreparedStatements(this: pg.Client): void {
-  const cache = (this as unknown as { connection?: { parsedStatements?: Record<string, unknown> } }).connection
-    ?.parsedStatements;
-  if (cache !== undefined) {
-    for (const name of Object.keys(cache)) delete cache[name];
-  }
+function forgetSession(this: pg.Client): void {
+  restoreBaseline(this);
 }
 
 function collectSecrets(conninfo: string | pg.ClientConfig): string[] {
