@@ -121,3 +121,33 @@ export class PoolExhaustedError extends PoolError {
     this.name = "PoolExhaustedError";
   }
 }
+
+/** Longest connection-error text carried in a pool error's message. */
+const MAX_CAUSE_TEXT = 300;
+
+/**
+ * `"; last connection error: <text>"` for a pool error's message, or `""`
+ * without one: so that "database down" (the cause is in the message) and
+ * "pool too small" read differently without digging into `cause`. The text
+ * comes from the driver, which scrubs its errors of the password.
+ *
+ * @param error The last connection error, if any.
+ * @returns The suffix, on one line, at most about 300 characters.
+ * @example
+ * ```ts
+ * const m = `Couldn't get a connection${lastErrorSuffix(new Error("password authentication failed"))}`;
+ * ```
+ */
+export function lastErrorSuffix(error: unknown): string {
+  if (error === undefined) return "";
+  const parts: string[] = [];
+  for (let e: unknown = error, depth = 0; e !== undefined && depth < 3; depth++) {
+    const message = e instanceof Error ? e.message : String(e);
+    const code = (e as { code?: unknown })?.code;
+    parts.push(typeof code === "string" && code !== "" ? `${message} (${code})` : message);
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  let text = parts.filter((p) => p !== "").join(": ").replace(/\s+/g, " ").trim();
+  if (text.length > MAX_CAUSE_TEXT) text = `${text.slice(0, MAX_CAUSE_TEXT - 3)}...`;
+  return text === "" ? "" : `; last connection error: ${text}`;
+}

@@ -15,7 +15,7 @@ import { MAX_DELAY, sleep, Timers, within } from "./_timers.ts";
 import { Waiter, WaiterQueue } from "./_waiters.ts";
 import type { Driver, QueryResult } from "./driver.ts";
 import { createPgDriver } from "./drivers/pg.ts";
-import { PoolClosedError, PoolError, PoolTimeoutError, TooManyRequestsError } from "./errors.ts";
+import { lastErrorSuffix, PoolClosedError, PoolError, PoolTimeoutError, TooManyRequestsError } from "./errors.ts";
 import { type ConnectionPoolOptions, count, duration, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { type PoolCounters, type PoolStats, zeroCounters } from "./stats.ts";
 import { beginStatement, isRetryable, type TransactionOptions } from "./transaction.ts";
@@ -258,7 +258,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     const timer = setTimeout(() => {
       waiter.reject(
         new PoolTimeoutError(
-          `Pool '${this.#name}' not ready after ${timeout} ms: ${this.#counts()}`,
+          `Pool '${this.#name}' not ready after ${timeout} ms: ${this.#counts()}${lastErrorSuffix(this.#lastError)}`,
           {
             cause: this.#lastError,
           },
@@ -1012,6 +1012,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     }
     this.#pending--;
     this.#toldOutageAt = undefined;
+    this.#lastError = undefined; // a timeout from now on is not about this outage
     this.#counters.connectionsNum++;
     this.#counters.connectionsMs += performance.now() - started;
     if (this.closed) { // closed while connecting
@@ -1196,17 +1197,19 @@ export class ConnectionPool<C extends object = pg.Client> {
     for (const waiter of this.#readyWaiters) waiter.resolve();
   }
 
+  /** Open connections (`size`) and attempts (`connecting`) counted apart: an attempt in flight is not a connection. */
   #counts(): string {
-    const size = this.#all.size + this.#pending;
     const idle = this.#idle.length;
     let inUse = 0;
     for (const e of this.#all) if (e.state === "in_use") inUse++;
-    return `size ${size} (max ${this.#o.maxSize}), idle ${idle}, in use ${inUse}, waiting ${this.#waiters.size}`;
+    return `size ${this.#all.size} (max ${this.#o.maxSize}), connecting ${this.#pending}, idle ${idle}, in use ${inUse}, waiting ${this.#waiters.size}`;
   }
 
   #timeoutError(timeout: number): PoolTimeoutError {
     return new PoolTimeoutError(
-      `Couldn't get a connection from pool '${this.#name}' after ${timeout} ms: ${this.#counts()}`,
+      `Couldn't get a connection from pool '${this.#name}' after ${timeout} ms: ${this.#counts()}${
+        lastErrorSuffix(this.#lastError)
+      }`,
       { cause: this.#lastError },
     );
   }

@@ -5,6 +5,8 @@
  */
 import pg from "pg";
 import type { ConnectionStatus, Driver, QueryResult } from "../driver.ts";
+import { clientConfig, type Conninfo, describeConninfo, hostLabel, parseConninfo } from "../_conninfo.ts";
+import { scrubber } from "../_scrub.ts";
 
 /** Options of {@linkcode createPgDriver}. */
 export interface PgDriverOptions {
@@ -58,42 +60,19 @@ export function createPgDriver(
   conninfo: string | pg.ClientConfig,
   options: PgDriverOptions = {},
 ): Driver<pg.Client> {
-  const config: pg.ClientConfig = typeof conninfo === "string" ? { connectionString: conninfo } : { ...conninfo };
-  const secrets = collectSecrets(conninfo);
-  const scrub = (error: unknown): Error => scrubError(error, secrets);
-  const connectTimeout = options.connectTimeout ?? 10_000;
-  if (connectTimeout > 0) {
-    // Capped at the longest timer: beyond 2^31-1 ms pg's setTimeout would fire at once.
-    config.connectionTimeoutMillis = Math.min(Math.max(1, Math.round(connectTimeout)), 2_147_483_647);
-  }
+  // Parsed here, so that a plainly invalid conninfo is a TypeError/RangeError at construction.
+  const info = parseConninfo(conninfo);
+  const scrub = scrubber(info);
+  // Capped at the longest timer: beyond 2^31-1 ms setTimeout would fire at once.
+  const limit = (ms: number) => ms > 0 ? Math.min(Math.max(1, Math.round(ms)), 2_147_483_647) : 0;
+  const connectTimeout = limit(info.connectTimeout ?? options.connectTimeout ?? 10_000);
 
   return {
-    description: describe(conninfo),
+    description: describeConninfo(info),
 
     async connect(signal: AbortSignal): Promise<pg.Client> {
       signal.throwIfAborted();
-      const client = new pg.Client(config);
-      // An 'error' event with no listener would crash the process.
-      client.on("error", () => {});
-      (client as unknown as PgInternals).connection?.on("errorMessage", (msg) => {
-        if (msg.severity === "FATAL" || msg.severity === "PANIC" || SESSION_ENDING.has(msg.code ?? "")) {
-          doomed.add(client);
-        }
-      });
-      const abort = () => (client as unknown as PgInternals).connection?.stream?.destroy();
-      signal.addEventListener("abort", abort, { once: true });
-      try {
-        await client.connect();
-      } catch (error) {
-        throw scrub(error);
-      } finally {
-        signal.removeEventListener("abort", abort);
-      }
-      if (signal.aborted) {
-        await client.end().catch(() => {});
-        throw signal.reason;
-      }
-      return client;
+      return await connectToHosts(info, signal, connectTimeout, scrub);
     },
 
     async close(client: pg.Client, timeoutMs = 5_000): Promise<void> {
@@ -161,63 +140,73 @@ export function createPgDriver(
   };
 }
 
-function collectSecrets(conninfo: string | pg.ClientConfig): string[] {
-  const secrets: string[] = [];
-  const add = (s: unknown) => {
-    if (typeof s === "string" && s.length > 0) {
-      secrets.push(s, encodeURIComponent(s));
+/**
+ * One attempt on one server, bounded by `timeoutMs`. The timer is ours, not
+ * pg's `connectionTimeoutMillis`: pg arms its timer before opening the socket,
+ * and when the socket throws at once (bad port, NUL in the host) the timer
+ * later destroys a socket nobody listens to, an uncaught exception.
+ *
+ * @param config The server's `pg.ClientConfig`.
+ * @param signal Aborts the attempt (pool closing).
+ * @param timeoutMs Limit of the attempt; 0 = none.
+ * @param label `host:port`, for the timeout's message.
+ * @returns The connected client.
+ */
+export async function connectClient(
+  config: pg.ClientConfig,
+  signal: AbortSignal,
+  timeoutMs: number,
+  label: string,
+): Promise<pg.Client> {
+  const client = new pg.Client(config);
+  // An 'error' event with no listener would crash the process.
+  client.on("error", () => {});
+  const internals = client as unknown as PgInternals;
+  internals.connection?.on("errorMessage", (msg) => {
+    if (msg.severity === "FATAL" || msg.severity === "PANIC" || SESSION_ENDING.has(msg.code ?? "")) {
+      doomed.add(client);
     }
-  };
-  if (typeof conninfo === "string") {
-    try {
-      const url = new URL(conninfo);
-      add(decodeURIComponent(url.password));
-      add(url.password);
-    } catch {
-      const m = /(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)/.exec(conninfo);
-      if (m) add(m[1].replace(/^'|'$/g, ""));
-    }
-  } else {
-    if (typeof conninfo.password === "string") add(conninfo.password);
-    if (typeof conninfo.connectionString === "string") {
-      add(collectSecrets(conninfo.connectionString)[0]);
-    }
+  });
+  const destroy = (error?: Error) => internals.connection?.stream?.destroy(error);
+  const abort = () => destroy();
+  signal.addEventListener("abort", abort, { once: true });
+  let timer: number | undefined;
+  if (timeoutMs > 0) {
+    const id = setTimeout(
+      () => destroy(new Error(`timeout expired: no connection to ${label} within ${timeoutMs} ms`)),
+      timeoutMs,
+    ) as unknown as number;
+    Deno.unrefTimer(id);
+    timer = id;
   }
-  return [...new Set(secrets)].sort((a, b) => b.length - a.length);
+  try {
+    await client.connect();
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener("abort", abort);
+  }
+  if (signal.aborted) {
+    await client.end().catch(() => {});
+    throw signal.reason;
+  }
+  return client;
 }
 
-/** Replaces every occurrence of a secret in an error's message and stack. */
-function scrubError(error: unknown, secrets: string[]): Error {
-  const err = error instanceof Error ? error : new Error(String(error));
-  for (const secret of secrets) {
-    if (err.message.includes(secret)) {
-      err.message = err.message.split(secret).join("***");
-    }
-    if (err.stack?.includes(secret)) {
-      err.stack = err.stack.split(secret).join("***");
-    }
-  }
-  return err;
-}
-
-/** The target as `postgres://user@host:port/db`, never with the password. */
-function describe(conninfo: string | pg.ClientConfig): string {
-  if (typeof conninfo === "string") {
+/** Tries the hosts in order (libpq's rule); the first that connects wins. */
+async function connectToHosts(
+  info: Conninfo,
+  signal: AbortSignal,
+  timeoutMs: number,
+  scrub: (error: unknown) => Error,
+): Promise<pg.Client> {
+  let lastError: unknown;
+  for (const host of info.hosts) {
     try {
-      const url = new URL(conninfo);
-      url.password = "";
-      url.search = "";
-      return url.toString();
-    } catch {
-      return conninfo.replace(
-        /(^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)/g,
-        "$1password=***",
-      );
+      return await connectClient(await clientConfig(info, host), signal, timeoutMs, hostLabel(host));
+    } catch (error) {
+      if (signal.aborted) throw signal.reason;
+      lastError = error;
     }
   }
-  if (conninfo.connectionString) return describe(conninfo.connectionString);
-  const user = conninfo.user ?? "";
-  return `postgres://${user}${user ? "@" : ""}${conninfo.host ?? "localhost"}:${conninfo.port ?? 5432}/${
-    conninfo.database ?? ""
-  }`;
+  throw scrub(lastError);
 }
