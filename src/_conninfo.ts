@@ -294,6 +294,10 @@ function readKeywords(text: string, draft: Draft): void {
       }
     }
     if (key === "") throw new TypeError(`${PREFIX}a value has no keyword before its '='`);
+    if (previous?.key === "password" && !previous.quoted && !isKeyword(key)) {
+      // `password=correct horse=battery`: the "keyword" is a piece of the password.
+      throw new TypeError(`${PREFIX}text after the password value; quote a password with spaces: password='...'`);
+    }
     keyword(draft, key, value);
     previous = { key, quoted };
   }
@@ -305,6 +309,30 @@ function safeKey(key: string): string {
 }
 
 // ---- keywords -----------------------------------------------------------------
+
+/** Keywords {@linkcode keyword} handles itself. */
+const OWN = new Set([
+  "host",
+  "hostaddr",
+  "port",
+  "dbname",
+  "user",
+  "password",
+  "sslmode",
+  "ssl",
+  "sslrootcert",
+  "sslcert",
+  "sslkey",
+  "connect_timeout",
+  "keepalives",
+  "keepalives_idle",
+  "target_session_attrs",
+  "load_balance_hosts",
+]);
+
+function isKeyword(key: string): boolean {
+  return OWN.has(key) || key in PASSED || IGNORED.has(key);
+}
 
 /** Applies one libpq keyword (from key=value, a URL's query or its netloc). */
 function keyword(draft: Draft, key: string, value: string, list?: string[]): void {
