@@ -151,3 +151,34 @@ export function lastErrorSuffix(error: unknown): string {
   if (text.length > MAX_CAUSE_TEXT) text = `${text.slice(0, MAX_CAUSE_TEXT - 3)}...`;
   return text === "" ? "" : `; last connection error: ${text}`;
 }
+
+/**
+ * No server of a conninfo's host list gave a session: each was down or did
+ * not fit `target_session_attrs` (a read-only server for `read-write`, ...).
+ * The message names each host tried and why (never a password); `cause` is
+ * the last host's error.
+ *
+ * @example
+ * ```ts
+ * import { HostsExhaustedError } from "@tidepool/pg";
+ * const e = new HostsExhaustedError("No server accepted a session", ["h1:5432", "h2:5432"]);
+ * console.log(e.hosts); // ["h1:5432", "h2:5432"]
+ * ```
+ */
+export class HostsExhaustedError extends PoolError {
+  /** The hosts tried, as `host:port`, in order. */
+  readonly hosts: string[];
+
+  /**
+   * Creates the error.
+   *
+   * @param message The hosts tried and why each was refused.
+   * @param hosts The hosts tried, as `host:port`.
+   * @param options `cause`: the last host's error.
+   */
+  constructor(message: string, hosts: string[], options?: ErrorOptions) {
+    super(message, options);
+    this.name = "HostsExhaustedError";
+    this.hosts = hosts;
+  }
+}
