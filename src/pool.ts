@@ -707,8 +707,9 @@ export class ConnectionPool<C extends object = pg.Client> {
     size: number;
     idle: number;
     waiting: number;
+    hosts?: Record<string, number>;
   } {
-    return {
+    const summary: ReturnType<ConnectionPool<C>["toJSON"]> = {
       name: this.#name,
       target: this.#driver.description,
       state: this.#state,
@@ -718,6 +719,14 @@ export class ConnectionPool<C extends object = pg.Client> {
       idle: this.#idle.length,
       waiting: this.#waiters.size,
     };
+    // With a host list: open connections per `host:port`, so a failover shows.
+    if (this.#driver.hostOf !== undefined) {
+      for (const entry of this.#all) {
+        const host = this.#driver.hostOf(entry.conn);
+        if (host !== undefined) (summary.hosts ??= {})[host] = (summary.hosts[host] ?? 0) + 1;
+      }
+    }
+    return summary;
   }
 
   /** @internal Age of the oldest waiter, in ms, for invariant checks in tests. */

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import pg from "pg";
 import {
   ConnectionPool,
+  createPgDriver,
   HostsExhaustedError,
   NullConnectionPool,
   PoolTimeoutError,
@@ -256,5 +257,70 @@ Deno.test("switchover under a steady write loop: writes heal on the new primary 
     await Promise.all(tasks);
     await setReadOnly(a, false);
     await setReadOnly(b, true);
+  }
+});
+
+Deno.test("failover with idle connections: the first sign that the primary went read-only closes every idle connection to it, the pool refills on the new primary, and toJSON shows the move", async () => {
+  const sessionsOn = async (server: EmbeddedServer) => {
+    const client = new pg.Client({
+      host: server.host,
+      port: server.port,
+      user: "postgres",
+      password: PASSWORD,
+      database: "postgres",
+    });
+    await client.connect();
+    try {
+      const { rows } = await client.query(
+        "select count(*)::int as n from pg_stat_activity where application_name = 'tp-failover'",
+      );
+      return rows[0].n as number;
+    } finally {
+      await client.end();
+    }
+  };
+  await using pool = new ConnectionPool({
+    conninfo: url([a, b], "?target_session_attrs=read-write&application_name=tp-failover"),
+    minSize: 3,
+    timeout: 5_000,
+    backoff: { initialDelay: 50, jitter: 0 },
+  });
+  await pool.open({ wait: true, timeout: 5_000 });
+  assert.equal(await sessionsOn(a), 3);
+  assert.deepEqual(JSON.parse(JSON.stringify(pool)).hosts, { [`127.0.0.1:${a.port}`]: 3 }, "toJSON names the host");
+  try {
+    await setReadOnly(b, false);
+    await setReadOnly(a, true);
+    // A borrower in the middle of the switchover may see its write refused (25006), once.
+    const first = await pool.query("insert into t(v) values (2)").then(() => "ok", (e) => e.code);
+    assert.ok(first === "ok" || first === "25006", String(first));
+    await waitFor(async () => (await sessionsOn(a)) === 0 && (await sessionsOn(b)) === 3, {
+      timeout: 5_000,
+      message: "the idle connections to the old primary were closed and replaced on the new one",
+    });
+    await waitFor(() => JSON.stringify(pool.toJSON().hosts) === JSON.stringify({ [`127.0.0.1:${b.port}`]: 3 }));
+    assert.match(Deno.inspect(pool), new RegExp(`127\\.0\\.0\\.1:${b.port}`));
+    for (let i = 0; i < 20; i++) {
+      const { rows } = await pool.query<{ port: number }>(
+        "insert into t(v) values (3) returning inet_server_port() as port",
+      );
+      assert.equal(rows[0].port, b.port);
+    }
+  } finally {
+    await setReadOnly(a, false);
+    await setReadOnly(b, true);
+  }
+});
+
+Deno.test("load_balance_hosts=random spreads connections over the hosts; disable always takes the first", async () => {
+  for (const [query, expected] of [["?load_balance_hosts=random", 2], ["", 1]] as const) {
+    const driver = createPgDriver(url([a, b], query), { connectTimeout: 5_000 });
+    const seen = new Set<string | undefined>();
+    for (let i = 0; i < 20 && seen.size < 2; i++) {
+      const client = await driver.connect(new AbortController().signal);
+      seen.add(driver.hostOf?.(client));
+      await driver.close(client);
+    }
+    assert.equal(seen.size, expected, `${query}: ${[...seen]}`);
   }
 });

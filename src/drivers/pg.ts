@@ -132,6 +132,10 @@ export function createPgDriver(
       return client.query(text, params) as Promise<QueryResult>;
     },
 
+    hostOf(client: pg.Client): string | undefined {
+      return info.hosts.length > 1 ? hostOfClient.get(client) : undefined;
+    },
+
     watch(client: pg.Client, onLost: (error: Error | undefined) => void): void {
       let fired = false;
       const fire = (error?: Error) => {
@@ -234,6 +238,7 @@ async function connectToHosts(
         const left = timeoutMs > 0 ? Math.max(1, timeoutMs - (performance.now() - started)) : 0;
         if (await withinMs(sessionFits(client, want, reportedBy(client)), left, label)) {
           failover.adopt(client, label, want);
+          hostOfClient.set(client, label);
           if (info.hosts.length > 1) {
             log.debug("Connected to {host} (target_session_attrs={attrs})", {
               host: label,
@@ -297,6 +302,9 @@ function shuffled<T>(items: readonly T[]): T[] {
  * hosts are shown as `host:port` and errors are scrubbed first.
  */
 const log = getLogger(["tidepool", "pg"]);
+
+/** The `host:port` each client connected to. */
+const hostOfClient = new WeakMap<pg.Client, string>();
 
 /** Parameters each server reported about itself (ParameterStatus), per client. */
 const reports = new WeakMap<pg.Client, Map<string, string>>();
