@@ -17,6 +17,7 @@ import type { Conninfo } from "./_conninfo.ts";
  * @returns `scrub(error)`: the same error (or a new one for a non-Error), scrubbed in place.
  * @example
  * ```ts
+ * import { parseConninfo } from "./_conninfo.ts";
  * const scrub = scrubber(parseConninfo("postgres://app:s3cret@db/app"));
  * scrub(new Error("s3cret")).message; // "***"
  * ```
