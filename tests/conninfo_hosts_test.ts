@@ -18,6 +18,7 @@ import { sessionFits, type SessionWant } from "../src/_session_attrs.ts";
 import { type EmbeddedServer, startEmbedded } from "../tools/_embedded.ts";
 import { captureLogs, closedPort } from "./_pool_helpers.ts";
 import { waitFor } from "./_db.ts";
+import { startProxy } from "./_proxy.ts";
 import { assertNoSecret } from "./_conninfo_helpers.ts";
 
 const PASSWORD = "Host#List/pw?1";
@@ -323,4 +324,20 @@ Deno.test("load_balance_hosts=random spreads connections over the hosts; disable
     }
     assert.equal(seen.size, expected, `${query}: ${[...seen]}`);
   }
+});
+
+Deno.test("a first host that accepts and never answers costs one connectTimeout, then the next host is used", async () => {
+  await using proxy = await startProxy({ targetPort: a.port });
+  proxy.blackhole();
+  const started = performance.now();
+  await using pool = new ConnectionPool({
+    conninfo: url([proxy.port, b], "?target_session_attrs=any"),
+    minSize: 1,
+    connectTimeout: 300,
+    timeout: 5_000,
+  });
+  const { rows } = await pool.query<{ port: number }>("select inet_server_port() as port");
+  const elapsed = performance.now() - started;
+  assert.equal(rows[0].port, b.port);
+  assert.ok(elapsed >= 250 && elapsed < 3_000, `took ${elapsed} ms`);
 });
