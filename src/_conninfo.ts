@@ -159,9 +159,9 @@ function readObject(object: pg.ClientConfig, draft: Draft): void {
 /**
  * `postgres://[user[:password]@][netloc][,...][/dbname][?key=value&...]`,
  * percent-decoded like libpq. Unlike libpq (and `new URL`), a password may
- * hold `@ : / ? #` unencoded: the user info ends at the last `@` that is
- * followed by a host list, so a typed-in password is never read as a host or
- * a database name (which would show it in logs).
+ * hold `@ : / ? #` unencoded: the user info ends at the first `@` followed by
+ * a plausible host list and database name, so a typed-in password is not
+ * read as a host or a database name (which would show it in logs).
  */
 function readUrl(text: string, draft: Draft): void {
   const rest = text.slice(text.indexOf("://") + 3);
@@ -191,8 +191,7 @@ function readUrl(text: string, draft: Draft): void {
 
 /** Splits `user:password@` off the part after `://` (see {@linkcode readUrl}). */
 function splitUserinfo(rest: string): { userinfo?: string; rest: string } {
-  const at = rest.indexOf("@");
-  if (at < 0) return { rest };
+  if (!rest.includes("@")) return { rest };
   const firstDelim = rest.search(/[/?]/);
   const head = firstDelim < 0 ? rest : rest.slice(0, firstDelim);
   // No '@' before the first '/' or '?': user info only if a password holds one of them
@@ -202,16 +201,19 @@ function splitUserinfo(rest: string): { userinfo?: string; rest: string } {
     const path = rest.slice(firstDelim).split("?")[0];
     if (looksLikeHosts(head) && !path.includes("@")) return { rest };
   }
-  // The last '@' whose tail reads as hosts[/db][?query] with no '@' before the query.
-  for (let i = rest.lastIndexOf("@"); i >= 0; i = rest.lastIndexOf("@", i - 1)) {
+  // The first '@' followed by a plausible `hosts[/db][?query]` (no '@' in the hosts or the
+  // database name): '@' in the password (`u:p@ss@h`, `u:a@b/c@h`) and in a query value
+  // (`u:p@h/db?application_name=me@home`) both read right.
+  for (let i = rest.indexOf("@"); i >= 0; i = rest.indexOf("@", i + 1)) {
     const tail = rest.slice(i + 1);
     const q = tail.indexOf("?");
-    if (!(q < 0 ? tail : tail.slice(0, q)).includes("@")) {
-      return { userinfo: rest.slice(0, i), rest: tail };
-    }
-    if (i === 0) break;
+    const beforeQuery = q < 0 ? tail : tail.slice(0, q);
+    const slash = beforeQuery.indexOf("/");
+    const hosts = slash < 0 ? beforeQuery : beforeQuery.slice(0, slash);
+    if (!beforeQuery.includes("@") && looksLikeHosts(hosts)) return { userinfo: rest.slice(0, i), rest: tail };
   }
-  return { userinfo: rest.slice(0, at), rest: rest.slice(at + 1) };
+  const last = rest.lastIndexOf("@");
+  return { userinfo: rest.slice(0, last), rest: rest.slice(last + 1) };
 }
 
 /** `h1:5432,[::1]:5433,h3`: true when every port is digits, i.e. not `user:password`. */

@@ -101,6 +101,13 @@ Deno.test("a URL's user info ends at the last '@' before the host: passwords wit
     }],
     ["postgres://app:12/34@db.example/app", { user: "app", password: "12/34", host: "db.example", database: "app" }],
     ["postgres://app:p%40ss@db.example/app", { user: "app", password: "p@ss", host: "db.example", database: "app" }],
+    ["postgres://app:a@b/c@db.example/app", { user: "app", password: "a@b/c", host: "db.example", database: "app" }],
+    ["postgres://app:pw@db.example/app?application_name=me@home", {
+      user: "app",
+      password: "pw",
+      host: "db.example",
+      database: "app",
+    }],
     ["postgres://db.example/app?user=a@b", { user: "a@b", host: "db.example", database: "app" }],
     ["postgres://db.example:5432/app?application_name=me@home", { host: "db.example", port: 5432, database: "app" }],
     ["postgresql://%2Fvar%2Frun%2Fpostgresql/app", { host: "/var/run/postgresql", database: "app" }],

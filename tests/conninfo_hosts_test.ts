@@ -341,3 +341,32 @@ Deno.test("a first host that accepts and never answers costs one connectTimeout,
   assert.equal(rows[0].port, b.port);
   assert.ok(elapsed >= 250 && elapsed < 3_000, `took ${elapsed} ms`);
 });
+
+Deno.test("failover without a failed write: a read on the demoted primary brings its default_transaction_read_only report, and the pool leaves that host", async () => {
+  await using logs = await captureLogs();
+  await using pool = new ConnectionPool({
+    conninfo: url([a, b], "?target_session_attrs=read-write"),
+    minSize: 2,
+    timeout: 5_000,
+    backoff: { initialDelay: 50, jitter: 0 },
+  });
+  await pool.open({ wait: true, timeout: 5_000 });
+  assert.deepEqual(pool.toJSON().hosts, { [`127.0.0.1:${a.port}`]: 2 });
+  try {
+    await setReadOnly(b, false);
+    await setReadOnly(a, true);
+    await pool.query("select 1"); // succeeds: reads are fine on a read-only server
+    await waitFor(() => JSON.stringify(pool.toJSON().hosts) === JSON.stringify({ [`127.0.0.1:${b.port}`]: 2 }), {
+      timeout: 5_000,
+      message: "the pool moved to the new primary",
+    });
+    assert.ok(logs.messages().some((m) => m.includes(`127.0.0.1:${a.port} is now read-only`)));
+    const { rows } = await pool.query<{ port: number }>(
+      "insert into t(v) values (4) returning inet_server_port() as port",
+    );
+    assert.equal(rows[0].port, b.port);
+  } finally {
+    await setReadOnly(a, false);
+    await setReadOnly(b, true);
+  }
+});
