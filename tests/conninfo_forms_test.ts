@@ -14,6 +14,7 @@ import {
 } from "../mod.ts";
 import { parseConninfo } from "../src/_conninfo.ts";
 import { createTestDatabase } from "./_db.ts";
+import { startProxy } from "./_proxy.ts";
 import { conninfoForms, quoted, server, withRole } from "./_conninfo_helpers.ts";
 
 const db = await createTestDatabase();
@@ -183,4 +184,46 @@ Deno.test("the driver's description shows user, hosts and database, never the pa
   for (const [conninfo, expected] of cases) {
     assert.equal(createPgDriver(conninfo).description, expected);
   }
+});
+
+Deno.test("sslmode: disable and prefer connect in plaintext; require against a server without TLS fails clearly, never in plaintext", async () => {
+  const url = new URL(Deno.env.get("DATABASE_URL")!);
+  const base = `host=${url.hostname} port=${url.port} dbname=${db.name} user=${url.username} password=${
+    quoted(decodeURIComponent(url.password))
+  }`;
+  for (const mode of ["disable", "allow", "prefer"]) {
+    await using pool = new ConnectionPool({ conninfo: `${base} sslmode=${mode}`, minSize: 1, timeout: 5_000 });
+    const { rows } = await pool.query<{ ssl: boolean }>(
+      "select ssl from pg_stat_ssl where pid = pg_backend_pid()",
+    );
+    assert.equal(rows[0].ssl, false, mode);
+  }
+  for (const mode of ["require", "verify-ca", "verify-full"]) {
+    await using pool = new ConnectionPool({
+      conninfo: `${base} sslmode=${mode}`,
+      minSize: 1,
+      backoff: { initialDelay: 50, jitter: 0 },
+    });
+    const error = await pool.getconn({ timeout: 400 }).catch((e) => e);
+    assert.match(String(error?.message), /last connection error: The server does not support SSL connections/, mode);
+    assert.equal(pool.getStats().connectionsNum, 0, `${mode}: no plaintext session`);
+  }
+});
+
+Deno.test("connect_timeout in the conninfo bounds each attempt instead of the pool's connectTimeout", async () => {
+  const url = new URL(Deno.env.get("DATABASE_URL")!);
+  await using proxy = await startProxy({ targetHost: url.hostname, targetPort: Number(url.port) });
+  proxy.blackhole();
+  const conninfo = `host=127.0.0.1 port=${proxy.port} dbname=${db.name} user=${url.username} connect_timeout=2`;
+  await using pool = new ConnectionPool({
+    conninfo,
+    minSize: 1,
+    connectTimeout: 60_000,
+    backoff: { initialDelay: 50, jitter: 0 },
+  });
+  const error = await pool.getconn({ timeout: 4_500 }).catch((e) => e);
+  assert.match(
+    String(error?.message),
+    /last connection error: timeout expired: no connection to 127\.0\.0\.1:\d+ within 2000 ms/,
+  );
 });
