@@ -73,7 +73,6 @@ const PASSED: Record<string, string> = {
   options: "options",
   client_encoding: "client_encoding",
   replication: "replication",
-  sslnegotiation: "sslnegotiation",
 };
 
 /** libpq keywords that tune things node-postgres does not expose and that change no security property: accepted, ignored. */
@@ -330,6 +329,7 @@ const OWN = new Set([
   "keepalives_idle",
   "target_session_attrs",
   "load_balance_hosts",
+  "sslnegotiation",
 ]);
 
 function isKeyword(key: string): boolean {
@@ -396,6 +396,12 @@ function keyword(draft: Draft, key: string, value: string, list?: string[]): voi
         throw new RangeError(`${PREFIX}'target_session_attrs' must be one of ${TARGET_SESSION_ATTRS.join(", ")}`);
       }
       draft.targetSessionAttrs = value as TargetSessionAttrs;
+      return;
+    case "sslnegotiation":
+      if (value !== "postgres" && value !== "direct") {
+        throw new RangeError(`${PREFIX}'sslnegotiation' must be postgres or direct`);
+      }
+      draft.config.sslnegotiation = value;
       return;
     case "load_balance_hosts":
       if (value !== "disable" && value !== "random") {
