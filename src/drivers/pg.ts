@@ -13,7 +13,11 @@ import { HostsExhaustedError } from "../errors.ts";
 
 /** Options of {@linkcode createPgDriver}. */
 export interface PgDriverOptions {
-  /** Limit of one connection attempt (TCP, TLS and auth), in ms; 0 = none. @default 10000 */
+  /**
+   * Limit of one connection attempt on one host (TCP, TLS, auth and the
+   * `target_session_attrs` check), in ms; 0 = none. A `connect_timeout` in the
+   * conninfo overrides it. @default 10000
+   */
   connectTimeout?: number;
 }
 
