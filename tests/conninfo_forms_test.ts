@@ -79,7 +79,7 @@ Deno.test("libpq quoting: backslash escapes in and out of quotes, empty quoted v
   assert.throws(() => parseConninfo("host=h password='unterminated"), /unterminated quoted value of 'password'/);
 });
 
-Deno.test("a URL's user info ends at the last '@' before the host: passwords with @ / ? # : parse; an '@' in a query value or the path does not", () => {
+Deno.test("a URL's user info ends at the first '@' followed by hosts and a database: passwords with @ / ? # : parse, and an '@' in a query value stays there", () => {
   const cases: [string, { user?: string; password?: string; host?: string; port?: number; database?: string }][] = [
     ["postgres://app:Sup3r#Secret@db.example/app", {
       user: "app",
