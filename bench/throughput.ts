@@ -26,6 +26,7 @@ import { type BenchResult, emit, npmVersion, outDir, progress, QUICK, type Table
 import { fmtMs, fmtNum, fmtRatioRange, median, percentileSorted, roundOrder } from "./_stats.ts";
 import { lineChart } from "./_svg.ts";
 import { runFor } from "./_load.ts";
+import { loadDenoPostgresContenders } from "./_deno_postgres_contenders.ts";
 
 const SQL = "select 1";
 const LEVELS = [1, 8, 64, 256];
@@ -43,6 +44,9 @@ const contenders: DbContender[] = [
   postgresJs,
   rawClients,
 ];
+const denoPostgres = await loadDenoPostgresContenders();
+contenders.push(...denoPostgres.contenders);
+if (denoPostgres.skipped) progress(denoPostgres.skipped);
 const BASELINE = tidepoolQuery.name;
 
 interface Cell {
@@ -138,10 +142,16 @@ export async function runThroughput(): Promise<BenchResult> {
       "pg.Pool runs with `min: 8, max: 8` so it keeps its connections between turns (its default closes clients idle for 10 s).",
       "8 raw pg.Clients is the limit: no pool, task i always uses client i % 8 (pg.Client queues internally).",
       "postgres.js pipelines queries on a connection; the pools (tidepool, pg.Pool) run one query per connection at a time.",
+      denoPostgres.skipped ??
+        "deno-postgres: its own `Pool` (8 clients, not lazy) and tidepool over `createDenoPostgresDriver` (8 connections). `select 1` has no parameters, so deno-postgres sends one message per query and its sockets' missing TCP no-delay costs little here; with parameters it costs ~40 ms per query (`bench/deno_postgres.ts`).",
     ],
     tables,
     series,
-    versions: { pg: await npmVersion("pg"), postgres: await npmVersion("postgres") },
+    versions: {
+      pg: await npmVersion("pg"),
+      postgres: await npmVersion("postgres"),
+      ...(denoPostgres.source ? { "deno-postgres": denoPostgres.source } : {}),
+    },
   };
 }
 

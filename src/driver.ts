@@ -73,3 +73,16 @@ export interface Driver<C> {
    */
   hostOf?(conn: C): string | undefined;
 }
+
+/**
+ * Where a driver puts, on each connection it opens, how to forget what it
+ * caches client-side about the server session (pg: the names of prepared
+ * statements), so `ConnectionPool.discardAll` can keep the client in step
+ * with `DISCARD ALL` without knowing the driver. Not part of the public API.
+ */
+export const FORGET_SESSION: unique symbol = Symbol("tidepool.forgetSession");
+
+/** A connection that may carry its driver's {@linkcode FORGET_SESSION}. */
+export interface ForgetsSession {
+  [FORGET_SESSION]?: () => void;
+}

@@ -7,22 +7,87 @@ import type pg from "pg";
 import type { Logger } from "@logtape/logtape";
 import { Backoff } from "./_backoff.ts";
 import { Deque } from "./_deque.ts";
-import { attachEntry, Entry, entryOf } from "./_entry.ts";
+import { Connections } from "./_connections.ts";
+import { type Entry, entryOf } from "./_entry.ts";
+import { Jobs } from "./_jobs.ts";
 import { type LeakDetector, leakDetector } from "./_leak.ts";
 import { describeError, poolLogger } from "./_log.ts";
 import { prepareForReuse } from "./_return_path.ts";
-import { MAX_DELAY, sleep, Timers, within } from "./_timers.ts";
+import { MAX_DELAY, Timers, within } from "./_timers.ts";
 import { Waiter, WaiterQueue } from "./_waiters.ts";
-import type { Driver, QueryResult } from "./driver.ts";
-import { createPgDriver } from "./drivers/pg.ts";
+import { type Driver, FORGET_SESSION, type ForgetsSession, type QueryResult } from "./driver.ts";
 import { lastErrorSuffix, PoolClosedError, PoolError, PoolTimeoutError, TooManyRequestsError } from "./errors.ts";
-import { type ConnectionPoolOptions, count, duration, type ResolvedOptions, resolveOptions } from "./options.ts";
+import { checkSizes, type ResolvedOptions, resolveOptions } from "./options.ts";
+import { count, defaultDriver, duration } from "./_validate.ts";
+import type { BackoffOptions } from "./_backoff.ts";
 import { type PoolCounters, type PoolStats, zeroCounters } from "./stats.ts";
-import { beginStatement, isRetryable, type TransactionOptions } from "./transaction.ts";
-import { SharedPool, type ShareOptions } from "./shared/owner.ts";
+import {
+  transaction as runTransaction,
+  type TransactionHost,
+  type TransactionOptions,
+  withConnection as runWithConnection,
+} from "./transaction.ts";
+import { poolInfo, SharedPool, type ShareOptions } from "./shared/owner.ts";
 
 /** A connection lent by a pool: the driver's own object, also `AsyncDisposable` (returns it). */
 export type PooledConnection<C> = C & AsyncDisposable;
+
+/**
+ * Options of a {@linkcode ConnectionPool}. Every duration is in milliseconds.
+ * Unknown option names are refused with a `TypeError`, so a typo never goes
+ * unnoticed.
+ *
+ * @example A pool of 4 to 10 connections
+ * ```ts
+ * import type { ConnectionPoolOptions } from "@tidepool/pg";
+ * const options: ConnectionPoolOptions = {
+ *   conninfo: "postgres://app@localhost/app",
+ *   minSize: 4,
+ *   maxSize: 10,
+ *   timeout: 5_000,
+ * };
+ * ```
+ */
+export interface ConnectionPoolOptions<C extends object = pg.Client> {
+  /** Connection string or `pg.ClientConfig`. Required unless `driver` is given. */
+  conninfo?: string | pg.ClientConfig;
+  /** A driver to use instead of node-postgres (tests, benchmarks, other drivers). */
+  driver?: Driver<C>;
+  /** Connections kept open. @default 4 (0 for NullConnectionPool) */
+  minSize?: number;
+  /** Most connections open at once. @default minSize (unbounded for NullConnectionPool) */
+  maxSize?: number;
+  /** Name used in logs, errors and metrics. @default "pool-1", "pool-2", ... */
+  name?: string;
+  /** Longest wait of `getconn`/`connection` for a connection, in ms. @default 30000 */
+  timeout?: number;
+  /** Requests allowed to queue; 0 = unbounded. @default 0 */
+  maxWaiting?: number;
+  /** A connection is replaced after this long (jittered down 5-10%); 0 = never. @default 3600000 */
+  maxLifetime?: number;
+  /** Idle connections above minSize are closed after this long; 0 = never. @default 600000 */
+  maxIdle?: number;
+  /** Give up re-filling after failures for this long, then call `reconnectFailed`. @default 300000 */
+  reconnectTimeout?: number;
+  /** Called when re-filling gave up after `reconnectTimeout`. @default none */
+  reconnectFailed?: (pool: ConnectionPool<C>) => void;
+  /** Concurrent background connection attempts. @default 3 */
+  numWorkers?: number;
+  /** Runs on each new connection before first use; a throw discards it. @default none */
+  configure?: (conn: C) => Promise<void> | void;
+  /** Runs on each returned connection; a throw discards it. @default none */
+  reset?: (conn: C) => Promise<void> | void;
+  /** Runs on checkout; a connection that fails it is discarded. @default none */
+  check?: (conn: C) => Promise<void> | void;
+  /** Which idle connection is handed out first. @default "fifo" */
+  order?: "fifo" | "lifo";
+  /** Warn with the borrower's stack when a connection stays out this long; 0 = off. @default 0 */
+  leakDetectionThreshold?: number;
+  /** Limit of one connection attempt, and of configure/reset/rollback/probes, in ms; 0 = none. @default 10000 */
+  connectTimeout?: number;
+  /** Reconnect backoff: start, growth and jitter. @default { initialDelay: 1000, multiplier: 2, jitter: 0.1 } */
+  backoff?: BackoffOptions;
+}
 
 /** Options of `getconn()` / `connection()`. */
 export interface GetconnOptions {
@@ -30,6 +95,17 @@ export interface GetconnOptions {
   timeout?: number;
   /** Aborting rejects the request with the signal's reason. */
   signal?: AbortSignal;
+}
+
+/** Options of `putconn()`. */
+export interface PutconnOptions {
+  /**
+   * Close the connection instead of keeping it, and open a replacement if the
+   * pool needs one (psycopg2's `putconn(conn, close=True)`, pg-pool's
+   * `release(err)`): for a connection the borrower no longer trusts.
+   * @default false
+   */
+  discard?: boolean;
 }
 
 /** Options of `open()`. */
@@ -50,6 +126,8 @@ export interface PoolPolicy {
 
 const MODERN: PoolPolicy = { keepIdle: true, growPerWaiter: false };
 const RESOLVED: Promise<void> = Promise.resolve();
+/** Past close()'s timeout, how long closes may still finish cleanly before their sockets are destroyed. */
+const CLOSE_GRACE_MS = 100;
 let poolCounter = 0;
 
 type State = "new" | "open" | "closed";
@@ -79,7 +157,6 @@ export class ConnectionPool<C extends object = pg.Client> {
   readonly #o: ResolvedOptions;
   readonly #name: string;
   readonly #policy: PoolPolicy;
-  readonly #configure: ((conn: C) => Promise<void> | void) | undefined;
   readonly #reset: ((conn: C) => Promise<void> | void) | undefined;
   readonly #check: ((conn: C) => Promise<void> | void) | undefined;
   readonly #reconnectFailed: ((pool: ConnectionPool<C>) => void) | undefined;
@@ -88,8 +165,10 @@ export class ConnectionPool<C extends object = pg.Client> {
   readonly #leaks: LeakDetector;
 
   #state: State = "new";
-  /** Every open connection, whatever its state. */
-  readonly #all = new Set<Entry<C>>();
+  /** Opening, adopting, discarding and closing connections (src/_connections.ts). */
+  readonly #connections: Connections<C>;
+  /** Every open connection, whatever its state (the lifecycle's set). */
+  readonly #all: Set<Entry<C>>;
   readonly #idle = new Deque<Entry<C>>();
   readonly #waiters = new WaiterQueue<C | Entry<C>>((waiter) => this.#timedOut(waiter));
   /** Callers of `wait()` / `open({wait})`, settled when `minSize` are ready. */
@@ -106,19 +185,16 @@ export class ConnectionPool<C extends object = pg.Client> {
   /** When `reconnectFailed` was last called in the current outage; a connection that opens ends the outage. */
   #toldOutageAt: number | undefined;
   #counters: PoolCounters = zeroCounters();
-  /** Background jobs and the loops running them (at most numWorkers). */
-  readonly #jobs = new Deque<() => Promise<void>>();
-  #runningWorkers = 0;
-  /** Aborts connection attempts in flight when the pool closes. */
-  readonly #closing = new AbortController();
-  /** Closes under way, awaited by `close()` so no socket outlives the pool. */
-  readonly #closes = new Set<Promise<void>>();
+  /** Connection attempts and retries, on at most numWorkers loops. */
+  readonly #jobs: Jobs;
   /** close() waiting for the borrowed connections to come back. */
   #allReturned: Waiter<void> | undefined;
   /** The work of the first `close()`, returned to every later call. */
   #closeWork: Promise<void> | undefined;
   /** The ports lent to Workers by `share()`, made on first use. */
   #sharing: SharedPool<C> | undefined;
+  /** What `withConnection()` / `transaction()` run against (src/transaction.ts). */
+  readonly #tx: TransactionHost<PooledConnection<C>, GetconnOptions | undefined>;
 
   /**
    * Creates a pool. Does no I/O: connections open on `open()` or first use.
@@ -142,15 +218,39 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#o = resolveOptions(options, defaults);
     this.#policy = policy;
     this.#name = this.#o.name ?? `pool-${++poolCounter}`;
-    this.#driver = options.driver ??
-      (createPgDriver(options.conninfo as string | pg.ClientConfig, {
-        connectTimeout: this.#o.connectTimeout,
-      }) as unknown as Driver<C>);
-    this.#configure = options.configure;
+    this.#driver = options.driver ?? defaultDriver<C>(options.conninfo!, this.#o.connectTimeout);
     this.#reset = options.reset;
     this.#check = options.check;
     this.#reconnectFailed = options.reconnectFailed;
     this.#log = poolLogger(this.#name);
+    this.#connections = new Connections<C>({
+      driver: this.#driver,
+      name: this.#name,
+      log: this.#log,
+      configure: options.configure,
+      connectTimeout: this.#o.connectTimeout,
+    });
+    this.#all = this.#connections.all;
+    this.#jobs = new Jobs(
+      this.#o.numWorkers,
+      (error) =>
+        this.#log.error("Pool {pool}: background job failed: {error}", {
+          pool: this.#name,
+          error: describeError(error),
+        }),
+    );
+    this.#tx = {
+      getconn: (o) => this.getconn(o),
+      putconn: (conn) => this.putconn(conn),
+      status: (conn) => this.#driver.status(conn),
+      query: (conn, text) => this.#driver.query(conn, text),
+      finishTimeout: this.#o.connectTimeout,
+      onRetry: (error) =>
+        this.#log.debug("Pool {pool}: retrying transaction after {code}", {
+          pool: this.#name,
+          code: (error as { code?: string }).code,
+        }),
+    };
     this.#leaks = leakDetector(
       this.#o.leakDetectionThreshold,
       this.#timers,
@@ -190,14 +290,8 @@ export class ConnectionPool<C extends object = pg.Client> {
     conn: { query(text: string): Promise<unknown> },
   ): Promise<void> {
     await conn.query("DISCARD ALL");
-    // DISCARD ALL also deallocates the statements node-postgres prepared for
-    // named queries, but pg keeps their names and would skip the Parse next
-    // time ("prepared statement ... does not exist"): forget them too.
-    const cache = (conn as { connection?: { parsedStatements?: Record<string, unknown> } }).connection
-      ?.parsedStatements;
-    if (cache !== undefined) {
-      for (const name of Object.keys(cache)) delete cache[name];
-    }
+    // The driver forgets what it cached about the session (pg: prepared statement names).
+    (conn as ForgetsSession)[FORGET_SESSION]?.();
   }
 
   /** The pool's name, used in logs, errors and metrics. */
@@ -342,9 +436,11 @@ export class ConnectionPool<C extends object = pg.Client> {
    * Returns a connection. An idle one goes back to the pool at once; an open or
    * failed transaction is rolled back (with a warning); a broken one, one still
    * running a query, or one whose rollback or `reset` fails is discarded and
-   * replaced; one past `maxLifetime` is replaced.
+   * replaced; one past `maxLifetime` is replaced. With `{ discard: true }` it is
+   * closed and replaced whatever its state.
    *
    * @param conn A connection from `getconn()`.
+   * @param options `discard: true` closes the connection instead of keeping it.
    * @throws {PoolError} The connection is not from this pool or was already returned.
    * @example
    * ```ts
@@ -352,10 +448,12 @@ export class ConnectionPool<C extends object = pg.Client> {
    * const pool = new ConnectionPool({ conninfo: Deno.env.get("DATABASE_URL") });
    * const conn = await pool.getconn();
    * await pool.putconn(conn);
+   * const suspect = await pool.getconn();
+   * await pool.putconn(suspect, { discard: true }); // closed; the pool opens a replacement
    * await pool.close();
    * ```
    */
-  putconn(conn: C): Promise<void> {
+  putconn(conn: C, options?: PutconnOptions): Promise<void> {
     const entry = entryOf(conn);
     if (entry === undefined || entry.owner !== this) {
       return Promise.reject(
@@ -377,6 +475,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     const now = Date.now();
     this.#counters.usageMs += now - entry.lentAt;
     entry.state = "reserved";
+    if (options?.discard === true) return this.#discard(entry);
     if (
       this.#state === "open" && this.#reset === undefined &&
       now < entry.expiresAt &&
@@ -403,21 +502,11 @@ export class ConnectionPool<C extends object = pg.Client> {
    * await pool.close();
    * ```
    */
-  async withConnection<T>(
+  withConnection<T>(
     fn: (conn: PooledConnection<C>) => Promise<T> | T,
     options?: GetconnOptions,
   ): Promise<T> {
-    const conn = await this.getconn(options);
-    try {
-      const result = await fn(conn);
-      await this.#finishTransaction(conn);
-      return result;
-    } catch (error) {
-      await this.#rollbackQuietly(conn);
-      throw error;
-    } finally {
-      await this.putconn(conn);
-    }
+    return runWithConnection(this.#tx, fn, options);
   }
 
   /**
@@ -464,31 +553,11 @@ export class ConnectionPool<C extends object = pg.Client> {
    * await pool.close();
    * ```
    */
-  async transaction<T>(
+  transaction<T>(
     fn: (conn: PooledConnection<C>) => Promise<T> | T,
     options: TransactionOptions = {},
   ): Promise<T> {
-    const begin = beginStatement(options);
-    const retries = count(options.retries, "retries", 0);
-    for (let attempt = 0;; attempt++) {
-      const conn = await this.getconn();
-      try {
-        await this.#driver.query(conn, begin);
-        const result = await fn(conn);
-        await this.#finishTransaction(conn, true);
-        return result;
-      } catch (error) {
-        await this.#rollbackQuietly(conn);
-        if (attempt >= retries || !isRetryable(error)) throw error;
-        this.#log.debug("Pool {pool}: retrying transaction after {code}", {
-          pool: this.#name,
-          code: (error as { code?: string }).code,
-        });
-      } finally {
-        await this.putconn(conn);
-      }
-      await sleep((5 + Math.random() * 20) * 2 ** Math.min(attempt, 6));
-    }
+    return runTransaction(this.#tx, fn, options);
   }
 
   /**
@@ -543,14 +612,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     // Bad arguments throw at the call, like the constructor's options; a closed pool rejects.
     const min = count(minSize, "minSize", 0);
     const max = count(maxSize, "maxSize", min, 0, true);
-    if (max === 0) {
-      throw new RangeError("Invalid option 'maxSize': must be at least 1");
-    }
-    if (max < min) {
-      throw new RangeError(
-        `Invalid option 'maxSize': ${max} is less than minSize ${min}`,
-      );
-    }
+    checkSizes(min, max);
     if (this.#state === "closed") return Promise.reject(this.#closedError());
     this.#o.minSize = min;
     this.#o.maxSize = max;
@@ -620,9 +682,11 @@ export class ConnectionPool<C extends object = pg.Client> {
   }
 
   async #close(timeout: number): Promise<void> {
+    // Everything below is bounded by this deadline (plus a grace for clean closes): then sockets are destroyed.
+    const deadline = performance.now() + timeout + CLOSE_GRACE_MS;
     this.#state = "closed";
     this.#log.debug("Pool {pool} closing", { pool: this.#name });
-    this.#closing.abort(this.#closedError());
+    this.#connections.abort(this.#closedError());
     this.#timers.cancelAll();
     this.#pending -= this.#retrying;
     this.#retrying = 0;
@@ -645,7 +709,7 @@ export class ConnectionPool<C extends object = pg.Client> {
         this.#discard(entry);
       }
     }
-    await this.#settleCloses();
+    await this.#connections.settle(deadline);
     this.#sharing?.close(); // after the Workers' leases came back or were closed
   }
 
@@ -668,7 +732,7 @@ export class ConnectionPool<C extends object = pg.Client> {
    * ```
    */
   share(options?: ShareOptions): MessagePort {
-    this.#sharing ??= new SharedPool<C>(this, {
+    this.#sharing ??= new SharedPool<C>(poolInfo(this, this.#o.connectTimeout), {
       flavor: "pool",
       acquire: (request) => this.getconn(request),
       release: (conn) => this.putconn(conn),
@@ -913,37 +977,6 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#release(entry);
   }
 
-  /** `began`: the pool opened the transaction, so anything but open/idle means it did not commit. */
-  async #finishTransaction(conn: C, began = false): Promise<void> {
-    const status = this.#driver.status(conn);
-    const failed = "The transaction failed and was rolled back: an error inside it was caught and ignored";
-    if (status === "intrans") {
-      // pg rejects a failed query before ReadyForQuery ('E') arrives, so a
-      // failed transaction can still look open here; PostgreSQL then answers
-      // COMMIT with a ROLLBACK tag and no error.
-      const result = await this.#driver.query(conn, "COMMIT");
-      if (result.command === "ROLLBACK") throw new PoolError(failed);
-    } else if (status === "inerror") throw new PoolError(failed);
-    else if (began && status !== "idle") {
-      // Lost after fn's last statement: no COMMIT can run, and returning would report a lost write as done.
-      throw new PoolError(
-        `The transaction did not commit: the connection is ${
-          status === "active" ? "still running a query" : "closed or broken"
-        }`,
-      );
-    }
-  }
-
-  async #rollbackQuietly(conn: C): Promise<void> {
-    const status = this.#driver.status(conn);
-    if (status !== "intrans" && status !== "inerror") return;
-    try {
-      await this.#driver.rollback(conn);
-    } catch {
-      // The return path sees the connection's state and discards it.
-    }
-  }
-
   // ---- growth, loss and shrinking -------------------------------------------
 
   /** Starts the connection attempts needed now: up to minSize, and one growth for waiters. */
@@ -969,37 +1002,7 @@ export class ConnectionPool<C extends object = pg.Client> {
 
   #startConnect(growing: boolean): void {
     this.#pending++;
-    this.#run(() => this.#connectJob(undefined, growing));
-  }
-
-  /** Runs a background job on one of at most numWorkers loops. */
-  #run(job: () => Promise<void>): void {
-    this.#jobs.push(job);
-    if (this.#runningWorkers < this.#o.numWorkers) {
-      this.#runningWorkers++;
-      void this.#workerLoop();
-    }
-  }
-
-  async #workerLoop(): Promise<void> {
-    try {
-      for (
-        let job = this.#jobs.shift();
-        job !== undefined;
-        job = this.#jobs.shift()
-      ) {
-        try {
-          await job();
-        } catch (error) {
-          this.#log.error("Pool {pool}: background job failed: {error}", {
-            pool: this.#name,
-            error: describeError(error),
-          });
-        }
-      }
-    } finally {
-      this.#runningWorkers--;
-    }
+    this.#jobs.run(() => this.#connectJob(undefined, growing));
   }
 
   /** One connection attempt (psycopg_pool's AddConnection); on failure, retries with backoff. */
@@ -1014,7 +1017,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     const started = performance.now();
     let conn: C;
     try {
-      conn = await this.#connectOne();
+      conn = await this.#connections.open();
     } catch (error) {
       this.#connectFailed(error, attempt, growing);
       return;
@@ -1025,7 +1028,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#counters.connectionsNum++;
     this.#counters.connectionsMs += performance.now() - started;
     if (this.closed) { // closed while connecting
-      this.#track(this.#driver.close(conn));
+      void this.#connections.close(conn);
       return;
     }
     const entry = this.#adopt(conn);
@@ -1033,30 +1036,6 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#release(entry);
     this.#notifyReady();
     this.#maybeGrow();
-  }
-
-  async #connectOne(): Promise<C> {
-    const conn = await this.#driver.connect(this.#closing.signal);
-    if (this.#configure !== undefined) {
-      try {
-        // Part of the attempt: a configure that hangs must not hold a worker and a slot forever.
-        await within(
-          Promise.resolve(this.#configure(conn)),
-          this.#o.connectTimeout,
-          () => new PoolTimeoutError(`configure did not finish in ${this.#o.connectTimeout} ms`),
-        );
-        if (this.#driver.status(conn) !== "idle") {
-          throw new PoolError("configure left the connection not idle");
-        }
-      } catch (error) {
-        await this.#driver.close(conn);
-        throw new PoolError(
-          `configure failed for a new connection of pool '${this.#name}'`,
-          { cause: error },
-        );
-      }
-    }
-    return conn;
   }
 
   #connectFailed(
@@ -1109,7 +1088,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#retrying++;
     this.#timers.after(delay, () => {
       this.#retrying--;
-      this.#run(() => this.#connectJob(attempt, growing));
+      this.#jobs.run(() => this.#connectJob(attempt, growing));
     });
   }
 
@@ -1118,10 +1097,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     // Jitter the lifetime down 5-10% so connections opened together do not all expire together.
     // maxLifetime 0 = no limit, as maxIdle 0 is no shrinking (HikariCP's meaning too).
     const lifetime = this.#o.maxLifetime === 0 ? Infinity : this.#o.maxLifetime * (1 - 0.05 - Math.random() * 0.05);
-    const entry = new Entry<C>(conn, this, Date.now() + lifetime);
-    attachEntry(entry);
-    this.#all.add(entry);
-    this.#driver.watch(conn, (error) => this.#onLost(entry, error));
+    const entry = this.#connections.adopt(conn, this, Date.now() + lifetime, (lost) => this.#onLostIdle(lost));
     // Beyond a timer's range (~24.8 days) the checks on checkout and return are enough.
     if (lifetime <= MAX_DELAY) {
       entry.expiryTimer = this.#timers.after(lifetime, () => {
@@ -1139,46 +1115,25 @@ export class ConnectionPool<C extends object = pg.Client> {
     return entry;
   }
 
-  /** The socket of a connection died by itself. An idle one is replaced before anyone borrows it. */
-  #onLost(entry: Entry<C>, error: Error | undefined): void {
-    entry.lost = true;
-    if (entry.state !== "idle") return; // borrowed: its borrower sees the error; the return path discards it
+  /** An idle connection's socket died by itself: replace it before anyone borrows it. */
+  #onLostIdle(entry: Entry<C>): void {
     this.#idle.remove(entry);
     entry.state = "reserved";
     this.#counters.connectionsLost++;
-    this.#log.warn("Pool {pool}: an idle connection was lost: {error}", {
-      pool: this.#name,
-      error: error ? describeError(error) : "connection ended",
-    });
     this.#discard(entry);
   }
 
   /** Closes a connection for good and starts a replacement if the pool needs one. */
   #discard(entry: Entry<C>): Promise<void> {
     if (entry.state === "closed") return RESOLVED;
-    entry.state = "closed";
-    this.#all.delete(entry);
     this.#timers.cancel(entry.expiryTimer);
     this.#leaks.returned(entry as Entry<unknown>);
-    const closed = this.#track(this.#driver.close(entry.conn));
+    const closed = this.#connections.discard(entry);
     if (this.#state === "open") this.#maybeGrow();
     else if (this.#all.size === 0) {
       this.#allReturned?.resolve();
     }
     return closed;
-  }
-
-  #track(closing: Promise<void>): Promise<void> {
-    const p = closing.catch(() => {}).finally(() => this.#closes.delete(p));
-    this.#closes.add(p);
-    return p;
-  }
-
-  async #settleCloses(): Promise<void> {
-    while (this.#closes.size > 0 || this.#pending > 0) {
-      if (this.#closes.size > 0) await Promise.all(this.#closes);
-      else await sleep(5); // an attempt is finishing its abort
-    }
   }
 
   #startMaintenance(): void {

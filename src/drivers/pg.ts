@@ -5,7 +5,7 @@
  */
 import pg from "pg";
 import { getLogger } from "@logtape/logtape";
-import type { ConnectionStatus, Driver, QueryResult } from "../driver.ts";
+import { type ConnectionStatus, type Driver, FORGET_SESSION, type QueryResult } from "../driver.ts";
 import { clientConfig, type Conninfo, describeConninfo, hostLabel, parseConninfo } from "../_conninfo.ts";
 import { scrubber } from "../_scrub.ts";
 import { fitsReported, mismatch, passesFor, sessionFits, type SessionWant } from "../_session_attrs.ts";
@@ -81,7 +81,9 @@ export function createPgDriver(
 
     async connect(signal: AbortSignal): Promise<pg.Client> {
       signal.throwIfAborted();
-      return await connectToHosts(info, signal, connectTimeout, scrub, failover);
+      const client = await connectToHosts(info, signal, connectTimeout, scrub, failover);
+      Object.defineProperty(client, FORGET_SESSION, { value: forgetPreparedStatements, configurable: true });
+      return client;
     },
 
     async close(client: pg.Client, timeoutMs = 5_000): Promise<void> {
@@ -152,6 +154,19 @@ export function createPgDriver(
       failover.watch(client, fire);
     },
   };
+}
+
+/**
+ * After DISCARD ALL (`ConnectionPool.discardAll`): the server deallocated the
+ * statements pg prepared for named queries, but pg keeps their names and would
+ * skip the Parse next time ("prepared statement ... does not exist").
+ */
+function forgetPreparedStatements(this: pg.Client): void {
+  const cache = (this as unknown as { connection?: { parsedStatements?: Record<string, unknown> } }).connection
+    ?.parsedStatements;
+  if (cache !== undefined) {
+    for (const name of Object.keys(cache)) delete cache[name];
+  }
 }
 
 /**
