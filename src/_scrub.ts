@@ -23,17 +23,32 @@ import type { Conninfo } from "./_conninfo.ts";
  * ```
  */
 export function scrubber(info: Conninfo): (error: unknown) => Error {
-  const password = info.password;
-  const secrets = password === undefined || password === ""
-    ? []
-    : [...new Set([password, encodeURIComponent(password)])].sort((a, b) => b.length - a.length);
-  const shown = [info.user, info.database, ...info.hosts.flatMap((h) => [h.host, h.hostaddr])]
-    .filter((s): s is string => typeof s === "string" && s !== "");
+  return scrubberOf([info.password], [info.user, info.database, ...info.hosts.flatMap((h) => [h.host, h.hostaddr])]);
+}
+
+/**
+ * {@linkcode scrubber} for a driver that does not parse its conninfo through
+ * `_conninfo.ts` (deno-postgres): the passwords (each also percent-encoded)
+ * and the names to keep readable, given directly.
+ *
+ * @param passwords Every form of the password the conninfo holds (empty and non-strings are skipped).
+ * @param shown User, database and host names (non-strings are skipped).
+ * @returns `scrub(error)`, as {@linkcode scrubber}'s.
+ * @example
+ * ```ts
+ * const scrub = scrubberOf(["s3cret"], ["app", "db"]);
+ * scrub(new Error("s3cret")).message; // "***"
+ * ```
+ */
+export function scrubberOf(passwords: readonly unknown[], shown: readonly unknown[]): (error: unknown) => Error {
+  const given = passwords.filter((p): p is string => typeof p === "string" && p !== "");
+  const secrets = [...new Set(given.flatMap((p) => [p, encodeURIComponent(p)]))].sort((a, b) => b.length - a.length);
+  const names = shown.filter((s): s is string => typeof s === "string" && s !== "");
   return (error: unknown): Error => {
     const err = error instanceof Error ? error : new Error(String(error));
     if (secrets.length === 0) return err;
-    err.message = scrubText(err.message, secrets, shown);
-    if (typeof err.stack === "string") err.stack = scrubText(err.stack, secrets, shown);
+    err.message = scrubText(err.message, secrets, names);
+    if (typeof err.stack === "string") err.stack = scrubText(err.stack, secrets, names);
     return err;
   };
 }
