@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { ConnectionPool, NullConnectionPool, PoolTimeoutError } from "../mod.ts";
 import { createTestDatabase, waitFor } from "./_db.ts";
 import { proxyToServer } from "./_faults.ts";
+import { closedPort } from "./_pool_helpers.ts";
 import { startWorker } from "./_shared_helpers.ts";
 import { server, withRole } from "./_conninfo_helpers.ts";
 
@@ -68,6 +69,29 @@ Deno.test("a Worker attached to a pool with a wrong password gets the cause's te
       w.terminate();
     }
   }));
+
+Deno.test("a Worker gets the owner's HostsExhaustedError, with its hosts, as the cause of its timeout", async () => {
+  const ports = [closedPort(), closedPort()];
+  await using pool = new ConnectionPool({
+    conninfo: `postgres://u:not-the-password@127.0.0.1:${ports[0]},127.0.0.1:${ports[1]}/db`,
+    minSize: 1,
+    maxSize: 1,
+    backoff: FAST,
+  });
+  const w = startWorker();
+  try {
+    await w.attach(pool.share());
+    const error = await w.fail("hold", { timeout: 400 });
+    assert.ok(error.isPoolTimeoutError, `${error.name}: ${error.message}`);
+    const cause = error.cause;
+    assert.ok(cause?.isHostsExhaustedError && cause.isPoolError, JSON.stringify(cause));
+    assert.deepEqual(cause.hosts, ports.map((port) => `127.0.0.1:${port}`));
+    assert.match(cause.message, /^No server accepted a session/);
+    assert.ok(!JSON.stringify(error).includes("not-the-password"));
+  } finally {
+    w.terminate();
+  }
+});
 
 Deno.test("a pool too small, after the server came back: the timeout's message has counts and no stale connection error", async () => {
   await using proxy = await proxyToServer();
