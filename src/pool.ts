@@ -783,13 +783,8 @@ export class ConnectionPool<C extends object = pg.Client> {
       idle: this.#idle.length,
       waiting: this.#waiters.size,
     };
-    // With a host list: open connections per `host:port`, so a failover shows.
-    if (this.#driver.hostOf !== undefined) {
-      for (const entry of this.#all) {
-        const host = this.#driver.hostOf(entry.conn);
-        if (host !== undefined) (summary.hosts ??= {})[host] = (summary.hosts[host] ?? 0) + 1;
-      }
-    }
+    const hosts = this.#connections.hosts();
+    if (hosts !== undefined) summary.hosts = hosts;
     return summary;
   }
 

@@ -104,6 +104,7 @@ Deno.test("read-write skips a read-only server, in URL and key=value form, for e
       try {
         const conn = await pool.getconn();
         assert.equal((await conn.query("select inet_server_port() as port")).rows[0].port, a.port, Class.name);
+        assert.deepEqual(pool.toJSON().hosts, { [`127.0.0.1:${a.port}`]: 1 }, `${Class.name}.toJSON() names the host`);
         await pool.putconn(conn);
       } finally {
         await pool.closeall();
