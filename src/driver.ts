@@ -79,6 +79,11 @@ export interface Driver<C> {
   watch(conn: C, onLost: (error: Error | undefined) => void): void;
   /** Text that identifies the target without secrets, for logs and errors. */
   readonly description: string;
+  /**
+   * The server a connection is on, as `host:port` (no secrets), when the
+   * target is a host list; shown in `pool.toJSON().hosts`.
+   */
+  hostOf?(conn: C): string | undefined;
 }
 
 /**

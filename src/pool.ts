@@ -22,7 +22,7 @@ import { MAX_DELAY, Timers, within } from "./_timers.ts";
 import { Waiter, WaiterQueue } from "./_waiters.ts";
 import { offAbort, onAbort } from "./_abort.ts";
 import { type Driver, FORGET_SESSION, type ForgetsSession, type QueryResult } from "./driver.ts";
-import { PoolClosedError, PoolError, PoolTimeoutError, TooManyRequestsError } from "./errors.ts";
+import { lastErrorSuffix, PoolClosedError, PoolError, PoolTimeoutError, TooManyRequestsError } from "./errors.ts";
 import { checkSizes, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { count, defaultDriver, duration } from "./_validate.ts";
 import type { BackoffOptions } from "./_backoff.ts";
@@ -409,7 +409,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     const timer = setTimeout(() => {
       waiter.reject(
         new PoolTimeoutError(
-          `Pool '${this.#name}' not ready after ${timeout} ms: ${this.#counts()}`,
+          `Pool '${this.#name}' not ready after ${timeout} ms: ${this.#counts()}${lastErrorSuffix(this.#lastError)}`,
           {
             cause: this.#lastError,
           },
@@ -903,8 +903,9 @@ export class ConnectionPool<C extends object = pg.Client> {
     size: number;
     idle: number;
     waiting: number;
+    hosts?: Record<string, number>;
   } {
-    return {
+    const summary: ReturnType<ConnectionPool<C>["toJSON"]> = {
       name: this.#name,
       target: this.#driver.description,
       state: this.#state,
@@ -914,6 +915,9 @@ export class ConnectionPool<C extends object = pg.Client> {
       idle: this.#idle.length,
       waiting: this.#waiters.size,
     };
+    const hosts = this.#connections.hosts();
+    if (hosts !== undefined) summary.hosts = hosts;
+    return summary;
   }
 
   /** @internal Age of the oldest waiter, in ms, for invariant checks in tests. */
@@ -1193,6 +1197,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#pending--;
     this.#toldOutageAt = undefined;
     this.#failFast.succeeded();
+    this.#lastError = undefined; // a timeout from now on is not about this outage
     this.#counters.connectionsNum++;
     this.#counters.connectionsMs += performance.now() - started;
     if (this.closed) { // closed while connecting
@@ -1336,17 +1341,19 @@ export class ConnectionPool<C extends object = pg.Client> {
     for (const waiter of this.#readyWaiters) waiter.resolve();
   }
 
+  /** Open connections (`size`) and attempts (`connecting`) counted apart: an attempt in flight is not a connection. */
   #counts(): string {
-    const size = this.#all.size + this.#pending;
     const idle = this.#idle.length;
     let inUse = 0;
     for (const e of this.#all) if (e.state === "in_use") inUse++;
-    return `size ${size} (max ${this.#o.maxSize}), idle ${idle}, in use ${inUse}, waiting ${this.#waiters.size}`;
+    return `size ${this.#all.size} (max ${this.#o.maxSize}), connecting ${this.#pending}, idle ${idle}, in use ${inUse}, waiting ${this.#waiters.size}`;
   }
 
   #timeoutError(timeout: number): PoolTimeoutError {
     return new PoolTimeoutError(
-      `Couldn't get a connection from pool '${this.#name}' after ${timeout} ms: ${this.#counts()}`,
+      `Couldn't get a connection from pool '${this.#name}' after ${timeout} ms: ${this.#counts()}${
+        lastErrorSuffix(this.#lastError)
+      }`,
       { cause: this.#lastError },
     );
   }
