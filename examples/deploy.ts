@@ -16,8 +16,11 @@
  *   keeps an isolate (or a `deno run` script) alive.
  * - No `close()` in the handler: Deploy simply drops an isolate, and the
  *   server ends its sessions when the sockets close. Locally, `deno serve`
- *   stops on SIGTERM only once every socket is closed, so a SIGTERM listener
- *   closes the pool (without it, the stop would wait for `maxIdle`).
+ *   stops on SIGTERM or Ctrl-C (SIGINT) only once every socket is closed, so
+ *   a listener for both closes the pool (without it, the stop would wait for
+ *   `maxIdle`).
+ * - Its table is `deploy_items`: the other examples own theirs, so they can
+ *   share one database in any order.
  *
  * Environment: `DATABASE_URL`, `POOL_MAX_SIZE` (default 5: several isolates
  * share the server's `max_connections`), `POOL_MAX_IDLE_MS` (default 30000).
@@ -45,7 +48,7 @@ function getPool(): ConnectionPool {
 /** Creates the table once per isolate; a failure is retried by the next request. */
 function ensureSchema(): Promise<void> {
   return schema ??= getPool().query(`
-    create table if not exists items (
+    create table if not exists deploy_items (
       id integer generated always as identity primary key,
       name text not null
     )`).then(() => {}, (error) => {
@@ -65,7 +68,7 @@ async function route(req: Request): Promise<Response> {
       });
     case "GET /items": {
       await ensureSchema();
-      const { rows } = await getPool().query("select id, name from items order by id limit 100");
+      const { rows } = await getPool().query("select id, name from deploy_items order by id limit 100");
       return Response.json(rows);
     }
     case "POST /items": {
@@ -79,19 +82,24 @@ async function route(req: Request): Promise<Response> {
         return Response.json({ error: "Field 'name' is required: a non-empty string" }, { status: 400 });
       }
       await ensureSchema();
-      const { rows } = await getPool().query("insert into items (name) values ($1) returning id, name", [body.name]);
+      const { rows } = await getPool().query("insert into deploy_items (name) values ($1) returning id, name", [
+        body.name,
+      ]);
       return Response.json(rows[0], { status: 201 });
     }
   }
   return Response.json({ error: "Not found" }, { status: 404 });
 }
 
-// Local `deno serve` waits on SIGTERM until open sockets close: close the pool
-// then so it stops at once, not after maxIdle. Deno Deploy has no signals.
-try {
-  Deno.addSignalListener("SIGTERM", () => void pool?.close());
-} catch {
-  // No signal support here: the platform drops the isolate instead.
+// Local `deno serve` stops on SIGTERM and on Ctrl-C (SIGINT) only once every
+// socket is closed, pool connections included: close the pool on either so it
+// stops at once, not after maxIdle. Deno Deploy has no signals.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  try {
+    Deno.addSignalListener(signal, () => void pool?.close());
+  } catch {
+    // No signal support here: the platform drops the isolate instead.
+  }
 }
 
 export default {

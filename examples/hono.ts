@@ -39,7 +39,7 @@ const pool = new ConnectionPool({
 });
 await pool.open({ wait: true, timeout: 10_000 });
 await pool.query(`
-  create table if not exists items (
+  create table if not exists hono_items (
     id integer generated always as identity primary key,
     name text not null,
     qty integer not null default 0
@@ -95,7 +95,7 @@ app.get("/healthz", (c) => c.json({ status: pool.closed ? "closed" : "ok", pool:
 app.get("/metrics", (c) => c.text(toPrometheus(pool), 200, { "content-type": "text/plain; version=0.0.4" }));
 
 app.get("/items", db, async (c) => {
-  const { rows } = await c.var.db.query("select id, name, qty from items order by id limit 100");
+  const { rows } = await c.var.db.query("select id, name, qty from hono_items order by id limit 100");
   return c.json(rows);
 });
 
@@ -107,7 +107,7 @@ app.post("/items", db, async (c) => {
   if (!Number.isSafeInteger(qty) || (qty as number) < 0) {
     throw new HTTPException(400, { message: "Field 'qty' must be an integer >= 0" });
   }
-  const { rows } = await c.var.db.query("insert into items (name, qty) values ($1, $2) returning id, name, qty", [
+  const { rows } = await c.var.db.query("insert into hono_items (name, qty) values ($1, $2) returning id, name, qty", [
     name,
     qty,
   ]);
@@ -122,10 +122,10 @@ app.post("/transfer", db, async (c) => {
   const qty = positiveInteger(body.qty, "qty");
   const conn = c.var.db;
   const result = await inTransaction(conn, async () => {
-    const taken = await conn.query("update items set qty = qty - $2 where id = $1 returning qty", [from, qty]);
+    const taken = await conn.query("update hono_items set qty = qty - $2 where id = $1 returning qty", [from, qty]);
     if (taken.rowCount === 0) throw new HTTPException(404, { message: `No item ${from}` });
     if (taken.rows[0].qty < 0) throw new HTTPException(409, { message: `Item ${from} has fewer than ${qty}` });
-    const given = await conn.query("update items set qty = qty + $2 where id = $1 returning qty", [to, qty]);
+    const given = await conn.query("update hono_items set qty = qty + $2 where id = $1 returning qty", [to, qty]);
     if (given.rowCount === 0) throw new HTTPException(404, { message: `No item ${to}` });
     return { from: { id: from, qty: taken.rows[0].qty }, to: { id: to, qty: given.rows[0].qty } };
   });

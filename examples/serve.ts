@@ -43,8 +43,8 @@ const pool = new ConnectionPool({
 // Fail at boot, not on the first request, when the database is unreachable.
 await pool.open({ wait: true, timeout: 10_000 });
 await pool.query(`
-  create table if not exists items (
-    id bigint generated always as identity primary key,
+  create table if not exists serve_items (
+    id integer generated always as identity primary key,
     name text not null,
     qty integer not null default 0,
     created_at timestamptz not null default now()
@@ -64,13 +64,13 @@ async function handle(req: Request): Promise<Response> {
   const route = `${req.method} ${pathname}`;
   switch (route) {
     case "GET /items": {
-      const { rows } = await pool.query("select id, name, qty, created_at from items order by id limit 100");
+      const { rows } = await pool.query("select id, name, qty, created_at from serve_items order by id limit 100");
       return Response.json(rows);
     }
     case "POST /items": {
       const { name, qty } = await readItem(req);
       const { rows } = await pool.query(
-        "insert into items (name, qty) values ($1, $2) returning id, name, qty, created_at",
+        "insert into serve_items (name, qty) values ($1, $2) returning id, name, qty, created_at",
         [name, qty],
       );
       return Response.json(rows[0], { status: 201 });

@@ -49,6 +49,21 @@ export class Connections<C extends object> {
     this.#o = options;
   }
 
+  /**
+   * Open connections per `host:port`, when the driver tells (a host list);
+   * `undefined` otherwise. Shown in the pools' `toJSON()`, so a failover shows.
+   */
+  hosts(): Record<string, number> | undefined {
+    const hostOf = this.#o.driver.hostOf?.bind(this.#o.driver);
+    if (hostOf === undefined) return undefined;
+    let hosts: Record<string, number> | undefined;
+    for (const entry of this.all) {
+      const host = hostOf(entry.conn);
+      if (host !== undefined) (hosts ??= {})[host] = (hosts[host] ?? 0) + 1;
+    }
+    return hosts;
+  }
+
   /** Aborted by `abort()` (the pool closing): connection attempts stop. */
   get signal(): AbortSignal {
     return this.#closing.signal;

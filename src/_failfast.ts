@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { PoolConnectError } from "./errors.ts";
+import { HostsExhaustedError, PoolConnectError } from "./errors.ts";
 
 /** SQLSTATEs of a server that refused us for a reason a retry in a second will not change. */
 const PERMANENT_SQLSTATES = new Set([
@@ -50,6 +50,8 @@ const TLS_MESSAGE = /invalid peer certificate|self[- ]signed certificate|altname
  */
 export function isPermanentConnectError(error: unknown): boolean {
   if (error === null || typeof error !== "object") return false;
+  // A host list: one host down now may be the primary in a moment (failover), so no server fitting is worth waiting for.
+  if (error instanceof HostsExhaustedError) return false;
   const code = (error as { code?: unknown }).code;
   if (typeof code === "string") {
     if (PERMANENT_SQLSTATES.has(code) || DNS_CODES.has(code) || TLS_CODES.has(code)) return true;

@@ -1,6 +1,11 @@
-import { Deque } from "./_deque.ts";
-
 import { MAX_DELAY } from "./_timers.ts";
+
+/** The waiters that share one timeout value, in deadline order (see WaiterQueue). */
+interface Group<T> {
+  readonly timeout: number;
+  head: Waiter<T> | undefined;
+  tail: Waiter<T> | undefined;
+}
 
 /**
  * One queued request (psycopg_pool's `WaitingClient`). It settles exactly once:
@@ -25,6 +30,17 @@ export class Waiter<T> {
   lend = false;
   /** The borrower's stack when leak detection is on, captured while it is still on the stack. */
   origin: string | undefined = undefined;
+  /**
+   * Links of the queue's two intrusive lists (FIFO order, and deadline order
+   * within its timeout group): a waiter that gives up is unlinked in O(1) and
+   * nothing keeps it (or its promise and reason) alive afterwards.
+   */
+  prev: Waiter<T> | undefined = undefined;
+  next: Waiter<T> | undefined = undefined;
+  groupPrev: Waiter<T> | undefined = undefined;
+  groupNext: Waiter<T> | undefined = undefined;
+  /** The timeout group it is linked in; undefined once out of the queue. */
+  group: Group<T> | undefined = undefined;
   #resolve!: (value: T) => void;
   #reject!: (reason: unknown) => void;
   #cleanup: (() => void) | undefined = undefined;
@@ -46,7 +62,7 @@ export class Waiter<T> {
   resolve(value: T): boolean {
     if (this.settled) return false;
     this.settled = true;
-    this.#cleanup?.();
+    this.#runCleanup();
     this.#resolve(value);
     return true;
   }
@@ -55,42 +71,73 @@ export class Waiter<T> {
   reject(reason: unknown): boolean {
     if (this.settled) return false;
     this.settled = true;
-    this.#cleanup?.();
+    this.#runCleanup();
     this.#reject(reason);
     return true;
+  }
+
+  #runCleanup(): void {
+    const cleanup = this.#cleanup;
+    if (cleanup === undefined) return;
+    this.#cleanup = undefined; // drop the closure (and what it captured) now
+    cleanup();
   }
 }
 
 /**
- * FIFO queue of waiters, O(1) at both ends, with ONE timer for every waiter's
- * deadline: a `setTimeout` costs ~5 µs in Deno, more than the rest of a queued
- * checkout, so the queue arms a single timer for the earliest deadline and
- * re-arms it when it fires. Waiters that gave up stay in the ring until they
- * reach the front or the timer sweeps (lazy removal), so `size` counts only the
- * live ones. While no waiter is live the timer is unref'd: an idle pool never
- * keeps the process alive.
+ * FIFO queue of waiters with ONE timer for every waiter's deadline: a
+ * `setTimeout` costs ~5 µs in Deno, more than the rest of a queued checkout,
+ * so the queue arms a single timer for the earliest deadline and re-arms it
+ * when it fires.
+ *
+ * Every operation is O(1) per waiter (enqueue, serve, abort, timeout):
+ *
+ * - Waiters are linked in an intrusive doubly linked list (serve order), so a
+ *   waiter that gives up is unlinked at once with `remove()` and frees its
+ *   memory, however long the queue.
+ * - Waiters are also linked in one list per distinct `timeout` value: within
+ *   such a group, deadlines grow with enqueue order, so the sweep pops only
+ *   the expired heads and the next deadline is the smallest group head. The
+ *   cost of a sweep is the number of expired waiters plus the number of
+ *   distinct timeouts seen since the last sweep (a handful in practice).
+ *
+ * While the queue is empty the timer is unref'd (not cleared, so a busy pool
+ * that empties and refills its queue does not pay a setTimeout each time): an
+ * idle pool never keeps the process alive.
  */
 export class WaiterQueue<T> {
-  #queue = new Deque<Waiter<T>>();
-  #live = 0;
+  #head: Waiter<T> | undefined = undefined;
+  #tail: Waiter<T> | undefined = undefined;
+  #length = 0;
+  /** Waiters being failed by a sweep: they still count, so their own timeout message shows them waiting. */
+  #failing = 0;
+  /** Groups by timeout; an empty one stays until the next sweep, so a queue that empties and refills reuses it. */
+  readonly #groups = new Map<number, Group<T>>();
+  /** The group of the last add: almost every request uses the pool's one timeout, so this skips the Map lookup. */
+  #lastGroup: Group<T> | undefined = undefined;
   #timer: number | undefined = undefined;
   #timerAt = Infinity;
   #timerRef = false;
   readonly #onTimeout: (waiter: Waiter<T>) => void;
 
-  /** @param onTimeout Fails a waiter whose deadline passed (the queue has already dropped it). */
+  /** @param onTimeout Fails a waiter whose deadline passed (the queue has already unlinked it). */
   constructor(onTimeout: (waiter: Waiter<T>) => void) {
     this.#onTimeout = onTimeout;
   }
 
-  /** Live (unsettled) waiters. */
+  /** Waiters in the queue. */
   get size(): number {
-    return this.#live;
+    return this.#length + this.#failing;
   }
 
   add(waiter: Waiter<T>): void {
-    this.#queue.push(waiter);
-    this.#live++;
+    waiter.prev = this.#tail;
+    waiter.next = undefined;
+    if (this.#tail === undefined) this.#head = waiter;
+    else this.#tail.next = waiter;
+    this.#tail = waiter;
+    this.#length++;
+    this.#linkGroup(waiter);
     if (waiter.deadline < this.#timerAt) this.#arm(waiter.deadline);
     else if (!this.#timerRef && this.#timer !== undefined) {
       Deno.refTimer(this.#timer);
@@ -98,39 +145,74 @@ export class WaiterQueue<T> {
     }
   }
 
-  /** A waiter settled on its own (abort): it no longer counts. */
-  forget(): void {
-    if (--this.#live === 0) this.#unref();
+  /** Unlinks a waiter that gave up (aborted); a no-op when it is no longer queued. */
+  remove(waiter: Waiter<T>): void {
+    if (waiter.group === undefined) return;
+    this.#unlink(waiter);
   }
 
-  /** Removes and returns the oldest live waiter, for the caller to resolve at once. */
+  /** Removes and returns the oldest waiter still waiting, for the caller to resolve at once. */
   take(): Waiter<T> | undefined {
     for (;;) {
-      const waiter = this.#queue.shift();
+      const waiter = this.#head;
       if (waiter === undefined) return undefined;
-      if (waiter.settled) continue;
-      if (--this.#live === 0) this.#unref();
-      return waiter;
+      this.#unlink(waiter);
+      if (!waiter.settled) return waiter; // settled ones only if a caller forgot remove()
     }
   }
 
-  /** Fails every live waiter with `reason` and stops the timer. */
+  /** Fails every waiter with `reason` and stops the timer. */
   rejectAll(reason: () => unknown): void {
     this.#disarm();
-    for (const waiter of this.#queue.drain()) {
-      if (!waiter.settled) {
-        this.#live--;
-        waiter.reject(reason());
-      }
+    for (let waiter = this.take(); waiter !== undefined; waiter = this.take()) {
+      waiter.reject(reason());
     }
   }
 
-  /** Age in ms of the oldest live waiter (0 when none), for invariant checks. */
+  /** Age in ms of the oldest waiter (0 when none), for invariant checks. */
   oldestAge(now: number): number {
-    for (const waiter of this.#queue.toArray()) {
-      if (!waiter.settled) return now - waiter.enqueuedAt;
+    return this.#head === undefined ? 0 : now - this.#head.enqueuedAt;
+  }
+
+  /** Inserts into its timeout group, keeping deadline order (a step back from the tail at most, in practice). */
+  #linkGroup(waiter: Waiter<T>): void {
+    let group = this.#lastGroup;
+    if (group === undefined || group.timeout !== waiter.timeout) {
+      group = this.#groups.get(waiter.timeout);
+      if (group === undefined) {
+        group = { timeout: waiter.timeout, head: undefined, tail: undefined };
+        this.#groups.set(waiter.timeout, group);
+      }
+      this.#lastGroup = group;
     }
-    return 0;
+    waiter.group = group;
+    let after = group.tail;
+    while (after !== undefined && after.deadline > waiter.deadline) after = after.groupPrev;
+    waiter.groupPrev = after;
+    waiter.groupNext = after === undefined ? group.head : after.groupNext;
+    if (after === undefined) group.head = waiter;
+    else after.groupNext = waiter;
+    if (waiter.groupNext === undefined) group.tail = waiter;
+    else waiter.groupNext.groupPrev = waiter;
+  }
+
+  #unlink(waiter: Waiter<T>): void {
+    if (waiter.prev === undefined) this.#head = waiter.next;
+    else waiter.prev.next = waiter.next;
+    if (waiter.next === undefined) this.#tail = waiter.prev;
+    else waiter.next.prev = waiter.prev;
+    const group = waiter.group!;
+    if (waiter.groupPrev === undefined) group.head = waiter.groupNext;
+    else waiter.groupPrev.groupNext = waiter.groupNext;
+    if (waiter.groupNext === undefined) group.tail = waiter.groupPrev;
+    else waiter.groupNext.groupPrev = waiter.groupPrev;
+    waiter.prev =
+      waiter.next =
+      waiter.groupPrev =
+      waiter.groupNext =
+      waiter.group =
+        undefined;
+    if (--this.#length === 0) this.#unref();
   }
 
   #arm(at: number): void {
@@ -157,32 +239,37 @@ export class WaiterQueue<T> {
     }
   }
 
-  /** Times out every waiter past its deadline, drops settled ones, re-arms for the next deadline. */
+  /** Times out the waiters past their deadline (the heads of each group), re-arms for the next deadline. */
   #sweep(): void {
     this.#timer = undefined;
     this.#timerAt = Infinity;
     const now = Date.now();
-    const keep = new Deque<Waiter<T>>();
     const expired: Waiter<T>[] = [];
     let next = Infinity;
-    for (const waiter of this.#queue.drain()) {
-      if (waiter.settled) continue;
-      // Timers may fire up to a millisecond early: count that as due. A deadline
-      // further away than the whole wait means the wall clock stepped back:
-      // the timer (monotonic) has run, so the wait is over.
-      if (waiter.deadline <= now + 1 || waiter.deadline - now > waiter.timeout) expired.push(waiter);
-      else {
-        keep.push(waiter);
-        if (waiter.deadline < next) next = waiter.deadline;
+    for (const group of this.#groups.values()) {
+      if (group.head === undefined) { // emptied since the last sweep
+        this.#groups.delete(group.timeout); // deleting while iterating a Map is safe
+        if (this.#lastGroup === group) this.#lastGroup = undefined;
+        continue;
+      }
+      for (let waiter = group.head; waiter !== undefined; waiter = group.head) {
+        // Timers may fire up to a millisecond early: count that as due. A deadline
+        // further away than the whole wait means the wall clock stepped back:
+        // the timer (monotonic) has run, so the wait is over.
+        if (waiter.deadline <= now + 1 || waiter.deadline - now > waiter.timeout) {
+          expired.push(waiter);
+          this.#unlink(waiter);
+        } else {
+          if (waiter.deadline < next) next = waiter.deadline;
+          break;
+        }
       }
     }
-    this.#queue = keep;
     if (next !== Infinity) this.#arm(next);
-    // Each expired waiter still counts while it is failed, so its message shows it waiting.
-    this.#live = keep.length + expired.length;
+    this.#failing += expired.length;
     for (const waiter of expired) {
       this.#onTimeout(waiter);
-      if (--this.#live === 0) this.#unref();
+      this.#failing--;
     }
   }
 }

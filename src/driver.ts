@@ -79,12 +79,17 @@ export interface Driver<C> {
   watch(conn: C, onLost: (error: Error | undefined) => void): void;
   /** Text that identifies the target without secrets, for logs and errors. */
   readonly description: string;
+  /**
+   * The server a connection is on, as `host:port` (no secrets), when the
+   * target is a host list; shown in `pool.toJSON().hosts`.
+   */
+  hostOf?(conn: C): string | undefined;
 }
 
 /**
  * Where a driver puts, on each connection it opens, how to forget what it
  * caches client-side about the server session (pg: the names of prepared
- * statements), so `ConnectionPool.discardAll` can keep the client in step
+ * statements, and the type parsers and listeners added since adoption), so `ConnectionPool.discardAll` can keep the client in step
  * with `DISCARD ALL` without knowing the driver. Not part of the public API.
  */
 export const FORGET_SESSION: unique symbol = Symbol("tidepool.forgetSession");

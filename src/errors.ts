@@ -149,3 +149,64 @@ export class PoolConnectError extends PoolError {
     this.name = "PoolConnectError";
   }
 }
+
+/** Longest connection-error text carried in a pool error's message. */
+const MAX_CAUSE_TEXT = 300;
+
+/**
+ * `"; last connection error: <text>"` for a pool error's message, or `""`
+ * without one: so that "database down" (the cause is in the message) and
+ * "pool too small" read differently without digging into `cause`. The text
+ * comes from the driver, which scrubs its errors of the password.
+ *
+ * @param error The last connection error, if any.
+ * @returns The suffix, on one line, at most about 300 characters.
+ * @example
+ * ```ts
+ * const m = `Couldn't get a connection${lastErrorSuffix(new Error("password authentication failed"))}`;
+ * ```
+ */
+export function lastErrorSuffix(error: unknown): string {
+  if (error === undefined) return "";
+  const parts: string[] = [];
+  for (let e: unknown = error, depth = 0; e !== undefined && depth < 3; depth++) {
+    const message = e instanceof Error ? e.message : String(e);
+    const code = (e as { code?: unknown })?.code;
+    parts.push(typeof code === "string" && code !== "" ? `${message} (${code})` : message);
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  let text = parts.filter((p) => p !== "").join(": ").replace(/\s+/g, " ").trim();
+  if (text.length > MAX_CAUSE_TEXT) text = `${text.slice(0, MAX_CAUSE_TEXT - 3)}...`;
+  return text === "" ? "" : `; last connection error: ${text}`;
+}
+
+/**
+ * No server of a conninfo's host list gave a session: each was down or did
+ * not fit `target_session_attrs` (a read-only server for `read-write`, ...).
+ * The message names each host tried and why (never a password); `cause` is
+ * the last host's error.
+ *
+ * @example
+ * ```ts
+ * import { HostsExhaustedError } from "@tidepool/pg";
+ * const e = new HostsExhaustedError("No server accepted a session", ["h1:5432", "h2:5432"]);
+ * console.log(e.hosts); // ["h1:5432", "h2:5432"]
+ * ```
+ */
+export class HostsExhaustedError extends PoolError {
+  /** The hosts tried, as `host:port`, in order. */
+  readonly hosts: string[];
+
+  /**
+   * Creates the error.
+   *
+   * @param message The hosts tried and why each was refused.
+   * @param hosts The hosts tried, as `host:port`.
+   * @param options `cause`: the last host's error.
+   */
+  constructor(message: string, hosts: string[], options?: ErrorOptions) {
+    super(message, options);
+    this.name = "HostsExhaustedError";
+    this.hosts = hosts;
+  }
+}

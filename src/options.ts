@@ -5,6 +5,7 @@
  * @module
  */
 import type { BackoffOptions } from "./_backoff.ts";
+import { resolvePooler } from "./_pooler.ts";
 import { callback, checkDriver, count, duration, isConninfo, poolName } from "./_validate.ts";
 
 /** Options after defaults, as the pool core uses them. */
@@ -24,6 +25,7 @@ export interface ResolvedOptions {
   backoff: Required<BackoffOptions>;
   keepaliveInterval: number;
   allowExitOnIdle: boolean;
+  pooler: "transaction" | undefined;
   capGroup: string | undefined;
 }
 
@@ -50,6 +52,7 @@ export const OPTION_NAMES: ReadonlySet<string> = new Set([
   "backoff",
   "keepaliveInterval",
   "allowExitOnIdle",
+  "pooler",
   "capGroup",
 ]);
 
@@ -96,15 +99,7 @@ export function resolveOptions(
       );
     }
   } else checkDriver(o.driver);
-  const minSize = count(o.minSize, "minSize", defaults.minSize);
-  const maxSize = count(
-    o.maxSize,
-    "maxSize",
-    defaults.maxSize ?? Math.max(minSize, 1),
-    0,
-    true,
-  );
-  checkSizes(minSize, maxSize);
+  const { minSize, maxSize } = resolveSizes(o.minSize, o.maxSize, defaults);
   poolName(o.name);
   for (const f of ["reconnectFailed", "configure", "reset", "check"]) {
     callback(o[f], f);
@@ -144,8 +139,36 @@ export function resolveOptions(
     backoff,
     keepaliveInterval: duration(o.keepaliveInterval, "keepaliveInterval", 0),
     allowExitOnIdle: o.allowExitOnIdle === true,
+    pooler: resolvePooler(o.pooler),
     capGroup: o.capGroup as string | undefined,
   };
+}
+
+/** `maxSize` when only `minSize: 0` is given: pg.Pool's default `max`. */
+export const DEFAULT_MAX_WHEN_MIN_ZERO = 10;
+
+/**
+ * The size rule (README, "Pool size"): with neither set, `minSize` and
+ * `maxSize` take the pool's defaults; with only `maxSize`, `minSize` is the
+ * default capped at `maxSize` (so `{ maxSize: 2 }` is a pool of up to 2, not
+ * an error about a minSize the user never set); with only `minSize`,
+ * `maxSize` equals it (psycopg_pool), except `minSize: 0`, which gets
+ * pg.Pool's `max` of 10 instead of a silent pool of one.
+ */
+export function resolveSizes(
+  min: unknown,
+  max: unknown,
+  defaults: { minSize: number; maxSize?: number },
+): { minSize: number; maxSize: number } {
+  const maxGiven = count(max, "maxSize", -1, 0, true);
+  const minSize = count(
+    min,
+    "minSize",
+    maxGiven >= 0 ? Math.min(defaults.minSize, maxGiven) : defaults.minSize,
+  );
+  const maxSize = maxGiven >= 0 ? maxGiven : defaults.maxSize ?? (minSize === 0 ? DEFAULT_MAX_WHEN_MIN_ZERO : minSize);
+  checkSizes(minSize, maxSize);
+  return { minSize, maxSize };
 }
 
 function resolveBackoff(value: unknown): Required<BackoffOptions> {

@@ -10,17 +10,19 @@ import { FailFast } from "./_failfast.ts";
 import { Drain } from "./_drain.ts";
 import { startKeepalive } from "./_keepalive.ts";
 import { type Deadline, type DeadlineHost, deadlineOf, type DeadlineOptions, underDeadline } from "./deadline.ts";
+import { poolerDriver, resolvePooler } from "./_pooler.ts";
 import { Deque } from "./_deque.ts";
 import { Connections } from "./_connections.ts";
-import { type Entry, entryOf } from "./_entry.ts";
+import { type Entry, entryOf, holdsLease, leaseOf, returnedInScope } from "./_entry.ts";
 import { Jobs } from "./_jobs.ts";
 import { type LeakDetector, leakDetector } from "./_leak.ts";
 import { describeError, poolLogger } from "./_log.ts";
 import { prepareForReuse } from "./_return_path.ts";
 import { MAX_DELAY, Timers, within } from "./_timers.ts";
 import { Waiter, WaiterQueue } from "./_waiters.ts";
+import { offAbort, onAbort } from "./_abort.ts";
 import { type Driver, FORGET_SESSION, type ForgetsSession, type QueryResult } from "./driver.ts";
-import { PoolClosedError, PoolError, PoolTimeoutError, TooManyRequestsError } from "./errors.ts";
+import { lastErrorSuffix, PoolClosedError, PoolError, PoolTimeoutError, TooManyRequestsError } from "./errors.ts";
 import { checkSizes, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { count, defaultDriver, duration } from "./_validate.ts";
 import type { BackoffOptions } from "./_backoff.ts";
@@ -63,9 +65,13 @@ export interface ConnectionPoolOptions<C extends object = pg.Client> {
   conninfo?: string | pg.ClientConfig | ConninfoFunction;
   /** A driver to use instead of node-postgres (tests, benchmarks, other drivers). */
   driver?: Driver<C>;
-  /** Connections kept open. @default 4 (0 for NullConnectionPool) */
+  /**
+   * Connections kept open. @default 4, or `maxSize` when that is below 4 (0 for NullConnectionPool)
+   */
   minSize?: number;
-  /** Most connections open at once. @default minSize (unbounded for NullConnectionPool) */
+  /**
+   * Most connections open at once. @default minSize, or 10 when minSize is 0 (unbounded for NullConnectionPool)
+   */
   maxSize?: number;
   /** Name used in logs, errors and metrics. @default "pool-1", "pool-2", ... */
   name?: string;
@@ -83,12 +89,14 @@ export interface ConnectionPoolOptions<C extends object = pg.Client> {
   reconnectFailed?: (pool: ConnectionPool<C>) => void;
   /** Concurrent background connection attempts. @default 3 */
   numWorkers?: number;
+  // The callbacks' parameters are NoInfer: C comes from `driver` (else pg.Client), never from a
+  // callback such as `ConnectionPool.discardAll`, whose `{ query(): Promise<unknown> }` would become C.
   /** Runs on each new connection before first use; a throw discards it. @default none */
-  configure?: (conn: C) => Promise<void> | void;
+  configure?: (conn: NoInfer<C>) => Promise<void> | void;
   /** Runs on each returned connection; a throw discards it. @default none */
-  reset?: (conn: C) => Promise<void> | void;
+  reset?: (conn: NoInfer<C>) => Promise<void> | void;
   /** Runs on checkout; a connection that fails it is discarded. @default none */
-  check?: (conn: C) => Promise<void> | void;
+  check?: (conn: NoInfer<C>) => Promise<void> | void;
   /** Which idle connection is handed out first. @default "fifo" */
   order?: "fifo" | "lifo";
   /** Warn with the borrower's stack when a connection stays out this long; 0 = off. @default 0 */
@@ -104,6 +112,13 @@ export interface ConnectionPoolOptions<C extends object = pg.Client> {
   keepaliveInterval?: number;
   /** When nothing is borrowed or waiting, the pool's sockets do not keep the process alive (pg-pool's option). @default false */
   allowExitOnIdle?: boolean;
+  /**
+   * `"transaction"` when `conninfo` points at PgBouncer, Supavisor or RDS Proxy in transaction mode: named prepared
+   * statements and statements that leave session state (`SET` without `LOCAL`, `LISTEN`, session advisory locks,
+   * temp tables without `ON COMMIT DROP`, `WITH HOLD` cursors, `PREPARE`, `DISCARD`) are refused with a `TypeError`,
+   * and `reset: ConnectionPool.discardAll` is refused. @default undefined (a direct connection)
+   */
+  pooler?: "transaction";
   /**
    * Share one budget of `maxSize` server connections with the pools of the
    * same name in the other isolates of this process (`deno serve --parallel`,
@@ -235,12 +250,13 @@ export class ConnectionPool<C extends object = pg.Client> {
    * @throws {RangeError} An option is out of range (`maxSize < minSize`, negative duration, ...).
    */
   constructor(options: ConnectionPoolOptions<C>);
-  /** @internal subclasses pass a policy and their defaults. */
+  /** @internal @ignore Subclasses pass a policy and their defaults. */
   constructor(
     options: ConnectionPoolOptions<C>,
     policy: PoolPolicy,
     defaults: { minSize: number; maxSize?: number },
   );
+  /** @ignore The implementation: hidden from the docs like the internal overload. */
   constructor(
     options: ConnectionPoolOptions<C>,
     policy: PoolPolicy = MODERN,
@@ -250,6 +266,10 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#policy = policy;
     this.#name = this.#o.name ?? `pool-${++poolCounter}`;
     const driver = options.driver ?? defaultDriver<C>(options.conninfo!, this.#o.connectTimeout);
+    // Behind a transaction pooler every connection the driver opens checks its statements (src/_pooler.ts).
+    const checked = resolvePooler(this.#o.pooler, options.reset === ConnectionPool.discardAll)
+      ? poolerDriver(driver)
+      : driver;
     this.#cap = this.#o.capGroup === undefined ? undefined : new CapGroupMember(
       this.#o.capGroup,
       this.#o.maxSize,
@@ -263,7 +283,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       },
     );
     // Every connect reserves a group slot first; every close frees it once the socket closed.
-    this.#driver = this.#cap?.wrap(driver) ?? driver;
+    this.#driver = this.#cap?.wrap(checked) ?? checked;
     this.#reset = options.reset;
     this.#check = options.check;
     this.#reconnectFailed = options.reconnectFailed;
@@ -298,6 +318,9 @@ export class ConnectionPool<C extends object = pg.Client> {
       status: (conn) => this.#driver.status(conn),
       query: (conn, text) => this.#driver.query(conn, text),
       finishTimeout: this.#o.connectTimeout,
+      leaseOf: (conn) => leaseOf(conn),
+      holds: (conn, lease) => holdsLease(conn, lease),
+      leaseEnded: (_conn, helper) => this.closed ? this.#closedError() : returnedInScope(helper),
       onRetry: (error) =>
         this.#log.debug("Pool {pool}: retrying transaction after {code}", {
           pool: this.#name,
@@ -330,7 +353,10 @@ export class ConnectionPool<C extends object = pg.Client> {
 
   /**
    * A `reset` callback that runs `DISCARD ALL`: clears SET, temp tables,
-   * prepared statements, LISTEN, advisory locks, and resets the role.
+   * prepared statements, LISTEN, advisory locks, and resets the role. On a
+   * `pg.Client` it also undoes the borrower's JS-side changes: type parsers
+   * (`setTypeParser`) and event listeners added since the pool adopted the
+   * connection (after `configure`) are dropped.
    *
    * @param conn A pg connection.
    * @example
@@ -343,7 +369,8 @@ export class ConnectionPool<C extends object = pg.Client> {
     conn: { query(text: string): Promise<unknown> },
   ): Promise<void> {
     await conn.query("DISCARD ALL");
-    // The driver forgets what it cached about the session (pg: prepared statement names).
+    // The driver forgets what it cached about the session (pg: prepared statement names, and the type
+    // parsers and listeners the borrower added).
     (conn as ForgetsSession)[FORGET_SESSION]?.();
   }
 
@@ -406,7 +433,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     const timer = setTimeout(() => {
       waiter.reject(
         new PoolTimeoutError(
-          `Pool '${this.#name}' not ready after ${timeout} ms: ${this.#counts()}`,
+          `Pool '${this.#name}' not ready after ${timeout} ms: ${this.#counts()}${lastErrorSuffix(this.#lastError)}`,
           {
             cause: this.#lastError,
           },
@@ -451,6 +478,14 @@ export class ConnectionPool<C extends object = pg.Client> {
     if (options?.signal?.aborted) {
       this.#counters.requestsErrors++;
       return Promise.reject(options.signal.reason);
+    }
+    // Validated whether or not a connection is idle: a bad timeout is a bug to surface now.
+    if (options?.timeout !== undefined) {
+      try {
+        duration(options.timeout, "timeout", 0);
+      } catch (error) {
+        return Promise.reject(error);
+      }
     }
     if (this.#check !== undefined) return this.#getconnChecked(options);
     if (this.#idle.length > 0) {
@@ -894,8 +929,9 @@ export class ConnectionPool<C extends object = pg.Client> {
     size: number;
     idle: number;
     waiting: number;
+    hosts?: Record<string, number>;
   } {
-    return {
+    const summary: ReturnType<ConnectionPool<C>["toJSON"]> = {
       name: this.#name,
       target: this.#driver.description,
       state: this.#state,
@@ -905,6 +941,9 @@ export class ConnectionPool<C extends object = pg.Client> {
       idle: this.#idle.length,
       waiting: this.#waiters.size,
     };
+    const hosts = this.#connections.hosts();
+    if (hosts !== undefined) summary.hosts = hosts;
+    return summary;
   }
 
   /** @internal Age of the oldest waiter, in ms, for invariant checks in tests. */
@@ -931,6 +970,7 @@ export class ConnectionPool<C extends object = pg.Client> {
   #lend(entry: Entry<C>, now: number, origin?: string): void {
     if (this.#o.allowExitOnIdle) this.#driver.setRef?.(entry.conn, true); // its borrower awaits it
     entry.state = "in_use";
+    entry.lease++;
     entry.lentAt = now;
     this.#leaks.lent(entry as Entry<unknown>, origin);
   }
@@ -965,6 +1005,8 @@ export class ConnectionPool<C extends object = pg.Client> {
           left,
           () => new PoolTimeoutError("check() did not finish in time"),
         );
+        // Same rule as configure/reset: never lend a connection the callback left in a transaction.
+        if (this.#driver.status(entry.conn) !== "idle") throw new PoolError("check left the connection not idle");
       } catch (error) {
         this.#failedCheck(entry, error);
         continue;
@@ -1020,6 +1062,10 @@ export class ConnectionPool<C extends object = pg.Client> {
   #enqueue(options: GetconnOptions | undefined, lend: false, reported: number): Promise<Entry<C>>;
   #enqueue(options: GetconnOptions | undefined, lend: boolean, reported?: number): Promise<C | Entry<C>> {
     if (this.#state === "closed") return Promise.reject(this.#closedError());
+    if (options?.signal?.aborted) { // aborted during an earlier round of #getconnChecked
+      this.#counters.requestsErrors++;
+      return Promise.reject(options.signal.reason);
+    }
     let timeout: number;
     try {
       timeout = this.#requestTimeout(options);
@@ -1045,15 +1091,15 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#waiters.add(waiter);
     const signal = options?.signal;
     if (signal !== undefined) {
-      const onAbort = () => {
+      const aborted = () => {
         if (waiter.reject(signal.reason)) {
-          this.#waiters.forget();
+          this.#waiters.remove(waiter);
           this.#counters.requestsErrors++;
           this.#counters.requestsWaitMs += Date.now() - waiter.enqueuedAt;
         }
       };
-      signal.addEventListener("abort", onAbort, { once: true });
-      waiter.onSettle(() => signal.removeEventListener("abort", onAbort));
+      onAbort(signal, aborted);
+      waiter.onSettle(() => offAbort(signal, aborted));
     }
     this.#maybeGrow();
     return waiter.promise;
@@ -1177,6 +1223,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#pending--;
     this.#toldOutageAt = undefined;
     this.#failFast.succeeded();
+    this.#lastError = undefined; // a timeout from now on is not about this outage
     this.#counters.connectionsNum++;
     this.#counters.connectionsMs += performance.now() - started;
     if (this.closed) { // closed while connecting
@@ -1330,19 +1377,21 @@ export class ConnectionPool<C extends object = pg.Client> {
     for (const waiter of this.#readyWaiters) waiter.resolve();
   }
 
+  /** Open connections (`size`) and attempts (`connecting`) counted apart: an attempt in flight is not a connection. */
   #counts(): string {
-    const size = this.#all.size + this.#pending;
     const idle = this.#idle.length;
     let inUse = 0;
     for (const e of this.#all) if (e.state === "in_use") inUse++;
-    return `size ${size} (max ${this.#o.maxSize}), idle ${idle}, in use ${inUse}, waiting ${this.#waiters.size}${
+    return `size ${this.#all.size} (max ${this.#o.maxSize}), connecting ${this.#pending}, idle ${idle}, in use ${inUse}, waiting ${this.#waiters.size}${
       this.#cap?.describe() ?? ""
     }`;
   }
 
   #timeoutError(timeout: number): PoolTimeoutError {
     return new PoolTimeoutError(
-      `Couldn't get a connection from pool '${this.#name}' after ${timeout} ms: ${this.#counts()}`,
+      `Couldn't get a connection from pool '${this.#name}' after ${timeout} ms: ${this.#counts()}${
+        lastErrorSuffix(this.#lastError)
+      }`,
       { cause: this.#lastError },
     );
   }

@@ -94,6 +94,12 @@ export interface TransactionHost<K, G = unknown> {
   onRetry?(error: unknown): void;
   /** Deadlines on the work (local pools); without it `timeout`/`signal` bound only the wait for a connection. */
   readonly deadlines?: DeadlineHost<K>;
+  /** A token for the lease `conn` is lent on now (taken right after `getconn`). */
+  leaseOf(conn: K): number;
+  /** Whether `conn` is still lent on `lease`: false once it went back (even if lent again since). */
+  holds(conn: K, lease: number): boolean;
+  /** What a helper throws when `conn` no longer holds its lease after `fn`: the pool closed, or `fn` returned it. */
+  leaseEnded(conn: K, helper: "withConnection" | "transaction"): Error;
 }
 
 const FAILED = "The transaction failed and was rolled back: an error inside it was caught and ignored";
@@ -113,15 +119,18 @@ export async function withConnection<K, T, G>(
   // No timeout or signal (or a host without deadlines): the path of old, nothing allocated.
   const deadline = host.deadlines === undefined ? undefined : deadlineOf(options);
   const conn = await host.getconn(deadline === undefined ? options : deadline.waitOptions() as G);
+  // fn may return conn itself: then never commit, roll back or return the next borrower's lease.
+  const lease = host.leaseOf(conn);
   try {
     const result = deadline === undefined ? await fn(conn) : await underDeadline(host, conn, deadline, fn, false);
+    if (!host.holds(conn, lease)) throw host.leaseEnded(conn, "withConnection");
     await finish(host, conn, false);
     return result;
   } catch (error) {
-    if (!(error instanceof FinishTimeout)) await rollbackQuietly(host, conn);
+    if (!(error instanceof FinishTimeout) && host.holds(conn, lease)) await rollbackQuietly(host, conn);
     throw error;
   } finally {
-    await host.putconn(conn);
+    if (host.holds(conn, lease)) await host.putconn(conn);
   }
 }
 
@@ -140,6 +149,7 @@ export async function transaction<K, T>(
   const deadline = deadlineOf(options);
   for (let attempt = 0;; attempt++) {
     const conn = await host.getconn(deadline?.waitOptions());
+    const lease = host.leaseOf(conn); // see withConnection
     try {
       let result: T;
       if (deadline === undefined || host.deadlines === undefined) {
@@ -151,14 +161,15 @@ export async function transaction<K, T>(
           return await fn(c);
         }, true);
       }
+      if (!host.holds(conn, lease)) throw host.leaseEnded(conn, "transaction");
       await finish(host, conn, true);
       return result;
     } catch (error) {
-      if (!(error instanceof FinishTimeout)) await rollbackQuietly(host, conn);
+      if (!(error instanceof FinishTimeout) && host.holds(conn, lease)) await rollbackQuietly(host, conn);
       if (attempt >= retries || !isRetryable(error)) throw error;
       host.onRetry?.(error);
     } finally {
-      await host.putconn(conn);
+      if (host.holds(conn, lease)) await host.putconn(conn);
     }
     await sleep((5 + Math.random() * 20) * 2 ** Math.min(attempt, 6));
   }

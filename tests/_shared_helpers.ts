@@ -19,6 +19,11 @@ export interface WorkerError {
   isPoolClosedError: boolean;
   isPoolExhaustedError: boolean;
   isTooManyRequestsError: boolean;
+  isHostsExhaustedError: boolean;
+  /** A HostsExhaustedError's `hosts`. */
+  hosts?: string[];
+  /** The error's `cause`, described the same way. */
+  cause?: WorkerError;
 }
 
 /** Thrown by {@linkcode TestWorker.call} when the command failed inside the Worker. */

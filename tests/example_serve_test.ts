@@ -43,6 +43,7 @@ Deno.test("examples/serve.ts serves items, health and metrics, and stops cleanly
       assert.equal(res.status, 201);
       const created = await json(res);
       assert.equal(created.name, "apple");
+      assert.equal(typeof created.id, "number", `id ${JSON.stringify(created.id)} is not a JSON number`);
 
       res = await fetch(`${app.url}/items`);
       assert.equal(res.status, 200);
@@ -52,7 +53,7 @@ Deno.test("examples/serve.ts serves items, health and metrics, and stops cleanly
       // Busy pool: a lock holds both connections in queries and a third request queues.
       // /metrics must still answer at once, reporting the queue.
       await locker.connect();
-      await locker.query("begin; lock table items in access exclusive mode");
+      await locker.query("begin; lock table serve_items in access exclusive mode");
       const blocked = [1, 2, 3].map(() => fetch(`${app.url}/items`));
       let metrics = "";
       await waitFor(async () => {
@@ -75,7 +76,7 @@ Deno.test("examples/serve.ts serves items, health and metrics, and stops cleanly
 
       // A database error is a 500 that says nothing about the SQL or the credentials.
       await adminQuery("select 1"); // the admin connection works
-      await locker.query("drop table items");
+      await locker.query("drop table serve_items");
       res = await fetch(`${app.url}/items`);
       assert.equal(res.status, 500);
       const body = await res.text();
@@ -92,10 +93,10 @@ Deno.test("examples/serve.ts serves items, health and metrics, and stops cleanly
 
       // Graceful drain: a request in flight when SIGTERM arrives still completes.
       await locker.query(
-        "create table items (id bigint generated always as identity primary key, name text not null, " +
+        "create table serve_items (id integer generated always as identity primary key, name text not null, " +
           "qty integer not null default 0, created_at timestamptz not null default now())",
       );
-      await locker.query("begin; lock table items in access exclusive mode");
+      await locker.query("begin; lock table serve_items in access exclusive mode");
       const inFlight = fetch(`${app.url}/items`);
       await waitFor(async () => {
         const [row] = await adminQuery<{ n: number }>(

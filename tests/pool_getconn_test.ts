@@ -103,7 +103,7 @@ Deno.test("getconn() rejects with PoolTimeoutError after timeout, naming the poo
     assert.equal(error.name, "PoolTimeoutError");
     assert.match(error.message, /'tp-small'/);
     assert.match(error.message, /300 ms/);
-    assert.match(error.message, /size 1 \(max 1\), idle 0, in use 1, waiting 1/);
+    assert.match(error.message, /size 1 \(max 1\), connecting 0, idle 0, in use 1, waiting 1/);
     assertAbout(ms, 300);
     assert.equal(pool.getStats().requestsErrors, 1);
     await pool.putconn(held);

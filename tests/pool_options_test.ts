@@ -118,14 +118,14 @@ Deno.test("constructor rejects unknown option names with TypeError naming them",
   assertRejectsOption({ backoff: { initial: 5 } }, TypeError, "backoff.initial");
 });
 
-Deno.test("maxSize defaults to minSize and minSize to 4", () => {
+Deno.test("maxSize defaults to minSize and minSize to 4 (minSize 0 alone: maxSize 10, see promises_options_test.ts)", () => {
   const byDefault = new ConnectionPool({ conninfo });
   assert.equal(byDefault.minSize, 4);
   assert.equal(byDefault.maxSize, 4);
   const sized = new ConnectionPool({ conninfo, minSize: 2 });
   assert.equal(sized.maxSize, 2);
   const zero = new ConnectionPool({ conninfo, minSize: 0 });
-  assert.equal(zero.maxSize, 1);
+  assert.equal(zero.maxSize, 10);
 });
 
 Deno.test("pools are named pool-N by default, in creation order, and name/minSize/maxSize/closed read back", () => {

@@ -25,6 +25,9 @@ function stubHost() {
       return Promise.resolve({ command: text });
     },
     finishTimeout: 0,
+    leaseOf: () => 1,
+    holds: () => true,
+    leaseEnded: () => new Error("lease ended"),
   };
   return { host, waits, statements };
 }

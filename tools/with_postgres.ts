@@ -11,6 +11,9 @@
  * and SIGINT/SIGTERM/SIGHUP (forwarded to the command first). Exits with the
  * command's exit code. Set `TIDEPOOL_PG_LOG=1` to see the server's log.
  *
+ * Works in a fresh clone (it runs `deno install` when the binaries are not in
+ * `node_modules` yet) and as root under a 0700 directory (see `_binaries.ts`).
+ *
  * @module
  */
 

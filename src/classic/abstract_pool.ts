@@ -226,7 +226,8 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
   /**
    * A summary without secrets, for logs and `JSON.stringify`.
    *
-   * @returns Name, target without password, state, limits and counts.
+   * @returns Name, target without password, state, limits and counts; with a host list, open connections per
+   *   `host:port` (`hosts`).
    * @example
    * ```ts
    * import { SimpleConnectionPool } from "@tidepool/pg";
@@ -243,8 +244,9 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
     size: number;
     idle: number;
     used: number;
+    hosts?: Record<string, number>;
   } {
-    return {
+    const summary: ReturnType<AbstractConnectionPool<C>["toJSON"]> = {
       name: this.#name,
       target: this.driver.description,
       state: this.#state,
@@ -254,6 +256,10 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
       idle: this._pool.length,
       used: this._used.size,
     };
+    // With a host list: open connections per `host:port`, as ConnectionPool shows them.
+    const hosts = this.#connections.hosts();
+    if (hosts !== undefined) summary.hosts = hosts;
+    return summary;
   }
 
   // ---- the key-based core (psycopg2's _getconn / _putconn / _closeall) ------
@@ -507,6 +513,7 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
 
   #bind(key: PoolKey, entry: Entry<C>): void {
     entry.state = "in_use";
+    entry.lease++;
     entry.lentAt = Date.now();
     this._used.set(key, entry.conn);
     this._rused.set(entry.conn, key);

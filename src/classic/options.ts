@@ -36,9 +36,9 @@ export interface ClassicPoolOptions<C extends object = pg.Client> {
   /** Name used in logs and errors. @default "classic-1", "classic-2", ... */
   name?: string;
   /** Runs on each new connection before first use; a throw discards it. @default none */
-  configure?: (conn: C) => Promise<void> | void;
+  configure?: (conn: NoInfer<C>) => Promise<void> | void;
   /** Runs on each connection kept on `putconn`; a throw discards it. @default none */
-  reset?: (conn: C) => Promise<void> | void;
+  reset?: (conn: NoInfer<C>) => Promise<void> | void;
   /** Limit of one connection attempt (with `configure`), and of the return path's rollback/reset, in ms; 0 = none. @default 10000 */
   connectTimeout?: number;
 }

@@ -15,6 +15,7 @@
  */
 import type { ConnectionStatus, Driver, QueryResult } from "../driver.ts";
 import { watchConn, WireState } from "./_wire_watch.ts";
+import { scrubberOf } from "../_scrub.ts";
 
 /** What the driver uses of a deno-postgres `Client` (jsr:@db/postgres 0.19). */
 export interface DenoPostgresClient {
@@ -127,8 +128,7 @@ export function createDenoPostgresDriver<C extends DenoPostgresClient>(
     throw new TypeError(`Invalid argument 'conninfo': expected a URL or deno-postgres ClientOptions`);
   }
   const connectTimeout = options.connectTimeout ?? 10_000;
-  const secrets = collectSecrets(conninfo);
-  const scrub = (error: unknown): Error => scrubError(error, secrets);
+  const scrub = scrubberFor(conninfo);
   const states = new WeakMap<C, WireState>();
 
   const close = async (client: C, timeoutMs = 5_000): Promise<void> => {
@@ -340,31 +340,29 @@ function withCode(error: Error): Error {
   return e;
 }
 
-function collectSecrets(conninfo: DenoPostgresConninfo): string[] {
-  const secrets: string[] = [];
-  const add = (s: unknown) => {
-    if (typeof s === "string" && s.length > 0) secrets.push(s, encodeURIComponent(s));
-  };
-  if (typeof conninfo === "string") {
-    try {
-      const url = new URL(conninfo);
-      add(url.password);
-      add(decodeURIComponent(url.password));
-      add(url.searchParams.get("password"));
-    } catch {
-      // not a URL: deno-postgres will reject it
-    }
-  } else add(conninfo.password);
-  return [...new Set(secrets)].sort((a, b) => b.length - a.length);
+/** The scrubber of `_scrub.ts` fed with the password forms and names deno-postgres' conninfo holds. */
+function scrubberFor(conninfo: DenoPostgresConninfo): (error: unknown) => Error {
+  if (typeof conninfo !== "string") {
+    return scrubberOf([conninfo.password], [conninfo.user, conninfo.hostname, conninfo.database]);
+  }
+  try {
+    const url = new URL(conninfo);
+    return scrubberOf(
+      [url.password, decoded(url.password), url.searchParams.get("password")],
+      [decoded(url.username), url.hostname, decoded(url.pathname.slice(1))],
+    );
+  } catch {
+    return scrubberOf([], []); // not a URL: deno-postgres will reject it
+  }
 }
 
-function scrubError(error: unknown, secrets: string[]): Error {
-  const err = error instanceof Error ? error : new Error(String(error));
-  for (const secret of secrets) {
-    if (err.message.includes(secret)) err.message = err.message.split(secret).join("***");
-    if (err.stack?.includes(secret)) err.stack = err.stack.split(secret).join("***");
+/** `decodeURIComponent`, or the text as is when it is not valid percent-encoding. */
+function decoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
   }
-  return err;
 }
 
 function describe(conninfo: DenoPostgresConninfo): string {

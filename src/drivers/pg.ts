@@ -4,13 +4,23 @@
  * @module
  */
 import pg from "pg";
+import { getLogger } from "@logtape/logtape";
 import { type ConnectionStatus, type Driver, FORGET_SESSION, type QueryResult } from "../driver.ts";
 import { sendCancelRequest } from "./_pg_cancel.ts";
 import { type ConninfoFunction, conninfoFunctionDriver } from "./pg_conninfo_fn.ts";
+import { markBaseline, restoreBaseline } from "./_pg_session.ts";
+import { clientConfig, type Conninfo, describeConninfo, hostLabel, parseConninfo } from "../_conninfo.ts";
+import { scrubber } from "../_scrub.ts";
+import { fitsReported, mismatch, passesFor, sessionFits, type SessionWant } from "../_session_attrs.ts";
+import { HostsExhaustedError } from "../errors.ts";
 
 /** Options of {@linkcode createPgDriver}. */
 export interface PgDriverOptions {
-  /** Limit of one connection attempt (TCP, TLS and auth), in ms; 0 = none. @default 10000 */
+  /**
+   * Limit of one connection attempt on one host (TCP, TLS, auth and the
+   * `target_session_attrs` check), in ms; 0 = none. A `connect_timeout` in the
+   * conninfo overrides it. @default 10000
+   */
   connectTimeout?: number;
 }
 
@@ -28,6 +38,7 @@ interface PgInternals {
   connection?: {
     stream?: { destroy(error?: Error): void };
     on(event: "errorMessage", listener: (msg: { severity?: string; code?: string }) => void): void;
+    on(event: "parameterStatus", listener: (msg: { parameterName: string; parameterValue: string }) => void): void;
   };
 }
 
@@ -54,7 +65,7 @@ const SESSION_ENDING = new Set(["57P01", "57P02", "57P03", "57P05", "25P03"]);
  * ```ts
  * import { createPgDriver } from "@tidepool/pg";
  * const driver = createPgDriver("postgres://app:secret@localhost/app");
- * console.log(driver.description); // "postgres://app@localhost/app"
+ * console.log(driver.description); // "postgres://app@localhost:5432/app"
  * ```
  */
 export function createPgDriver(
@@ -62,42 +73,21 @@ export function createPgDriver(
   options: PgDriverOptions = {},
 ): Driver<pg.Client> {
   if (typeof conninfo === "function") return conninfoFunctionDriver(conninfo, options, createPgDriver);
-  const config: pg.ClientConfig = typeof conninfo === "string" ? { connectionString: conninfo } : { ...conninfo };
-  const secrets = collectSecrets(conninfo);
-  const scrub = (error: unknown): Error => scrubError(error, secrets);
-  const connectTimeout = options.connectTimeout ?? 10_000;
-  if (connectTimeout > 0) {
-    // Capped at the longest timer: beyond 2^31-1 ms pg's setTimeout would fire at once.
-    config.connectionTimeoutMillis = Math.min(Math.max(1, Math.round(connectTimeout)), 2_147_483_647);
-  }
+  // Parsed here, so that a plainly invalid conninfo is a TypeError/RangeError at construction.
+  const info = parseConninfo(conninfo);
+  const scrub = scrubber(info);
+  // Capped at the longest timer: beyond 2^31-1 ms setTimeout would fire at once.
+  const limit = (ms: number) => ms > 0 ? Math.min(Math.max(1, Math.round(ms)), 2_147_483_647) : 0;
+  const connectTimeout = limit(info.connectTimeout ?? options.connectTimeout ?? 10_000);
+  const failover = new Failover();
 
   return {
-    description: describe(conninfo),
+    description: describeConninfo(info),
 
     async connect(signal: AbortSignal): Promise<pg.Client> {
       signal.throwIfAborted();
-      const client = new pg.Client(config);
-      // An 'error' event with no listener would crash the process.
-      client.on("error", () => {});
-      (client as unknown as PgInternals).connection?.on("errorMessage", (msg) => {
-        if (msg.severity === "FATAL" || msg.severity === "PANIC" || SESSION_ENDING.has(msg.code ?? "")) {
-          doomed.add(client);
-        }
-      });
-      const abort = () => (client as unknown as PgInternals).connection?.stream?.destroy();
-      signal.addEventListener("abort", abort, { once: true });
-      try {
-        await client.connect();
-      } catch (error) {
-        throw scrub(error);
-      } finally {
-        signal.removeEventListener("abort", abort);
-      }
-      if (signal.aborted) {
-        await client.end().catch(() => {});
-        throw signal.reason;
-      }
-      Object.defineProperty(client, FORGET_SESSION, { value: forgetPreparedStatements, configurable: true });
+      const client = await connectToHosts(info, signal, connectTimeout, scrub, failover);
+      Object.defineProperty(client, FORGET_SESSION, { value: forgetSession, configurable: true });
       return client;
     },
 
@@ -165,6 +155,10 @@ export function createPgDriver(
       return client.query(text, params) as Promise<QueryResult>;
     },
 
+    hostOf(client: pg.Client): string | undefined {
+      return info.hosts.length > 1 ? hostOfClient.get(client) : undefined;
+    },
+
     watch(client: pg.Client, onLost: (error: Error | undefined) => void): void {
       let fired = false;
       const fire = (error?: Error) => {
@@ -174,6 +168,8 @@ export function createPgDriver(
       };
       client.on("error", fire);
       client.on("end", () => fire());
+      failover.watch(client, fire);
+      markBaseline(client); // what ConnectionPool.discardAll restores: the pool's own listeners included
     },
   };
 }
@@ -181,73 +177,239 @@ export function createPgDriver(
 /**
  * After DISCARD ALL (`ConnectionPool.discardAll`): the server deallocated the
  * statements pg prepared for named queries, but pg keeps their names and would
- * skip the Parse next time ("prepared statement ... does not exist").
+ * skip the Parse next time ("prepared statement ... does not exist"). A clean
+ * session also drops what the borrower changed on the client itself (type
+ * parsers, event listeners) since the pool adopted it: see _pg_session.ts.
  */
-function forgetPreparedStatements(this: pg.Client): void {
-  const cache = (this as unknown as { connection?: { parsedStatements?: Record<string, unknown> } }).connection
-    ?.parsedStatements;
-  if (cache !== undefined) {
-    for (const name of Object.keys(cache)) delete cache[name];
+function forgetSession(this: pg.Client): void {
+  restoreBaseline(this);
+}
+
+/**
+ * One attempt on one server, bounded by `timeoutMs`. The timer is ours, not
+ * pg's `connectionTimeoutMillis`: pg arms its timer before opening the socket,
+ * and when the socket throws at once (bad port, NUL in the host) the timer
+ * later destroys a socket nobody listens to, an uncaught exception.
+ *
+ * @param config The server's `pg.ClientConfig`.
+ * @param signal Aborts the attempt (pool closing).
+ * @param timeoutMs Limit of the attempt; 0 = none.
+ * @param label `host:port`, for the timeout's message.
+ * @returns The connected client.
+ */
+export async function connectClient(
+  config: pg.ClientConfig,
+  signal: AbortSignal,
+  timeoutMs: number,
+  label: string,
+): Promise<pg.Client> {
+  const client = new pg.Client(config);
+  // An 'error' event with no listener would crash the process.
+  client.on("error", () => {});
+  const internals = client as unknown as PgInternals;
+  const reported = reportedBy(client);
+  internals.connection?.on("parameterStatus", (msg) => reported.set(msg.parameterName, msg.parameterValue));
+  internals.connection?.on("errorMessage", (msg) => {
+    if (msg.severity === "FATAL" || msg.severity === "PANIC" || SESSION_ENDING.has(msg.code ?? "")) {
+      doomed.add(client);
+    }
+  });
+  const destroy = (error?: Error) => internals.connection?.stream?.destroy(error);
+  const abort = () => destroy();
+  signal.addEventListener("abort", abort, { once: true });
+  let timer: number | undefined;
+  if (timeoutMs > 0) {
+    const id = setTimeout(
+      () => destroy(new Error(`timeout expired: no connection to ${label} within ${timeoutMs} ms`)),
+      timeoutMs,
+    ) as unknown as number;
+    Deno.unrefTimer(id);
+    timer = id;
+  }
+  try {
+    await client.connect();
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener("abort", abort);
+  }
+  if (signal.aborted) {
+    await client.end().catch(() => {});
+    throw signal.reason;
+  }
+  return client;
+}
+
+/**
+ * Tries the hosts in order (libpq's rule), each attempt within `timeoutMs`,
+ * and keeps the first server that fits `target_session_attrs`. One host and
+ * no attributes: the driver's own error, as is. Otherwise, when no server
+ * fits, a {@linkcode HostsExhaustedError} naming each host tried and why.
+ */
+async function connectToHosts(
+  info: Conninfo,
+  signal: AbortSignal,
+  timeoutMs: number,
+  scrub: (error: unknown) => Error,
+  failover: Failover,
+): Promise<pg.Client> {
+  const hosts = info.loadBalanceHosts === "random" ? shuffled(info.hosts) : info.hosts;
+  const tried: string[] = [];
+  let lastError: unknown;
+  for (const want of passesFor(info.targetSessionAttrs)) {
+    for (const host of hosts) {
+      const label = hostLabel(host);
+      const started = performance.now();
+      let client: pg.Client;
+      try {
+        client = await connectClient(await clientConfig(info, host), signal, timeoutMs, label);
+      } catch (error) {
+        if (signal.aborted) throw signal.reason;
+        lastError = error;
+        tried.push(`${label}: ${scrub(error).message}`);
+        continue;
+      }
+      try {
+        // The check is part of the attempt: bounded by what is left of its time.
+        const left = timeoutMs > 0 ? Math.max(1, timeoutMs - (performance.now() - started)) : 0;
+        if (await withinMs(sessionFits(client, want, reportedBy(client)), left, label)) {
+          failover.adopt(client, label, want);
+          hostOfClient.set(client, label);
+          if (info.hosts.length > 1) {
+            log.debug("Connected to {host} (target_session_attrs={attrs})", {
+              host: label,
+              attrs: info.targetSessionAttrs,
+            });
+          }
+          return client;
+        }
+        lastError = new Error(`server ${label} is ${mismatch(want)}`);
+        // A server that stopped fitting: its other connections must go too (failover).
+        failover.unfit(label, want);
+      } catch (error) {
+        lastError = error;
+      }
+      await client.end().catch(() => {});
+      if (signal.aborted) throw signal.reason;
+      tried.push(`${label}: ${scrub(lastError).message}`);
+      log.debug("Skipped {host}: {reason}", { host: label, reason: scrub(lastError).message });
+    }
+  }
+  if (info.hosts.length === 1 && info.targetSessionAttrs === "any") throw scrub(lastError);
+  throw scrub(
+    new HostsExhaustedError(
+      `No server accepted a session (target_session_attrs=${info.targetSessionAttrs}); tried ${tried.join("; ")}`,
+      hosts.map(hostLabel),
+      { cause: lastError === undefined ? undefined : scrub(lastError) },
+    ),
+  );
+}
+
+/** Rejects with a timeout error when `promise` takes longer than `ms` (0 = no limit). */
+async function withinMs<T>(promise: Promise<T>, ms: number, label: string): Promise<T> {
+  if (ms <= 0) return await promise;
+  let timer: number | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`timeout expired: ${label} did not answer the target_session_attrs check`)),
+      ms,
+    ) as unknown as number;
+    Deno.unrefTimer(timer);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
-function collectSecrets(conninfo: string | pg.ClientConfig): string[] {
-  const secrets: string[] = [];
-  const add = (s: unknown) => {
-    if (typeof s === "string" && s.length > 0) {
-      secrets.push(s, encodeURIComponent(s));
-    }
-  };
-  if (typeof conninfo === "string") {
-    try {
-      const url = new URL(conninfo);
-      add(decodeURIComponent(url.password));
-      add(url.password);
-    } catch {
-      const m = /(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)/.exec(conninfo);
-      if (m) add(m[1].replace(/^'|'$/g, ""));
-    }
-  } else {
-    if (typeof conninfo.password === "string") add(conninfo.password);
-    if (typeof conninfo.connectionString === "string") {
-      add(collectSecrets(conninfo.connectionString)[0]);
-    }
+function shuffled<T>(items: readonly T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
   }
-  return [...new Set(secrets)].sort((a, b) => b.length - a.length);
+  return out;
 }
 
-/** Replaces every occurrence of a secret in an error's message and stack. */
-function scrubError(error: unknown, secrets: string[]): Error {
-  const err = error instanceof Error ? error : new Error(String(error));
-  for (const secret of secrets) {
-    if (err.message.includes(secret)) {
-      err.message = err.message.split(secret).join("***");
-    }
-    if (err.stack?.includes(secret)) {
-      err.stack = err.stack.split(secret).join("***");
-    }
-  }
-  return err;
+/**
+ * The driver's log lines (category `["tidepool", "pg"]`): which host a
+ * connection went to, which were skipped and why, and failovers. Never a secret:
+ * hosts are shown as `host:port` and errors are scrubbed first.
+ */
+const log = getLogger(["tidepool", "pg"]);
+
+/** The `host:port` each client connected to. */
+const hostOfClient = new WeakMap<pg.Client, string>();
+
+/** Parameters each server reported about itself (ParameterStatus), per client. */
+const reports = new WeakMap<pg.Client, Map<string, string>>();
+
+function reportedBy(client: pg.Client): Map<string, string> {
+  let map = reports.get(client);
+  if (map === undefined) reports.set(client, map = new Map());
+  return map;
 }
 
-/** The target as `postgres://user@host:port/db`, never with the password. */
-function describe(conninfo: string | pg.ClientConfig): string {
-  if (typeof conninfo === "string") {
-    try {
-      const url = new URL(conninfo);
-      url.password = "";
-      url.search = "";
-      return url.toString();
-    } catch {
-      return conninfo.replace(
-        /(^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)/g,
-        "$1password=***",
+/**
+ * Failover: each connection remembers its host and what it was opened for
+ * (`target_session_attrs`). When a server stops fitting (25006 on a write,
+ * `in_hot_standby` or `default_transaction_read_only` reported on, a new
+ * connection's check failing), every connection to that host is marked broken
+ * (discarded on return) and reported lost through `watch` (the pool closes the
+ * idle ones at once), so the next attempt goes down the host list.
+ */
+class Failover {
+  readonly #byHost = new Map<string, Set<pg.Client>>();
+  readonly #meta = new WeakMap<pg.Client, { label: string; want: SessionWant; onLost?: (error: Error) => void }>();
+
+  adopt(client: pg.Client, label: string, want: SessionWant): void {
+    if (want === "any") return; // any server fits: nothing can stop fitting
+    this.#meta.set(client, { label, want });
+    let set = this.#byHost.get(label);
+    if (set === undefined) this.#byHost.set(label, set = new Set());
+    set.add(client);
+    client.once("end", () => {
+      set.delete(client);
+      if (set.size === 0 && this.#byHost.get(label) === set) this.#byHost.delete(label);
+    });
+    const connection = (client as unknown as PgInternals).connection;
+    connection?.on("parameterStatus", () => {
+      if (fitsReported(want, reportedBy(client)) === false) this.unfit(label, want);
+    });
+    connection?.on("errorMessage", (msg) => {
+      // read_only_sql_transaction: a write reached a server that no longer takes writes.
+      if (msg.code === "25006" && (want === "read-write" || want === "primary")) this.unfit(label, want);
+    });
+  }
+
+  /** The pool's `watch` callback for a connection, called when its server stops fitting. */
+  watch(client: pg.Client, onLost: (error: Error) => void): void {
+    const meta = this.#meta.get(client);
+    if (meta !== undefined) meta.onLost = onLost;
+  }
+
+  /** `label` no longer fits `want`: drop every connection opened to it for `want`. */
+  unfit(label: string, want: SessionWant): void {
+    const set = this.#byHost.get(label);
+    if (set === undefined) return;
+    let dropped = 0;
+    for (const client of [...set]) {
+      const meta = this.#meta.get(client);
+      if (meta === undefined || meta.want !== want || doomed.has(client)) continue;
+      doomed.add(client);
+      set.delete(client);
+      dropped++;
+      meta.onLost?.(
+        new Error(`server ${label} is now ${mismatch(want)} (target_session_attrs=${want}): connection dropped`),
       );
     }
+    if (dropped > 0) {
+      log.warn("Server {host} is now {state} (target_session_attrs={want}): dropping its {count} connections", {
+        host: label,
+        state: mismatch(want),
+        want,
+        count: dropped,
+      });
+    }
   }
-  if (conninfo.connectionString) return describe(conninfo.connectionString);
-  const user = conninfo.user ?? "";
-  return `postgres://${user}${user ? "@" : ""}${conninfo.host ?? "localhost"}:${conninfo.port ?? 5432}/${
-    conninfo.database ?? ""
-  }`;
 }

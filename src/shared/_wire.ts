@@ -11,7 +11,14 @@
  * @module
  */
 import type { ConnectionStatus, QueryResult } from "../driver.ts";
-import { PoolClosedError, PoolError, PoolExhaustedError, PoolTimeoutError, TooManyRequestsError } from "../errors.ts";
+import {
+  HostsExhaustedError,
+  PoolClosedError,
+  PoolError,
+  PoolExhaustedError,
+  PoolTimeoutError,
+  TooManyRequestsError,
+} from "../errors.ts";
 
 /** The protocol version; a message with another `v` is refused with a warning. */
 export const WIRE_VERSION = 1;
@@ -62,6 +69,8 @@ export interface WireError {
   message: string;
   /** Extra string/number fields of a server error (SQLSTATE `code`, `detail`, `hint`, ...). */
   fields?: Record<string, string | number>;
+  /** {@linkcode HostsExhaustedError}'s `hosts`. */
+  hosts?: string[];
   cause?: WireError;
 }
 
@@ -100,27 +109,36 @@ export function toWireError(error: unknown, depth = 0): WireError {
     const value = source[key];
     if (typeof value === "string" || typeof value === "number") (wire.fields ??= {})[key] = value;
   }
+  if (error instanceof HostsExhaustedError) wire.hosts = [...error.hosts];
   if (error.cause !== undefined && depth < 3) wire.cause = toWireError(error.cause, depth + 1);
   return wire;
 }
 
-const CLASSES: Record<string, new (message: string, options?: ErrorOptions) => Error> = {
-  PoolError,
-  PoolTimeoutError,
-  PoolClosedError,
-  TooManyRequestsError,
-  PoolExhaustedError,
-  TypeError,
-  RangeError,
+/** Rebuilds an error of a known class from its wire form; `options` carries the rebuilt cause. */
+type Rebuild = (wire: WireError, options?: ErrorOptions) => Error;
+
+/** For a class whose constructor is `(message, options)`. */
+const plain = (Class: new (message: string, options?: ErrorOptions) => Error): Rebuild => (wire, options) =>
+  new Class(wire.message, options);
+
+const CLASSES: Record<string, Rebuild> = {
+  PoolError: plain(PoolError),
+  PoolTimeoutError: plain(PoolTimeoutError),
+  PoolClosedError: plain(PoolClosedError),
+  TooManyRequestsError: plain(TooManyRequestsError),
+  PoolExhaustedError: plain(PoolExhaustedError),
+  HostsExhaustedError: (wire, options) => new HostsExhaustedError(wire.message, wire.hosts ?? [], options),
+  TypeError: plain(TypeError),
+  RangeError: plain(RangeError),
 };
 
 /** Rebuilds an error from the channel: pool errors get their class back, server errors their SQLSTATE fields. */
 export function fromWireError(wire: WireError): Error {
   const cause = wire.cause === undefined ? undefined : fromWireError(wire.cause);
   const options = cause === undefined ? undefined : { cause };
-  const Class = CLASSES[wire.name];
-  const error = Class === undefined ? new Error(wire.message, options) : new Class(wire.message, options);
-  if (Class === undefined) error.name = wire.name;
+  const rebuild = Object.hasOwn(CLASSES, wire.name) ? CLASSES[wire.name] : undefined;
+  const error = rebuild === undefined ? new Error(wire.message, options) : rebuild(wire, options);
+  if (rebuild === undefined) error.name = wire.name;
   if (wire.fields !== undefined) Object.assign(error, wire.fields);
   return error;
 }

@@ -7,7 +7,8 @@
  * @module
  */
 import type { ConnectionStatus, QueryResult } from "../driver.ts";
-import { PoolError, PoolTimeoutError } from "../errors.ts";
+import { PoolClosedError, PoolError, PoolTimeoutError } from "../errors.ts";
+import { returnedInScope } from "../_entry.ts";
 import {
   transaction as runTransaction,
   type TransactionHost,
@@ -16,6 +17,7 @@ import {
 } from "../transaction.ts";
 import { duration } from "../_validate.ts";
 import { Channel, type Reply, STATUS_KEY } from "./_channel.ts";
+import { offAbort, onAbort } from "../_abort.ts";
 import type { PoolInfo } from "./_wire.ts";
 
 /** node-postgres' transaction status letters: idle, in a transaction, in a failed one; null when broken. */
@@ -57,6 +59,9 @@ export interface AttachOptions {
   /** Longest wait for the owner to answer, in ms. @default 10000 */
   timeout?: number;
 }
+
+/** Why a RemoteConnection is gone after its putconn. */
+const RETURNED = "it was already returned";
 
 /**
  * A connection borrowed by a Worker: its queries run on one of the owner's
@@ -127,7 +132,10 @@ export class RemoteConnection implements AsyncDisposable {
 
   /** `await using conn = await pool.connection()` puts it back at scope exit. */
   [Symbol.asyncDispose](): Promise<void> {
-    return this.gone === undefined ? this.pool.putconn(this) : Promise.resolve();
+    if (this.gone === undefined) return this.pool.putconn(this);
+    // Put back by hand inside the scope: refused like any second return (issue 11). Reclaimed or closed: nothing to do.
+    if (this.gone === RETURNED) return Promise.reject(new PoolError(`Cannot return connection: ${RETURNED}`));
+    return Promise.resolve();
   }
 }
 
@@ -138,11 +146,11 @@ export class RemoteConnection implements AsyncDisposable {
  * @example
  * ```ts
  * import { attachPool } from "@tidepool/pg";
- * self.onmessage = async (e: MessageEvent) => {
- *   const pool = await attachPool(e.data.pool);
+ * self.addEventListener("message", async (e) => {
+ *   const pool = await attachPool((e as MessageEvent).data.pool);
  *   const { rows } = await pool.query("select 1 as x");
  *   await pool.close(); // detaches; the owner's pool stays open
- * };
+ * });
  * ```
  */
 export class AttachedPool implements AsyncDisposable {
@@ -164,6 +172,15 @@ export class AttachedPool implements AsyncDisposable {
       status: (conn) => statusOf(conn),
       query: (conn, text) => conn.query(text),
       finishTimeout: info.finishTimeout ?? 10_000,
+      // One RemoteConnection per lease: it holds its lease until it is gone (returned, reclaimed, closed).
+      leaseOf: () => 0,
+      holds: (conn) => conn.gone === undefined,
+      leaseEnded: (conn, helper) =>
+        conn.gone === RETURNED
+          ? returnedInScope(helper)
+          : this.closed
+          ? new PoolClosedError(this.channel.closedReason!)
+          : new PoolError(`${helper}: the connection is gone: ${conn.gone}`),
     };
     channel.setHeartbeatInterval(info.heartbeatInterval);
     channel.onReclaimed = (leases, reason) => {
@@ -245,8 +262,8 @@ export class AttachedPool implements AsyncDisposable {
       lease = await reply;
     } else {
       const aborted = Promise.withResolvers<never>();
-      const onAbort = () => aborted.reject(signal.reason);
-      signal.addEventListener("abort", onAbort, { once: true });
+      const abort = () => aborted.reject(signal.reason);
+      onAbort(signal, abort); // O(1) however many requests share the signal
       try {
         lease = await Promise.race([reply, aborted.promise]);
       } catch (error) {
@@ -260,7 +277,7 @@ export class AttachedPool implements AsyncDisposable {
         }
         throw error;
       } finally {
-        signal.removeEventListener("abort", onAbort);
+        offAbort(signal, abort);
       }
     }
     return this.#hold(lease.lease!, lease.status);
@@ -320,7 +337,7 @@ export class AttachedPool implements AsyncDisposable {
       throw new PoolError(`Cannot return connection: it is not from pool '${this.name}'`);
     }
     if (conn.gone !== undefined) throw new PoolError(`Cannot return connection: ${conn.gone}`);
-    this.#drop(conn.lease, "it was already returned");
+    this.#drop(conn.lease, RETURNED);
     this.channel.leaseCount = this.#held.size;
     await this.channel.request({ v: 1, kind: "release", lease: conn.lease, close });
   }
@@ -465,13 +482,13 @@ const attached = new WeakSet<MessagePort>();
  * @example Inside a Worker
  * ```ts
  * import { attachPool } from "@tidepool/pg";
- * self.onmessage = async (e: MessageEvent) => {
- *   const pool = await attachPool(e.data.pool);
+ * self.addEventListener("message", async (e) => {
+ *   const pool = await attachPool((e as MessageEvent).data.pool);
  *   await pool.transaction(async (conn) => {
  *     await conn.query("insert into jobs(done) values (true)");
  *   });
  *   await pool.close();
- * };
+ * });
  * ```
  */
 export async function attachPool(port: MessagePort, options: AttachOptions = {}): Promise<AttachedPool> {

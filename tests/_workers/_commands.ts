@@ -6,7 +6,14 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { PoolClosedError, PoolError, PoolExhaustedError, PoolTimeoutError, TooManyRequestsError } from "../../mod.ts";
+import {
+  HostsExhaustedError,
+  PoolClosedError,
+  PoolError,
+  PoolExhaustedError,
+  PoolTimeoutError,
+  TooManyRequestsError,
+} from "../../mod.ts";
 
 /** One command sent to a test Worker. */
 export type Command = { id: number; cmd: string; [k: string]: unknown };
@@ -25,6 +32,9 @@ export function describe(error: unknown): Record<string, unknown> {
     isPoolClosedError: e instanceof PoolClosedError,
     isPoolExhaustedError: e instanceof PoolExhaustedError,
     isTooManyRequestsError: e instanceof TooManyRequestsError,
+    isHostsExhaustedError: e instanceof HostsExhaustedError,
+    hosts: e instanceof HostsExhaustedError ? e.hosts : undefined,
+    cause: e?.cause instanceof Error ? describe(e.cause) : undefined,
   };
 }
 

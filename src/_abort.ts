@@ -1,0 +1,51 @@
+/**
+ * Abort listeners in O(1) per callback, however many share one signal.
+ *
+ * `EventTarget.removeEventListener` searches the signal's listener list, so N
+ * queued requests sharing one `AbortSignal` (a request-scoped or server-wide
+ * signal) cost O(N²) to clean up: 40k waiters blocked the event loop for
+ * 12 s. Here each signal gets ONE listener, holding a Set of callbacks.
+ *
+ * @module
+ */
+
+interface Subscribers {
+  readonly callbacks: Set<() => void>;
+  readonly listener: () => void;
+}
+
+const bySignal = new WeakMap<AbortSignal, Subscribers>();
+
+/**
+ * Calls `callback` once when `signal` aborts, unless {@linkcode offAbort} ran first.
+ * The signal must not be aborted yet (check `signal.aborted` first).
+ */
+export function onAbort(signal: AbortSignal, callback: () => void): void {
+  let subscribers = bySignal.get(signal);
+  if (subscribers === undefined) {
+    const callbacks = new Set<() => void>();
+    const listener = () => {
+      bySignal.delete(signal);
+      // A callback may call offAbort on itself or others: deleting from a Set while iterating it is safe.
+      for (const cb of callbacks) {
+        callbacks.delete(cb);
+        cb();
+      }
+    };
+    subscribers = { callbacks, listener };
+    bySignal.set(signal, subscribers);
+    signal.addEventListener("abort", listener, { once: true });
+  }
+  subscribers.callbacks.add(callback);
+}
+
+/** Forgets a callback given to {@linkcode onAbort}; the signal's listener goes when its last callback does. */
+export function offAbort(signal: AbortSignal, callback: () => void): void {
+  const subscribers = bySignal.get(signal);
+  if (subscribers === undefined) return;
+  subscribers.callbacks.delete(callback);
+  if (subscribers.callbacks.size === 0) {
+    bySignal.delete(signal);
+    signal.removeEventListener("abort", subscribers.listener);
+  }
+}
