@@ -169,3 +169,58 @@ Deno.test("capGroup wrapper: a connection closed twice (a close forced past the 
     clearInterval(keepAlive);
   }
 });
+
+Deno.test("capGroup wrapper: the optional driver members (cancel, setRef, hostOf) reach a driver with private fields", async () => {
+  class PrivateDriver implements Driver<{ id: number }> {
+    readonly #calls: string[] = [];
+    readonly description = "fake://private";
+    get calls(): string[] {
+      return this.#calls;
+    }
+    connect = () => Promise.resolve({ id: 1 });
+    close(): Promise<void> {
+      this.#calls.push("close");
+      return Promise.resolve();
+    }
+    status = () => "idle" as const;
+    rollback = () => Promise.resolve();
+    ping = () => Promise.resolve();
+    query = () => Promise.resolve({ rows: [], rowCount: 0, fields: [] });
+    watch = () => {};
+    cancel(): Promise<void> {
+      this.#calls.push("cancel");
+      return Promise.resolve();
+    }
+    setRef(_conn: { id: number }, ref: boolean): void {
+      this.#calls.push(`setRef ${ref}`);
+    }
+    hostOf(): string {
+      this.#calls.push("hostOf");
+      return "db1:5432";
+    }
+  }
+  const driver = new PrivateDriver();
+  const member = new CapGroupMember(group(), 2, 0, {
+    shedIdle: () => false,
+    clampMinSize: () => {},
+    waiting: () => 0,
+    log: getLogger(["tidepool", "test"]),
+    pool: "private",
+  });
+  const wrapped = member.wrap(driver);
+  member.start();
+  const keepAlive = setInterval(() => {}, 50); // the group's channel and timers are unref'd
+  try {
+    const conn = await wrapped.connect(new AbortController().signal);
+    const { cancel, setRef, hostOf } = wrapped; // called unbound, as the pool's hooks may
+    await cancel!(conn);
+    setRef!(conn, false);
+    assert.equal(hostOf!(conn), "db1:5432");
+    await wrapped.close(conn);
+    assert.deepEqual(driver.calls, ["cancel", "setRef false", "hostOf", "close"]);
+    assert.equal(member.stats().groupSize, 0);
+  } finally {
+    await member.close();
+    clearInterval(keepAlive);
+  }
+});

@@ -112,6 +112,7 @@ export class CapGroupMember {
     wrapped.watch = driver.watch.bind(driver);
     if (driver.cancel !== undefined) wrapped.cancel = driver.cancel.bind(driver);
     if (driver.setRef !== undefined) wrapped.setRef = driver.setRef.bind(driver);
+    if (driver.hostOf !== undefined) wrapped.hostOf = driver.hostOf.bind(driver);
     // The connections holding a slot. A connection may be closed twice (close({ timeout })
     // forces a running close past its deadline): the first close to finish frees its slot, once.
     const holding = new WeakSet<object>();
