@@ -37,6 +37,7 @@ export type { BackoffOptions } from "./src/_backoff.ts";
 export type { PoolStats } from "./src/stats.ts";
 export type { IsolationLevel, TransactionOptions } from "./src/transaction.ts";
 export {
+  ConnectionLostError,
   PoolClosedError,
   PoolError,
   PoolExhaustedError,

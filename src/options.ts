@@ -63,6 +63,8 @@ export interface ConnectionPoolOptions<C extends object = pg.Client> {
   connectTimeout?: number;
   /** Reconnect backoff: start, growth and jitter. @default { initialDelay: 1000, multiplier: 2, jitter: 0.1 } */
   backoff?: BackoffOptions;
+  /** `pool.query()` statements in flight on one connection (pipelining, drivers that support it); 1 = off. @default 8 */
+  pipeline?: number;
 }
 
 /** Options after defaults, as the pool core uses them. */
@@ -80,6 +82,7 @@ export interface ResolvedOptions {
   leakDetectionThreshold: number;
   connectTimeout: number;
   backoff: Required<BackoffOptions>;
+  pipeline: number;
 }
 
 /** Every option name `ConnectionPool` accepts; anything else is a TypeError. */
@@ -103,6 +106,7 @@ export const OPTION_NAMES: ReadonlySet<string> = new Set([
   "leakDetectionThreshold",
   "connectTimeout",
   "backoff",
+  "pipeline",
 ]);
 
 /** Checks one duration option: a finite number >= 0, or the default. */
@@ -244,6 +248,7 @@ export function resolveOptions(
     ),
     connectTimeout: duration(o.connectTimeout, "connectTimeout", 10_000),
     backoff,
+    pipeline: count(o.pipeline, "pipeline", 8, 1),
   };
 }
 

@@ -11,6 +11,7 @@ import { attachEntry, Entry, entryOf } from "./_entry.ts";
 import { type LeakDetector, leakDetector } from "./_leak.ts";
 import { describeError, poolLogger } from "./_log.ts";
 import { prepareForReuse } from "./_return_path.ts";
+import { pipelinable, PipelineLane } from "./_pipeline.ts";
 import { MAX_DELAY, sleep, Timers, within } from "./_timers.ts";
 import { Waiter, WaiterQueue } from "./_waiters.ts";
 import type { Driver, QueryResult } from "./driver.ts";
@@ -117,6 +118,8 @@ export class ConnectionPool<C extends object = pg.Client> {
   #allReturned: Waiter<void> | undefined;
   /** The work of the first `close()`, returned to every later call. */
   #closeWork: Promise<void> | undefined;
+  /** Where `pool.query()` statements are pipelined; undefined when `pipeline` is 1 or the driver cannot. */
+  readonly #lane: PipelineLane<C> | undefined;
   /** The ports lent to Workers by `share()`, made on first use. */
   #sharing: SharedPool<C> | undefined;
 
@@ -157,6 +160,16 @@ export class ConnectionPool<C extends object = pg.Client> {
       this.#log,
       this.#name,
     );
+    this.#lane = this.#o.pipeline > 1 && this.#driver.setPipelined !== undefined
+      ? new PipelineLane(this.#driver, this.#o.pipeline, {
+        name: this.#name,
+        timeout: () => this.#o.timeout,
+        takeIdle: () => this.#lendIdle(),
+        acquire: () => this.getconn(),
+        release: (conn) => this.putconn(conn),
+        waiting: () => this.#waiters.size,
+      })
+      : undefined;
   }
 
   /**
@@ -305,14 +318,8 @@ export class ConnectionPool<C extends object = pg.Client> {
       return Promise.reject(options.signal.reason);
     }
     if (this.#check !== undefined) return this.#getconnChecked(options);
-    if (this.#idle.length > 0) {
-      const now = Date.now();
-      const entry = this.#takeIdle(now);
-      if (entry !== undefined) {
-        this.#lend(entry, now);
-        return Promise.resolve(entry.conn as PooledConnection<C>);
-      }
-    }
+    const conn = this.#lendIdle();
+    if (conn !== undefined) return Promise.resolve(conn as PooledConnection<C>);
     // The connection that frees first is lent inside #release and handed over
     // as is: one waiter, one promise, no async wrapper.
     return this.#enqueue(options, true) as Promise<PooledConnection<C>>;
@@ -434,10 +441,18 @@ export class ConnectionPool<C extends object = pg.Client> {
    * await pool.close();
    * ```
    */
-  async query<R = Record<string, unknown>>(
+  query<R = Record<string, unknown>>(
     text: string,
     params?: unknown[],
   ): Promise<QueryResult<R>> {
+    if (this.#lane !== undefined && pipelinable(text)) {
+      return this.#lane.query(text, params) as Promise<QueryResult<R>>;
+    }
+    return this.#queryAlone(text, params);
+  }
+
+  /** `query()` on a connection of its own. */
+  async #queryAlone<R>(text: string, params?: unknown[]): Promise<QueryResult<R>> {
     const conn = await this.getconn();
     try {
       return await this.#driver.query(conn, text, params) as QueryResult<R>;
@@ -627,6 +642,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#pending -= this.#retrying;
     this.#retrying = 0;
     this.#waiters.rejectAll(() => this.#closedError()); // also stops the deadline timer
+    this.#lane?.close();
     for (const waiter of this.#readyWaiters) waiter.reject(this.#closedError());
     for (const entry of this.#idle.drain()) this.#discard(entry);
     if (this.#all.size > 0) { // borrowed or being returned: #all holds no closed entry
@@ -739,6 +755,16 @@ export class ConnectionPool<C extends object = pg.Client> {
       entry.state = "reserved";
       this.#discard(entry);
     }
+  }
+
+  /** An idle connection lent at once (getconn's fast path, and the pipelining lane's), or undefined. */
+  #lendIdle(): C | undefined {
+    if (this.#state !== "open" || this.#check !== undefined || this.#idle.length === 0) return undefined;
+    const now = Date.now();
+    const entry = this.#takeIdle(now);
+    if (entry === undefined) return undefined;
+    this.#lend(entry, now);
+    return entry.conn;
   }
 
   #lend(entry: Entry<C>, now: number, origin?: string): void {

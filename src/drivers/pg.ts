@@ -148,6 +148,11 @@ export function createPgDriver(
       return client.query(text, params) as Promise<QueryResult>;
     },
 
+    setPipelined(client: pg.Client, on: boolean): void {
+      // pg 8.23 reads the flag on every send; flipping it while nothing is queued or in flight is safe.
+      (client as unknown as { pipeline: boolean }).pipeline = on;
+    },
+
     watch(client: pg.Client, onLost: (error: Error | undefined) => void): void {
       let fired = false;
       const fire = (error?: Error) => {
