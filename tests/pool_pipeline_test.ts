@@ -1,0 +1,321 @@
+/**
+ * Pipelined `pool.query()` (option `pipeline`) against the real server: results
+ * reach the right callers, errors stay with their statement, a lost connection
+ * fails exactly the statements that were on it, and borrowers (getconn,
+ * transaction) never share a connection with pipelined statements.
+ */
+import assert from "node:assert/strict";
+import type pg from "pg";
+import { ConnectionLostError, ConnectionPool, createPgDriver, type Driver, PoolClosedError } from "../mod.ts";
+import { adminQuery, createTestDatabase, type TestDatabase, waitFor } from "./_db.ts";
+import { FAST_BACKOFF, pidOf, terminate } from "./_faults.ts";
+import { pipelinable } from "../src/_pipeline.ts";
+
+let db: TestDatabase;
+Deno.test.beforeAll(async () => {
+  db = await createTestDatabase();
+});
+Deno.test.afterAll(async () => {
+  await db.drop();
+});
+
+/** The pg driver, recording which connection each statement ran on and how many were in flight at once. */
+interface Recording extends Driver<pg.Client> {
+  /** Most statements in flight on one connection at any moment. */
+  maxInFlight: number;
+  /** Statements sent to each connection. */
+  sentTo: Map<pg.Client, number>;
+  /** Per statement text: the most statements in flight on its connection while it was (itself included). */
+  company: Map<string, number>;
+}
+
+function recordingDriver(url: string, pipelined = true): Recording {
+  const inner = createPgDriver(url);
+  // Per connection: the texts in flight, with how many of each.
+  const inFlight = new Map<pg.Client, Map<string, number>>();
+  const driver: Recording = {
+    ...inner,
+    description: inner.description,
+    maxInFlight: 0,
+    sentTo: new Map(),
+    company: new Map(),
+    query(conn, text, params) {
+      const now = inFlight.get(conn) ?? new Map<string, number>();
+      inFlight.set(conn, now);
+      now.set(text, (now.get(text) ?? 0) + 1);
+      let total = 0;
+      for (const n of now.values()) total += n;
+      for (const t of now.keys()) driver.company.set(t, Math.max(driver.company.get(t) ?? 0, total));
+      driver.maxInFlight = Math.max(driver.maxInFlight, total);
+      driver.sentTo.set(conn, (driver.sentTo.get(conn) ?? 0) + 1);
+      return inner.query(conn, text, params).finally(() => {
+        const left = now.get(text)! - 1;
+        if (left === 0) now.delete(text);
+        else now.set(text, left);
+      });
+    },
+  };
+  if (!pipelined) delete driver.setPipelined;
+  return driver;
+}
+
+/** A statement is running on the server (its text is unique). */
+async function running(marker: string): Promise<number | undefined> {
+  const rows = await adminQuery<{ pid: number }>(
+    "select pid from pg_stat_activity where datname = $1 and state = 'active' and query like $2",
+    [db.name, `%${marker}%`],
+  );
+  return rows[0]?.pid;
+}
+
+Deno.test("pipelined: 256 concurrent mixed statements each get their own result, at most `pipeline` in flight per connection", async () => {
+  const driver = recordingDriver(db.url);
+  await using pool = new ConnectionPool({ driver, minSize: 4, maxSize: 4, pipeline: 8 });
+  await pool.open({ wait: true });
+  const calls = Array.from({ length: 256 }, (_, i) => {
+    switch (i % 4) {
+      case 0:
+        return pool.query("select $1::int + 1 as n", [i]).then((r) => r.rows[0].n === i + 1);
+      case 1:
+        return pool.query(`select ${i} as n, repeat('x', ${i}) as s`).then((r) =>
+          r.rows[0].n === i && r.rows[0].s === "x".repeat(i)
+        );
+      case 2:
+        return pool.query("select generate_series(1, $1::int) as g", [i % 50 + 1]).then((r) =>
+          r.rowCount === i % 50 + 1 && r.rows.every((row, k) => row.g === k + 1)
+        );
+      default:
+        return pool.query("select $1::text as t", [`caller-${i}`]).then((r) => r.rows[0].t === `caller-${i}`);
+    }
+  });
+  const ok = await Promise.all(calls);
+  assert.deepEqual(ok.map((v, i) => v ? -1 : i).filter((i) => i >= 0), [], "callers that got another's result");
+  assert.ok(driver.maxInFlight > 1, `statements were pipelined (max ${driver.maxInFlight} in flight)`);
+  assert.ok(driver.maxInFlight <= 8, `at most pipeline=8 in flight on one connection, saw ${driver.maxInFlight}`);
+  assert.ok(driver.sentTo.size <= 4);
+  assert.equal(pool.getStats().poolSize, 4);
+});
+
+Deno.test("pipelined: one failing statement among many fails only its caller", async () => {
+  await using pool = new ConnectionPool({ conninfo: db.url, minSize: 2, maxSize: 2, pipeline: 16 });
+  await pool.open({ wait: true });
+  const results = await Promise.allSettled(
+    Array.from(
+      { length: 200 },
+      (_, i) => pool.query(i % 17 === 5 ? "select $1::int / 0 as n" : "select $1::int as n", [i]),
+    ),
+  );
+  for (const [i, r] of results.entries()) {
+    if (i % 17 === 5) {
+      assert.equal(r.status, "rejected", `statement ${i} should fail`);
+      assert.equal((r as PromiseRejectedResult).reason.code, "22012");
+    } else {
+      assert.equal(r.status, "fulfilled", `statement ${i} failed: ${(r as PromiseRejectedResult).reason}`);
+      assert.equal((r as PromiseFulfilledResult<pg.QueryResult>).value.rows[0].n, i);
+    }
+  }
+  // The connections are still good and stayed in the pool.
+  assert.equal(pool.getStats().returnsBad, 0);
+  assert.equal((await pool.query("select 1 as n")).rows[0].n, 1);
+});
+
+Deno.test("pipelined: a backend killed mid-pipeline fails exactly its in-flight callers with ConnectionLostError, the pool heals", async () => {
+  const driver = recordingDriver(db.url);
+  await using pool = new ConnectionPool({ driver, minSize: 2, maxSize: 2, pipeline: 8, backoff: FAST_BACKOFF });
+  await pool.open({ wait: true });
+  // One long statement per connection, then quick ones spread behind both (fired at once: neither has stalled yet).
+  const victim = pool.query("select pg_sleep(30) /* victim */, pg_backend_pid() as pid");
+  const survivor = pool.query("select pg_sleep(1) /* survivor */, pg_backend_pid() as pid");
+  const quick = Array.from({ length: 10 }, (_, i) => pool.query("select $1::int as n, pg_backend_pid() as pid", [i]));
+  const settled = Promise.allSettled([victim, survivor, ...quick]);
+  let pid: number | undefined;
+  await waitFor(async () => (pid = await running("victim")) !== undefined, { timeout: 5_000 });
+  assert.ok(await terminate(pid!));
+  const results = await settled;
+  const lost = results.filter((r) => r.status === "rejected");
+  const fine = results.filter((r) => r.status === "fulfilled") as PromiseFulfilledResult<pg.QueryResult>[];
+  for (const r of lost) {
+    const error = (r as PromiseRejectedResult).reason;
+    assert.ok(error instanceof ConnectionLostError, `expected ConnectionLostError, got ${error}`);
+    assert.ok(error.cause instanceof Error, "cause is the driver's error");
+  }
+  assert.equal(results[0].status, "rejected", "the victim statement failed");
+  // Exactly the statements on the killed connection failed: the others ran on the survivor's backend.
+  const perConn = [...driver.sentTo.values()].sort((a, b) => a - b);
+  assert.equal(perConn.length, 2);
+  assert.ok(perConn[0] >= 2, `both connections carried pipelined statements: ${perConn}`);
+  assert.ok(lost.length === perConn[0] || lost.length === perConn[1], `${lost.length} failed, sent ${perConn}`);
+  assert.equal(lost.length + fine.length, 12);
+  assert.ok(fine.every((r) => r.value.rows[0].pid !== pid), "no success came from the killed backend");
+  // Healed: back to 2 connections, every statement works.
+  await waitFor(() => pool.getStats().poolSize === 2 && pool.getStats().poolAvailable === 2, { timeout: 5_000 });
+  const after = await Promise.all(Array.from({ length: 20 }, (_, i) => pool.query("select $1::int as n", [i])));
+  assert.deepEqual(after.map((r) => r.rows[0].n), Array.from({ length: 20 }, (_, i) => i));
+  assert.equal(pool.getStats().returnsBad, 1, "the lost connection was discarded through the return path");
+});
+
+Deno.test("pipelined: nothing is pipelined behind a statement running longer than the stall bound", async () => {
+  await using pool = new ConnectionPool({ conninfo: db.url, minSize: 2, maxSize: 2, pipeline: 8 });
+  await pool.open({ wait: true });
+  let slowDone = false;
+  const slow = pool.query("select pg_sleep(2) /* slow-head */").then(() => slowDone = true);
+  await waitFor(async () => (await running("slow-head")) !== undefined, { timeout: 5_000 });
+  const quick = await Promise.all(
+    Array.from(
+      { length: 40 },
+      (_, i) => pool.query("select $1::int as n", [i]).then((r) => ({ n: r.rows[0].n, slowDone })),
+    ),
+  );
+  assert.deepEqual(quick.map((q) => q.n), Array.from({ length: 40 }, (_, i) => i));
+  assert.ok(quick.every((q) => !q.slowDone), "a quick statement waited for the slow one");
+  await slow;
+});
+
+Deno.test("pipelined: transaction() never shares its connection with pipelined statements", async () => {
+  await using pool = new ConnectionPool({ conninfo: db.url, minSize: 2, maxSize: 2, pipeline: 8 });
+  await pool.open({ wait: true });
+  await pool.transaction(async (conn) => {
+    const txPid = pidOf(conn);
+    assert.equal((conn as unknown as { pipeline: boolean }).pipeline, false, "a borrower gets a non-pipelined client");
+    const rows = await Promise.all(
+      Array.from({ length: 100 }, () => pool.query("select pg_backend_pid() as pid, txid_current_if_assigned() as x")),
+    );
+    assert.ok(rows.every((r) => r.rows[0].pid !== txPid), "a pipelined statement ran on the transaction's connection");
+    await conn.query("select txid_current()");
+    // Errors inside the transaction behave as without pipelining.
+    await assert.rejects(conn.query("select 1/0"), { code: "22012" });
+    await assert.rejects(conn.query("select 1"), { code: "25P02" });
+    assert.equal(conn.getTransactionStatus(), "E");
+    await conn.query("rollback");
+  });
+});
+
+Deno.test("pipelined: session state set by a borrower never leaks into pipelined statements", async () => {
+  await using pool = new ConnectionPool({
+    conninfo: db.url,
+    minSize: 2,
+    maxSize: 2,
+    pipeline: 8,
+    reset: ConnectionPool.discardAll,
+  });
+  await pool.open({ wait: true });
+  const seen = async () => {
+    const rs = await Promise.all(
+      Array.from({ length: 100 }, () => pool.query("select current_setting('tidepool.tag', true) as tag")),
+    );
+    return rs.filter((r) => r.rows[0].tag === "borrower").length;
+  };
+  {
+    await using conn = await pool.connection();
+    await conn.query("set tidepool.tag = 'borrower'");
+    assert.equal(await seen(), 0, "while borrowed");
+  }
+  // Returned through the normal return path (reset = DISCARD ALL), and then pipelined on.
+  assert.equal(await seen(), 0, "after the return");
+});
+
+Deno.test("pipelined: a borrower waiting behind a busy lane gets a connection", async () => {
+  await using pool = new ConnectionPool({ conninfo: db.url, minSize: 1, maxSize: 1, pipeline: 8, timeout: 10_000 });
+  await pool.open({ wait: true });
+  let stop = false;
+  let done = 0;
+  const loops = Array.from({ length: 32 }, async () => {
+    while (!stop) {
+      await pool.query("select 1");
+      done++;
+    }
+  });
+  await waitFor(() => done > 100, { timeout: 5_000 });
+  const conn = await pool.getconn({ timeout: 5_000 });
+  assert.equal(pool.getStats().poolSize, 1);
+  assert.equal((await conn.query("select 1 as n")).rows[0].n, 1);
+  await pool.putconn(conn);
+  stop = true;
+  await Promise.all(loops);
+});
+
+Deno.test("pipelinable: BEGIN, START, COPY, several statements and leading comments are sent alone", () => {
+  for (
+    const text of [
+      "select 1",
+      " SELECT $1::int",
+      "select 1;",
+      "insert into t values (1);  \n",
+      "with x as (select 1) select * from x",
+    ]
+  ) {
+    assert.ok(pipelinable(text), text);
+  }
+  for (
+    const text of [
+      "begin",
+      "BEGIN ISOLATION LEVEL SERIALIZABLE",
+      " start transaction",
+      "copy t from stdin",
+      "select 1; begin",
+      "select ';'; select 2",
+      "-- c\nselect 1",
+      "",
+      "  ",
+    ]
+  ) {
+    assert.ok(!pipelinable(text), text);
+  }
+});
+
+Deno.test("pipelined: statements that could leave state behind (BEGIN, several at once) run on a connection of their own", async () => {
+  const driver = recordingDriver(db.url);
+  await using pool = new ConnectionPool({ driver, minSize: 1, maxSize: 1, pipeline: 8 });
+  await pool.open({ wait: true });
+  const results = await Promise.allSettled([
+    pool.query("begin"),
+    pool.query("select 1 as n"),
+    pool.query("select 2 as n; select 3 as n"),
+    pool.query("select 4 as n"),
+  ]);
+  assert.ok(results.every((r) => r.status === "fulfilled"));
+  assert.equal(driver.company.get("begin"), 1, "BEGIN shared its connection");
+  assert.equal(driver.company.get("select 2 as n; select 3 as n"), 1, "a multi-statement string shared its connection");
+  // BEGIN's connection was rolled back on return: the next statements are not inside its transaction.
+  assert.equal((await pool.query("select 5 as n")).rows[0].n, 5);
+  const conn = await pool.getconn();
+  assert.equal(conn.getTransactionStatus(), "I");
+  await pool.putconn(conn);
+});
+
+Deno.test("pipeline: 1 and drivers without setPipelined run one statement per connection", async () => {
+  for (const [pipeline, pipelined] of [[1, true], [8, false]] as const) {
+    const driver = recordingDriver(db.url, pipelined);
+    await using pool = new ConnectionPool({ driver, minSize: 2, maxSize: 2, pipeline });
+    await pool.open({ wait: true });
+    const rs = await Promise.all(Array.from({ length: 64 }, (_, i) => pool.query("select $1::int as n", [i])));
+    assert.deepEqual(rs.map((r) => r.rows[0].n), Array.from({ length: 64 }, (_, i) => i));
+    assert.equal(driver.maxInFlight, 1, `pipeline ${pipeline}, setPipelined ${pipelined}`);
+  }
+});
+
+Deno.test("pipelined: close() refuses new statements and lets those in flight finish", async () => {
+  const pool = new ConnectionPool({ conninfo: db.url, minSize: 1, maxSize: 1, pipeline: 8 });
+  await pool.open({ wait: true });
+  const inFlight = Array.from({ length: 8 }, (_, i) => pool.query("select $1::int as n, pg_sleep(0.05)", [i]));
+  // Beyond the depth: waits for a slot.
+  const waiting = pool.query("select 99 as n").then(() => undefined, (error) => error);
+  const closing = pool.close();
+  await assert.rejects(pool.query("select 1"), PoolClosedError);
+  assert.deepEqual((await Promise.all(inFlight)).map((r) => r.rows[0].n), [0, 1, 2, 3, 4, 5, 6, 7]);
+  assert.ok(await waiting instanceof PoolClosedError);
+  await closing;
+});
+
+Deno.test("option pipeline: an integer >= 1, else a clear error naming it", () => {
+  for (const bad of [0, -1, 1.5, NaN]) {
+    assert.throws(
+      () => new ConnectionPool({ conninfo: db.url, pipeline: bad }),
+      (e: Error) => e instanceof RangeError && e.message.includes("'pipeline'"),
+    );
+  }
+  assert.throws(
+    () => new ConnectionPool({ conninfo: db.url, pipeline: "8" as unknown as number }),
+    (e: Error) => e instanceof TypeError && e.message.includes("'pipeline'"),
+  );
+});
