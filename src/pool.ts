@@ -446,6 +446,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     params?: unknown[],
   ): Promise<QueryResult<R>> {
     if (this.#lane !== undefined && pipelinable(text)) {
+      this.#counters.requestsNum++;
       return this.#lane.query(text, params) as Promise<QueryResult<R>>;
     }
     return this.#queryAlone(text, params);
