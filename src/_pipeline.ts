@@ -9,7 +9,11 @@
  * connection) is limited three ways: an idle connection is always taken before
  * a statement is pipelined behind another; the statement goes to the lane
  * connection with the fewest in flight; and nothing is pipelined behind a
- * statement that has been running longer than {@linkcode STALL_MS}.
+ * statement that has been running {@linkcode STALL_MS} longer than the latest
+ * one to finish anywhere in the lane. The bound is relative so that a busy
+ * event loop, which delays every completion alike, does not turn pipelining
+ * off; a connection that stopped making progress while others go on does
+ * stop getting statements.
  *
  * @module
  */
@@ -17,7 +21,7 @@ import { Waiter, WaiterQueue } from "./_waiters.ts";
 import type { Driver, QueryResult } from "./driver.ts";
 import { ConnectionLostError, PoolClosedError, PoolTimeoutError } from "./errors.ts";
 
-/** Nothing is pipelined behind a statement running longer than this (ms). */
+/** Nothing is pipelined behind a statement running this much (ms) longer than the latest one to finish in the lane. */
 export const STALL_MS = 10;
 /**
  * A lane connection stops taking statements this long (ms) after the lane took
@@ -88,6 +92,8 @@ export class PipelineLane<C> {
   readonly #conns: LaneConn<C>[] = [];
   /** Statements waiting for a slot, each with the pool's timeout. */
   readonly #waiters = new WaiterQueue<LaneConn<C>>((waiter) => this.#timedOut(waiter));
+  /** Date.now() of the latest statement to finish in the lane (or connection to join it). */
+  #progress = 0;
   /** A connection request of the lane is in the pool's queue. */
   #requesting = false;
   #closed = false;
@@ -131,11 +137,11 @@ export class PipelineLane<C> {
     if (conn !== undefined) return this.#adopt(conn);
     // A borrower waits: let lane connections drain to it rather than load them further.
     if (this.#borrowerWaiting()) return undefined;
-    const now = Date.now();
+    const fresh = this.#progress - STALL_MS;
     let best: LaneConn<C> | undefined;
     for (const lane of this.#conns) {
       if (
-        !lane.closing && lane.inflight < this.#depth && now - lane.since < STALL_MS &&
+        !lane.closing && lane.inflight < this.#depth && lane.since >= fresh &&
         (best === undefined || lane.inflight < best.inflight)
       ) best = lane;
     }
@@ -148,7 +154,7 @@ export class PipelineLane<C> {
 
   #adopt(conn: C): LaneConn<C> {
     this.#setPipelined(conn, true);
-    const lane = new LaneConn(conn, Date.now());
+    const lane = new LaneConn(conn, this.#progress = Date.now());
     this.#conns.push(lane);
     return lane;
   }
@@ -181,7 +187,7 @@ export class PipelineLane<C> {
   /** A statement settled: feed the slot to a waiter, or give the connection back when it has nothing in flight. */
   #finished(lane: LaneConn<C>): void {
     lane.inflight--;
-    const now = Date.now();
+    const now = this.#progress = Date.now();
     lane.since = now;
     if (!lane.closing && now - lane.takenAt > RECYCLE_MS) lane.closing = true;
     if (!lane.closing && this.#waiters.size > 0 && !this.#borrowerWaiting()) {

@@ -4,6 +4,7 @@
  * @module
  */
 import pg from "pg";
+import process from "node:process";
 import type { ConnectionStatus, Driver, QueryResult } from "../driver.ts";
 
 /** Options of {@linkcode createPgDriver}. */
@@ -145,6 +146,7 @@ export function createPgDriver(
       text: string,
       params?: unknown[],
     ): Promise<QueryResult> {
+      if ((client as unknown as { pipeline: boolean }).pipeline) corkUntilNextTick(client);
       return client.query(text, params) as Promise<QueryResult>;
     },
 
@@ -164,6 +166,20 @@ export function createPgDriver(
       client.on("end", () => fire());
     },
   };
+}
+
+/**
+ * Pipelined statements sent in the same turn of the event loop leave in one
+ * socket write: pg writes each message at once, and a write costs more than
+ * building the statement (postgres.js batches the same way).
+ */
+function corkUntilNextTick(client: pg.Client): void {
+  const stream = (client as unknown as PgInternals).connection?.stream as
+    | { writableCorked?: number; cork(): void; uncork(): void }
+    | undefined;
+  if (stream === undefined || stream.writableCorked) return;
+  stream.cork();
+  process.nextTick(() => stream.uncork());
 }
 
 function collectSecrets(conninfo: string | pg.ClientConfig): string[] {
