@@ -55,7 +55,7 @@ export interface ConnectionPoolOptions<C extends object = pg.Client> {
   reset?: (conn: C) => Promise<void> | void;
   /** Runs on checkout; a connection that fails it is discarded. @default none */
   check?: (conn: C) => Promise<void> | void;
-  /** Which idle connection is handed out first. @default "fifo" */
+  /** Which idle connection is handed out first: the most recently returned (`"lifo"`) or the longest idle. @default "lifo" */
   order?: "fifo" | "lifo";
   /** Warn with the borrower's stack when a connection stays out this long; 0 = off. @default 0 */
   leakDetectionThreshold?: number;
@@ -240,7 +240,7 @@ export function resolveOptions(
     maxIdle: duration(o.maxIdle, "maxIdle", 600_000),
     reconnectTimeout: duration(o.reconnectTimeout, "reconnectTimeout", 300_000),
     numWorkers: count(o.numWorkers, "numWorkers", 3, 1),
-    order: (o.order as "fifo" | "lifo" | undefined) ?? "fifo",
+    order: (o.order as "fifo" | "lifo" | undefined) ?? "lifo",
     leakDetectionThreshold: duration(
       o.leakDetectionThreshold,
       "leakDetectionThreshold",

@@ -319,3 +319,23 @@ Deno.test("option pipeline: an integer >= 1, else a clear error naming it", () =
     (e: Error) => e instanceof TypeError && e.message.includes("'pipeline'"),
   );
 });
+
+Deno.test("pipelined: a connection kept busy by pipelined statements is still replaced after maxLifetime", async () => {
+  await using pool = new ConnectionPool({ conninfo: db.url, minSize: 1, maxSize: 1, pipeline: 8, maxLifetime: 300 });
+  await pool.open({ wait: true });
+  const pidNow = async () => (await pool.query<{ pid: number }>("select pg_backend_pid() as pid")).rows[0].pid;
+  const first = await pidNow();
+  let stop = false;
+  let replaced = false;
+  const loops = Array.from({ length: 16 }, async () => {
+    while (!stop) if (await pidNow() !== first) replaced = true;
+  });
+  try {
+    // The lane gives its connection back about once a second, so the return path sees it expired.
+    await waitFor(() => replaced, { timeout: 15_000, message: "the busy connection was never replaced" });
+  } finally {
+    stop = true;
+    await Promise.all(loops);
+  }
+  assert.ok(pool.getStats().connectionsNum >= 2);
+});
