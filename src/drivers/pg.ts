@@ -146,7 +146,7 @@ export function createPgDriver(
       text: string,
       params?: unknown[],
     ): Promise<QueryResult> {
-      if ((client as unknown as { pipeline: boolean }).pipeline) corkUntilNextTick(client);
+      if ((client as unknown as { pipeline: boolean }).pipeline) corkBehindOthers(client);
       return client.query(text, params) as Promise<QueryResult>;
     },
 
@@ -170,15 +170,19 @@ export function createPgDriver(
 
 /**
  * Pipelined statements sent in the same turn of the event loop leave in one
- * socket write: pg writes each message at once, and a write costs more than
- * building the statement (postgres.js batches the same way).
+ * socket write: pg writes each message at once, and under load the writes
+ * cost more than everything else on the client (postgres.js batches the same
+ * way). Only behind statements already in flight: a statement alone on its
+ * connection goes out at once, since a corked write leaves later (measured:
+ * one task got slower).
  */
-function corkUntilNextTick(client: pg.Client): void {
-  const stream = (client as unknown as PgInternals).connection?.stream as
-    | { writableCorked?: number; cork(): void; uncork(): void }
-    | undefined;
+function corkBehindOthers(client: pg.Client): void {
+  const c = client as unknown as PgInternals;
+  if (!c._activeQuery && !c._sentQueryQueue?.length) return;
+  const stream = c.connection?.stream as { writableCorked?: number; cork(): void; uncork(): void } | undefined;
   if (stream === undefined || stream.writableCorked) return;
   stream.cork();
+  // After the microtasks of this turn, so every statement they send joins the write.
   process.nextTick(() => stream.uncork());
 }
 
