@@ -91,13 +91,15 @@ export const tidepoolQuery: DbContender = {
 };
 
 /**
- * `pool.query` with `order: "lifo"`: the most recently returned connection goes
- * out first, as in pg.Pool, so at low concurrency one server backend stays hot.
+ * `pool.query` with `order: "fifo"` (psycopg_pool's order, tidepool's default
+ * before pipelining): the longest-idle connection goes out first, so at low
+ * concurrency every backend is touched in turn. The default is `"lifo"`, as in
+ * pg.Pool: one server backend stays hot.
  */
-export const tidepoolLifo: DbContender = {
-  name: "tidepool query() lifo",
+export const tidepoolFifo: DbContender = {
+  name: "tidepool query() fifo",
   async create(url, sql, params) {
-    const pool = await openTidepool(url, "bench-lifo", "lifo");
+    const pool = await openTidepool(url, "bench-fifo", "fifo");
     return { query: () => pool.query(sql, params), close: () => pool.close() };
   },
 };
@@ -181,13 +183,7 @@ export const tidepoolUnpipelined: DbContender = {
 };
 
 /** A second instance of the default tidepool: the A/A row, its ratio shows the run's noise. */
-export const tidepoolQueryAA: DbContender = {
-  name: "tidepool query() A/A",
-  async create(url, sql, params) {
-    const pool = await openTidepool(url, "bench-query-aa");
-    return { query: () => pool.query(sql, params), close: () => pool.close() };
-  },
-};
+export const tidepoolQueryAA: DbContender = { ...tidepoolQuery, name: "tidepool query() A/A" };
 
 /** tidepool pipelining deeper than the default (`pipeline: 32`). */
 export const tidepoolPipelined32: DbContender = {
