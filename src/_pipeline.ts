@@ -22,7 +22,7 @@ import type { Driver, QueryResult } from "./driver.ts";
 import { ConnectionLostError, PoolClosedError, PoolTimeoutError } from "./errors.ts";
 
 /** Nothing is pipelined behind a statement running this much (ms) longer than the latest one to finish in the lane. */
-export const STALL_MS = 10;
+export const STALL_MS = 50;
 /**
  * A lane connection stops taking statements this long (ms) after the lane took
  * it, and goes back to the pool when its last one finishes: its `maxLifetime`

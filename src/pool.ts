@@ -428,11 +428,17 @@ export class ConnectionPool<C extends object = pg.Client> {
   }
 
   /**
-   * Checks out a connection, runs one statement, returns the connection.
+   * Runs one statement on a pooled connection. With `pipeline` > 1 (the
+   * default) a statement that needs no session of its own may share a
+   * connection with other `query()` statements in flight (pipelining); one that
+   * could leave state behind (`BEGIN`, `COPY`, several statements) runs on a
+   * connection of its own. An SQL error fails only its own statement.
    *
    * @param text SQL with `$1`-style placeholders.
    * @param params Values of the placeholders.
    * @returns The driver's result (`rows`, `rowCount`, `fields`).
+   * @throws {ConnectionLostError} The connection was lost with the pipelined statement in flight: it may have run.
+   * @throws {PoolTimeoutError} No connection or pipeline slot within the pool's `timeout`.
    * @example
    * ```ts
    * import { ConnectionPool } from "@tidepool/pg";
