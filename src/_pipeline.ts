@@ -160,8 +160,10 @@ export class PipelineLane<C> {
   }
 
   #run(lane: LaneConn<C>, text: string, params: unknown[] | undefined): Promise<QueryResult> {
-    if (lane.closing && this.#driver.status(lane.conn) === "broken") {
-      // Its connection died after the slot was given: the statement was never sent, so send it elsewhere.
+    if (this.#driver.status(lane.conn) === "broken") {
+      // The connection died before this statement was sent (its end is known, the failures of the statements on
+      // it not yet delivered): it never ran, so it goes elsewhere instead of failing as lost.
+      lane.closing = true;
       this.#finished(lane);
       return this.query(text, params);
     }
