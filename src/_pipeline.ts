@@ -71,6 +71,8 @@ class LaneConn<C> {
  * only costs the pipelining.
  */
 export function pipelinable(text: string): boolean {
+  // JavaScript callers may pass pg's query config objects: those keep their own path.
+  if (typeof text !== "string") return false;
   const semi = text.indexOf(";");
   if (semi !== -1 && text.slice(semi + 1).trim() !== "") return false;
   const word = /^\s*([A-Za-z]+)/.exec(text);
