@@ -181,6 +181,7 @@ Deno.test("pipelinable: BEGIN, START, COPY, several statements and leading comme
   ) {
     assert.ok(!pipelinable(text), text);
   }
+  assert.ok(!pipelinable({ text: "select 1" } as unknown as string), "a pg query config object");
 });
 
 Deno.test("pipelined: statements that could leave state behind (BEGIN, several at once) run on a connection of their own", async () => {
