@@ -9,11 +9,9 @@
  * connection) is limited three ways: an idle connection is always taken before
  * a statement is pipelined behind another; the statement goes to the lane
  * connection with the fewest in flight; and nothing is pipelined behind a
- * statement that has been running {@linkcode STALL_MS} longer than the latest
- * one to finish anywhere in the lane. The bound is relative so that a busy
- * event loop, which delays every completion alike, does not turn pipelining
- * off; a connection that stopped making progress while others go on does
- * stop getting statements.
+ * statement that has been running longer than {@linkcode STALL_MS}: when every
+ * connection is held up (a lock, a slow query), statements wait in the lane's
+ * queue, visible in `requestsWaiting`, and take the first slot that frees.
  *
  * @module
  */
@@ -21,7 +19,11 @@ import { Waiter, WaiterQueue } from "./_waiters.ts";
 import type { Driver, QueryResult } from "./driver.ts";
 import { ConnectionLostError, PoolClosedError, PoolTimeoutError } from "./errors.ts";
 
-/** Nothing is pipelined behind a statement running this much (ms) longer than the latest one to finish in the lane. */
+/**
+ * Nothing is pipelined behind a statement running longer than this (ms). 10 ms
+ * was too tight on a loaded machine: scheduling pauses alone made connections
+ * look stalled.
+ */
 export const STALL_MS = 50;
 /**
  * A lane connection stops taking statements this long (ms) after the lane took
@@ -94,8 +96,6 @@ export class PipelineLane<C> {
   readonly #conns: LaneConn<C>[] = [];
   /** Statements waiting for a slot, each with the pool's timeout. */
   readonly #waiters = new WaiterQueue<LaneConn<C>>((waiter) => this.#timedOut(waiter));
-  /** Date.now() of the latest statement to finish in the lane (or connection to join it). */
-  #progress = 0;
   /** A connection request of the lane is in the pool's queue. */
   #requesting = false;
   #closed = false;
@@ -125,6 +125,14 @@ export class PipelineLane<C> {
     return waiter.promise.then((slot) => this.#run(slot, text, params));
   }
 
+  /**
+   * Statements waiting for a slot, less the lane's own request already in the
+   * pool's queue: what `requestsWaiting` adds for the lane.
+   */
+  waiting(): number {
+    return this.#waiters.size - (this.#requesting ? 1 : 0);
+  }
+
   /** Refuses new statements and fails the waiting ones; those in flight finish and their connections go back. */
   close(): void {
     this.#closed = true;
@@ -139,7 +147,7 @@ export class PipelineLane<C> {
     if (conn !== undefined) return this.#adopt(conn);
     // A borrower waits: let lane connections drain to it rather than load them further.
     if (this.#borrowerWaiting()) return undefined;
-    const fresh = this.#progress - STALL_MS;
+    const fresh = Date.now() - STALL_MS;
     let best: LaneConn<C> | undefined;
     for (const lane of this.#conns) {
       if (
@@ -156,7 +164,7 @@ export class PipelineLane<C> {
 
   #adopt(conn: C): LaneConn<C> {
     this.#setPipelined(conn, true);
-    const lane = new LaneConn(conn, this.#progress = Date.now());
+    const lane = new LaneConn(conn, Date.now());
     this.#conns.push(lane);
     return lane;
   }
@@ -191,7 +199,7 @@ export class PipelineLane<C> {
   /** A statement settled: feed the slot to a waiter, or give the connection back when it has nothing in flight. */
   #finished(lane: LaneConn<C>): void {
     lane.inflight--;
-    const now = this.#progress = Date.now();
+    const now = Date.now();
     lane.since = now;
     if (!lane.closing && now - lane.takenAt > RECYCLE_MS) lane.closing = true;
     if (!lane.closing && this.#waiters.size > 0 && !this.#borrowerWaiting()) {

@@ -165,7 +165,11 @@ export class ConnectionPool<C extends object = pg.Client> {
         name: this.#name,
         timeout: () => this.#o.timeout,
         takeIdle: () => this.#lendIdle(),
-        acquire: () => this.getconn(),
+        acquire: () => {
+          const conn = this.getconn();
+          this.#counters.requestsNum--; // the statements it serves were counted by query()
+          return conn;
+        },
         release: (conn) => this.putconn(conn),
         waiting: () => this.#waiters.size,
       })
@@ -600,7 +604,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       poolMax: this.#o.maxSize,
       poolSize: this.#all.size + this.#pending,
       poolAvailable: this.#idle.length,
-      requestsWaiting: this.#waiters.size,
+      requestsWaiting: this.#waiters.size + (this.#lane?.waiting() ?? 0),
       ...this.#counters,
     };
   }

@@ -91,6 +91,20 @@ Deno.test("pipelined: nothing is pipelined behind a statement running longer tha
   await slow;
 });
 
+Deno.test("pipelined: when every connection is held up, statements queue (counted in requestsWaiting) and then run", async () => {
+  await using pool = new ConnectionPool({ conninfo: db.url, minSize: 1, maxSize: 1, pipeline: 8 });
+  await pool.open({ wait: true });
+  const sent = Date.now();
+  const slow = pool.query("select pg_sleep(1) /* held-up */");
+  await waitFor(async () => (await running(db.name, "held-up")) !== undefined, { timeout: 5_000 });
+  await waitFor(() => Date.now() - sent > 4 * STALL_MS);
+  const queued = Array.from({ length: 5 }, (_, i) => pool.query<{ n: number }>("select $1::int as n", [i]));
+  assert.equal(pool.getStats().requestsWaiting, 5);
+  assert.deepEqual((await Promise.all(queued)).map((r) => r.rows[0].n), [0, 1, 2, 3, 4]);
+  await slow;
+  assert.equal(pool.getStats().requestsWaiting, 0);
+});
+
 Deno.test("pipelined: transaction() never shares its connection with pipelined statements", async () => {
   await using pool = new ConnectionPool({ conninfo: db.url, minSize: 2, maxSize: 2, pipeline: 8 });
   await pool.open({ wait: true });
