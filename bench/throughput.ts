@@ -93,7 +93,7 @@ export async function runThroughput(): Promise<BenchResult> {
       "Latency is from call to resolution, so it includes time queued for a connection.",
       "pg.Pool runs with `min: 8, max: 8` so it keeps its connections between turns (its default closes clients idle for 10 s).",
       "8 raw pg.Clients is the limit without pipelining: no pool, task i always uses client i % 8 (pg.Client queues internally); 8 raw pipelined pg.Clients (`pipeline: true`) is the limit with it.",
-      "tidepool query() is the default configuration: `pipeline: 8`, order LIFO; `fifo` is psycopg_pool's order; `pipeline:1` turns pipelining off, `pipeline:32` goes deeper. The A/A row is a second default pool: its ratio is the run's noise.",
+      "tidepool query() is the default configuration: `pipeline: 16`, order LIFO; `fifo` is psycopg_pool's order; `pipeline:1` turns pipelining off, `pipeline:32` goes deeper. The A/A row is a second default pool: its ratio is the run's noise.",
       "postgres.js pipelines queries on a connection, as tidepool's query() and the raw pipelined clients do; pg.Pool and getconn/putconn run one query per connection at a time.",
     ],
     tables,

@@ -63,7 +63,7 @@ export interface ConnectionPoolOptions<C extends object = pg.Client> {
   connectTimeout?: number;
   /** Reconnect backoff: start, growth and jitter. @default { initialDelay: 1000, multiplier: 2, jitter: 0.1 } */
   backoff?: BackoffOptions;
-  /** `pool.query()` statements in flight on one connection (pipelining, drivers that support it); 1 = off. @default 8 */
+  /** `pool.query()` statements in flight on one connection (pipelining, drivers that support it); 1 = off. @default 16 */
   pipeline?: number;
 }
 
@@ -248,7 +248,7 @@ export function resolveOptions(
     ),
     connectTimeout: duration(o.connectTimeout, "connectTimeout", 10_000),
     backoff,
-    pipeline: count(o.pipeline, "pipeline", 8, 1),
+    pipeline: count(o.pipeline, "pipeline", 16, 1),
   };
 }
 

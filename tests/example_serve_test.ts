@@ -49,11 +49,11 @@ Deno.test("examples/serve.ts serves items, health and metrics, and stops cleanly
       const items = await res.json() as Record<string, unknown>[];
       assert.deepEqual(items.map((i) => [i.id, i.name, i.qty]), [[created.id, "apple", 3]]);
 
-      // Busy pool: a lock holds both connections in queries, with at most the default depth (8) of statements pipelined
-      // behind each, so of 17 requests at least one queues. /metrics must still answer at once, reporting the queue.
+      // Busy pool: a lock holds both connections in queries, with at most the default depth (16) of statements
+      // pipelined behind each, so of 33 requests at least one queues. /metrics must still answer at once, reporting it.
       await locker.connect();
       await locker.query("begin; lock table items in access exclusive mode");
-      const blocked = Array.from({ length: 2 * 8 + 1 }, () => fetch(`${app.url}/items`));
+      const blocked = Array.from({ length: 2 * 16 + 1 }, () => fetch(`${app.url}/items`));
       let metrics = "";
       await waitFor(async () => {
         const started = performance.now();
