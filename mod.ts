@@ -9,6 +9,8 @@
  *   psycopg2.pool's classic pools, for porting code.
  * - `pool.share()` and {@linkcode attachPool}: one pool shared by several
  *   Workers under one connection cap.
+ * - {@linkcode toPgPool}: a `pg.Pool` look-alike for Kysely and Drizzle.
+ * - {@linkcode createDenoPostgresDriver}: pools of deno-postgres clients.
  * - {@linkcode toPrometheus} (and `@tidepool/pg/opentelemetry`): metrics.
  *
  * Logs go through LogTape, category `["tidepool", poolName]`, silent until the
@@ -30,15 +32,16 @@
  * @module
  */
 export { ConnectionPool } from "./src/pool.ts";
-export type { GetconnOptions, OpenOptions, PooledConnection } from "./src/pool.ts";
+export type { GetconnOptions, OpenOptions, PooledConnection, PutconnOptions } from "./src/pool.ts";
 export { NullConnectionPool } from "./src/null_pool.ts";
-export type { ConnectionPoolOptions } from "./src/options.ts";
+export type { ConnectionPoolOptions } from "./src/pool.ts";
 export type { BackoffOptions } from "./src/_backoff.ts";
 export type { PoolStats } from "./src/stats.ts";
 export type { IsolationLevel, TransactionOptions } from "./src/transaction.ts";
 export {
   ConnectionLostError,
   PoolClosedError,
+  PoolConnectError,
   PoolError,
   PoolExhaustedError,
   PoolTimeoutError,
@@ -48,6 +51,8 @@ export type { ConnectionStatus, Driver, QueryResult } from "./src/driver.ts";
 export { createPgDriver } from "./src/drivers/pg.ts";
 export { type StatsSource, toPrometheus } from "./src/metrics/prometheus.ts";
 export type { PgDriverOptions } from "./src/drivers/pg.ts";
+export type { ConninfoFunction } from "./src/drivers/pg_conninfo_fn.ts";
+export type { DeadlineOptions } from "./src/deadline.ts";
 export { AbstractConnectionPool } from "./src/classic/abstract_pool.ts";
 export type { DiscardReason, PoolKey } from "./src/classic/abstract_pool.ts";
 export { SimpleConnectionPool } from "./src/classic/simple_pool.ts";
@@ -57,3 +62,12 @@ export type { ClassicPoolOptions } from "./src/classic/options.ts";
 export { AttachedPool, attachPool, RemoteConnection } from "./src/shared/worker.ts";
 export type { AttachedGetconnOptions, AttachOptions, TransactionStatus } from "./src/shared/worker.ts";
 export type { ShareOptions } from "./src/shared/owner.ts";
+export { PgPool, toPgPool } from "./src/pg_pool.ts";
+export type { PgConnectCallback, PgPoolClient, PgPoolOptions, PgQueryCallback } from "./src/pg_pool.ts";
+export { createDenoPostgresDriver } from "./src/drivers/deno_postgres.ts";
+export type {
+  DenoPostgresClient,
+  DenoPostgresConninfo,
+  DenoPostgresDriverOptions,
+  DenoPostgresResult,
+} from "./src/drivers/deno_postgres.ts";

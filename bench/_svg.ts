@@ -13,7 +13,7 @@ export interface Series {
 }
 
 // Colour-blind-safe palette (Okabe-Ito).
-const COLORS = ["#0072B2", "#56B4E9", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#000000"];
+const COLORS = ["#0072B2", "#56B4E9", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#000000", "#F0E442"];
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 

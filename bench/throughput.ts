@@ -31,6 +31,7 @@ import { type BenchResult, emit, npmVersion, outDir, progress, QUICK, type Table
 import { fmtMs, fmtNum, fmtRatioRange, median, percentileSorted, roundOrder } from "./_stats.ts";
 import { lineChart } from "./_svg.ts";
 import { runFor } from "./_load.ts";
+import { loadDenoPostgresContenders } from "./_deno_postgres_contenders.ts";
 
 /** The statement shapes: the simple protocol without parameters, the extended one with. */
 const SHAPES: { sql: string; params?: unknown[]; label: string }[] = [
@@ -40,8 +41,9 @@ const SHAPES: { sql: string; params?: unknown[]; label: string }[] = [
 const SQL = SHAPES[0].sql;
 const LEVELS = [1, 8, 64, 256];
 const ROUNDS = QUICK ? 1 : 5;
-// 10 contenders x 4 levels x 2 shapes x 5 rounds x 0.8 s = 320 s: the biggest
-// slice of the budget; 0.8 s still holds ~10^4 queries, enough for a stable p99.
+// 12 contenders (10 + 2 deno-postgres) x 4 levels x 2 shapes x 5 rounds x 0.8 s
+// = 384 s: the biggest slice of the budget; 0.8 s still holds ~10^4 queries,
+// enough for a stable p99.
 const DURATION_MS = QUICK ? 150 : 800;
 const WARMUP_MS = QUICK ? 50 : 300;
 
@@ -57,6 +59,9 @@ const contenders: DbContender[] = [
   tidepoolPipelined32,
   rawPipelinedClients,
 ];
+const denoPostgres = await loadDenoPostgresContenders();
+contenders.push(...denoPostgres.contenders);
+if (denoPostgres.skipped) progress(denoPostgres.skipped);
 const BASELINE = tidepoolQuery.name;
 
 interface Cell {
@@ -95,10 +100,16 @@ export async function runThroughput(): Promise<BenchResult> {
       "8 raw pg.Clients is the limit without pipelining: no pool, task i always uses client i % 8 (pg.Client queues internally); 8 raw pipelined pg.Clients (`pipeline: true`) is the limit with it.",
       "tidepool query() is the default configuration: `pipeline: 16`, order LIFO; `fifo` is psycopg_pool's order; `pipeline:1` turns pipelining off, `pipeline:32` goes deeper. The A/A row is a second default pool: its ratio is the run's noise.",
       "postgres.js pipelines queries on a connection, as tidepool's query() and the raw pipelined clients do; pg.Pool and getconn/putconn run one query per connection at a time.",
+      denoPostgres.skipped ??
+        "deno-postgres: its own `Pool` (8 clients, not lazy) and tidepool over `createDenoPostgresDriver` (8 connections, no pipelining: the driver cannot), both in both shapes. Without parameters deno-postgres sends one message per query and its sockets' missing TCP no-delay costs little; with parameters its own Pool pays ~40 ms per query for it (`bench/deno_postgres.ts`), which tidepool's driver avoids by setting no-delay.",
     ],
     tables,
     series,
-    versions: { pg: await npmVersion("pg"), postgres: await npmVersion("postgres") },
+    versions: {
+      pg: await npmVersion("pg"),
+      postgres: await npmVersion("postgres"),
+      ...(denoPostgres.source ? { "deno-postgres": denoPostgres.source } : {}),
+    },
   };
 }
 

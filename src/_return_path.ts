@@ -9,6 +9,7 @@ import { within } from "./_timers.ts";
  * COPY, cannot be reused; an open or failed transaction is rolled back with a
  * warning; then `reset` runs. Returns false when the connection must be
  * discarded (the caller counts it in `returnsBad` and replaces it).
+ * `timeoutMs` (the pool's connectTimeout; 0 = none) bounds the rollback and `reset` together.
  */
 export async function prepareForReuse<C>(
   driver: Driver<C>,
@@ -16,7 +17,7 @@ export async function prepareForReuse<C>(
   reset: ((conn: C) => Promise<void> | void) | undefined,
   log: Logger,
   poolName: string,
-  timeoutMs = 10_000,
+  timeoutMs: number,
 ): Promise<boolean> {
   // A ROLLBACK or reset on a socket that stopped answering would make putconn hang:
   // past the bound the connection is discarded (closing it fails what is still running).

@@ -56,6 +56,18 @@ export interface Driver<C> {
   status(conn: C): ConnectionStatus;
   /** Runs ROLLBACK. Rejects if the connection cannot do it. */
   rollback(conn: C): Promise<void>;
+  /**
+   * Asks the server to cancel the statement running on `conn` (PostgreSQL's
+   * CancelRequest) and resolves once the server took the request; rejects when
+   * it could not be delivered. Optional: without it a statement past its
+   * deadline is stopped by closing its connection.
+   */
+  cancel?(conn: C): Promise<void>;
+  /**
+   * Whether the connection's socket keeps the process alive (`allowExitOnIdle`
+   * unrefs idle ones). Optional: without it the option has no effect.
+   */
+  setRef?(conn: C, ref: boolean): void;
   /** A cheap round trip proving the connection is alive. */
   ping(conn: C): Promise<void>;
   /** Runs a statement (used by `pool.query`, `transaction` and the Worker channel). */
@@ -75,4 +87,17 @@ export interface Driver<C> {
   setPipelined?(conn: C, on: boolean): void;
   /** Text that identifies the target without secrets, for logs and errors. */
   readonly description: string;
+}
+
+/**
+ * Where a driver puts, on each connection it opens, how to forget what it
+ * caches client-side about the server session (pg: the names of prepared
+ * statements), so `ConnectionPool.discardAll` can keep the client in step
+ * with `DISCARD ALL` without knowing the driver. Not part of the public API.
+ */
+export const FORGET_SESSION: unique symbol = Symbol("tidepool.forgetSession");
+
+/** A connection that may carry its driver's {@linkcode FORGET_SESSION}. */
+export interface ForgetsSession {
+  [FORGET_SESSION]?: () => void;
 }

@@ -148,3 +148,31 @@ export class ConnectionLostError extends PoolError {
     this.name = "ConnectionLostError";
   }
 }
+
+/**
+ * The pool cannot connect for a reason waiting will not fix (wrong password,
+ * missing database, unknown host, TLS verification failure) and has no idle
+ * connection: the request is refused at once instead of waiting out its
+ * `timeout`. `cause` is the driver's error; the message carries its text,
+ * without the password. The pool keeps retrying in the background, so fixing
+ * the cause heals it without a restart.
+ *
+ * @example
+ * ```ts
+ * import { PoolConnectError } from "@tidepool/pg";
+ * const e = new PoolConnectError("cannot connect: password authentication failed");
+ * console.log(e.name); // "PoolConnectError"
+ * ```
+ */
+export class PoolConnectError extends PoolError {
+  /**
+   * Creates a connect error.
+   *
+   * @param message The pool and the cause's text.
+   * @param options `cause`: the driver's connection error.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "PoolConnectError";
+  }
+}

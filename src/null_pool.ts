@@ -4,8 +4,7 @@
  * @module
  */
 import type pg from "pg";
-import { ConnectionPool } from "./pool.ts";
-import type { ConnectionPoolOptions } from "./options.ts";
+import { ConnectionPool, type ConnectionPoolOptions } from "./pool.ts";
 
 /**
  * psycopg_pool's `NullConnectionPool`: the same API as {@linkcode ConnectionPool},

@@ -1,71 +1,11 @@
 /**
- * Options of {@linkcode ConnectionPool} and their validation.
+ * Validation of `ConnectionPool`'s options (the option interface lives beside
+ * the class in `pool.ts`, so this file does not import the pool).
  *
  * @module
  */
-import type pg from "pg";
 import type { BackoffOptions } from "./_backoff.ts";
-import type { Driver } from "./driver.ts";
-import type { ConnectionPool } from "./pool.ts";
-
-/**
- * Options of a {@linkcode ConnectionPool}. Every duration is in milliseconds.
- * Unknown option names are refused with a `TypeError`, so a typo never goes
- * unnoticed.
- *
- * @example A pool of 4 to 10 connections
- * ```ts
- * import type { ConnectionPoolOptions } from "@tidepool/pg";
- * const options: ConnectionPoolOptions = {
- *   conninfo: "postgres://app@localhost/app",
- *   minSize: 4,
- *   maxSize: 10,
- *   timeout: 5_000,
- * };
- * ```
- */
-export interface ConnectionPoolOptions<C extends object = pg.Client> {
-  /** Connection string or `pg.ClientConfig`. Required unless `driver` is given. */
-  conninfo?: string | pg.ClientConfig;
-  /** A driver to use instead of node-postgres (tests, benchmarks, other drivers). */
-  driver?: Driver<C>;
-  /** Connections kept open. @default 4 (0 for NullConnectionPool) */
-  minSize?: number;
-  /** Most connections open at once. @default minSize (unbounded for NullConnectionPool) */
-  maxSize?: number;
-  /** Name used in logs, errors and metrics. @default "pool-1", "pool-2", ... */
-  name?: string;
-  /** Longest wait of `getconn`/`connection` for a connection, in ms. @default 30000 */
-  timeout?: number;
-  /** Requests allowed to queue; 0 = unbounded. @default 0 */
-  maxWaiting?: number;
-  /** A connection is replaced after this long (jittered down 5-10%); 0 = never. @default 3600000 */
-  maxLifetime?: number;
-  /** Idle connections above minSize are closed after this long; 0 = never. @default 600000 */
-  maxIdle?: number;
-  /** Give up re-filling after failures for this long, then call `reconnectFailed`. @default 300000 */
-  reconnectTimeout?: number;
-  /** Called when re-filling gave up after `reconnectTimeout`. @default none */
-  reconnectFailed?: (pool: ConnectionPool<C>) => void;
-  /** Concurrent background connection attempts. @default 3 */
-  numWorkers?: number;
-  /** Runs on each new connection before first use; a throw discards it. @default none */
-  configure?: (conn: C) => Promise<void> | void;
-  /** Runs on each returned connection; a throw discards it. @default none */
-  reset?: (conn: C) => Promise<void> | void;
-  /** Runs on checkout; a connection that fails it is discarded. @default none */
-  check?: (conn: C) => Promise<void> | void;
-  /** Which idle connection is handed out first: the most recently returned (`"lifo"`) or the longest idle. @default "lifo" */
-  order?: "fifo" | "lifo";
-  /** Warn with the borrower's stack when a connection stays out this long; 0 = off. @default 0 */
-  leakDetectionThreshold?: number;
-  /** Limit of one connection attempt, and of configure/reset/rollback/probes, in ms; 0 = none. @default 10000 */
-  connectTimeout?: number;
-  /** Reconnect backoff: start, growth and jitter. @default { initialDelay: 1000, multiplier: 2, jitter: 0.1 } */
-  backoff?: BackoffOptions;
-  /** `pool.query()` statements in flight on one connection (pipelining, drivers that support it); 1 = off. @default 16 */
-  pipeline?: number;
-}
+import { callback, checkDriver, count, duration, isConninfo, poolName } from "./_validate.ts";
 
 /** Options after defaults, as the pool core uses them. */
 export interface ResolvedOptions {
@@ -83,6 +23,8 @@ export interface ResolvedOptions {
   connectTimeout: number;
   backoff: Required<BackoffOptions>;
   pipeline: number;
+  keepaliveInterval: number;
+  allowExitOnIdle: boolean;
 }
 
 /** Every option name `ConnectionPool` accepts; anything else is a TypeError. */
@@ -107,61 +49,18 @@ export const OPTION_NAMES: ReadonlySet<string> = new Set([
   "connectTimeout",
   "backoff",
   "pipeline",
+  "keepaliveInterval",
+  "allowExitOnIdle",
 ]);
 
-/** Checks one duration option: a finite number >= 0, or the default. */
-export function duration(
-  value: unknown,
-  option: string,
-  fallback: number,
-  allowInfinity = false,
-): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number") {
-    throw new TypeError(
-      `Invalid option '${option}': expected a number of milliseconds, got ${typeof value}`,
-    );
+/** The rule `minSize <= maxSize`, `maxSize >= 1`, shared by the constructor and `resize()`. */
+export function checkSizes(minSize: number, maxSize: number): void {
+  if (maxSize === 0) {
+    throw new RangeError("Invalid option 'maxSize': must be at least 1");
   }
-  if (
-    Number.isNaN(value) || value < 0 ||
-    (!allowInfinity && !Number.isFinite(value))
-  ) {
+  if (maxSize < minSize) {
     throw new RangeError(
-      `Invalid option '${option}': expected a finite number >= 0, got ${value}`,
-    );
-  }
-  return value;
-}
-
-/** Checks one count option: an integer >= `min`, or the default. */
-export function count(
-  value: unknown,
-  option: string,
-  fallback: number,
-  min = 0,
-  allowInfinity = false,
-): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number") {
-    throw new TypeError(
-      `Invalid option '${option}': expected an integer, got ${typeof value}`,
-    );
-  }
-  if (
-    !(allowInfinity && value === Infinity) &&
-    (!Number.isInteger(value) || value < min)
-  ) {
-    throw new RangeError(
-      `Invalid option '${option}': expected an integer >= ${min}, got ${value}`,
-    );
-  }
-  return value;
-}
-
-function fn(value: unknown, option: string): void {
-  if (value !== undefined && typeof value !== "function") {
-    throw new TypeError(
-      `Invalid option '${option}': expected a function, got ${typeof value}`,
+      `Invalid option 'maxSize': ${maxSize} is less than minSize ${minSize}`,
     );
   }
 }
@@ -172,7 +71,7 @@ function fn(value: unknown, option: string): void {
  */
 export function resolveOptions(
   options: unknown,
-  defaults: { minSize: number; maxSize?: number },
+  defaults: { minSize: number; maxSize?: number; pipeline?: number },
 ): ResolvedOptions {
   if (options === undefined) options = {};
   if (
@@ -191,17 +90,12 @@ export function resolveOptions(
         "Invalid option 'conninfo': required when no 'driver' is given",
       );
     }
-    if (typeof c !== "string" && (c === null || typeof c !== "object")) {
+    if (typeof c !== "function" && !isConninfo(c)) {
       throw new TypeError(
-        "Invalid option 'conninfo': expected a string or a pg.ClientConfig object",
+        "Invalid option 'conninfo': expected a string, a pg.ClientConfig object or a function",
       );
     }
-  } else if (
-    typeof o.driver !== "object" || o.driver === null ||
-    typeof (o.driver as Driver<object>).connect !== "function"
-  ) {
-    throw new TypeError("Invalid option 'driver': expected a Driver object");
-  }
+  } else checkDriver(o.driver);
   const minSize = count(o.minSize, "minSize", defaults.minSize);
   const maxSize = count(
     o.maxSize,
@@ -210,19 +104,10 @@ export function resolveOptions(
     0,
     true,
   );
-  if (maxSize === 0) {
-    throw new RangeError("Invalid option 'maxSize': must be at least 1");
-  }
-  if (maxSize < minSize) {
-    throw new RangeError(
-      `Invalid option 'maxSize': ${maxSize} is less than minSize ${minSize}`,
-    );
-  }
-  if (o.name !== undefined && (typeof o.name !== "string" || o.name === "")) {
-    throw new TypeError("Invalid option 'name': expected a non-empty string");
-  }
+  checkSizes(minSize, maxSize);
+  poolName(o.name);
   for (const f of ["reconnectFailed", "configure", "reset", "check"]) {
-    fn(o[f], f);
+    callback(o[f], f);
   }
   if (o.order !== undefined && o.order !== "fifo" && o.order !== "lifo") {
     throw new TypeError(
@@ -230,6 +115,9 @@ export function resolveOptions(
     );
   }
   const backoff = resolveBackoff(o.backoff);
+  if (o.allowExitOnIdle !== undefined && typeof o.allowExitOnIdle !== "boolean") {
+    throw new TypeError(`Invalid option 'allowExitOnIdle': expected a boolean, got ${typeof o.allowExitOnIdle}`);
+  }
   return {
     minSize,
     maxSize,
@@ -248,7 +136,9 @@ export function resolveOptions(
     ),
     connectTimeout: duration(o.connectTimeout, "connectTimeout", 10_000),
     backoff,
-    pipeline: count(o.pipeline, "pipeline", 16, 1),
+    pipeline: count(o.pipeline, "pipeline", defaults.pipeline ?? 16, 1),
+    keepaliveInterval: duration(o.keepaliveInterval, "keepaliveInterval", 0),
+    allowExitOnIdle: o.allowExitOnIdle === true,
   };
 }
 

@@ -6,24 +6,110 @@
 import type pg from "pg";
 import type { Logger } from "@logtape/logtape";
 import { Backoff } from "./_backoff.ts";
+import { FailFast } from "./_failfast.ts";
+import { Drain } from "./_drain.ts";
+import { startKeepalive } from "./_keepalive.ts";
+import { type Deadline, type DeadlineHost, deadlineOf, type DeadlineOptions, underDeadline } from "./deadline.ts";
 import { Deque } from "./_deque.ts";
-import { attachEntry, Entry, entryOf } from "./_entry.ts";
+import { Connections } from "./_connections.ts";
+import { type Entry, entryOf } from "./_entry.ts";
+import { Jobs } from "./_jobs.ts";
 import { type LeakDetector, leakDetector } from "./_leak.ts";
 import { describeError, poolLogger } from "./_log.ts";
 import { prepareForReuse } from "./_return_path.ts";
 import { pipelinable, PipelineLane } from "./_pipeline.ts";
-import { MAX_DELAY, sleep, Timers, within } from "./_timers.ts";
+import { MAX_DELAY, Timers, within } from "./_timers.ts";
 import { Waiter, WaiterQueue } from "./_waiters.ts";
-import type { Driver, QueryResult } from "./driver.ts";
-import { createPgDriver } from "./drivers/pg.ts";
+import { type Driver, FORGET_SESSION, type ForgetsSession, type QueryResult } from "./driver.ts";
 import { PoolClosedError, PoolError, PoolTimeoutError, TooManyRequestsError } from "./errors.ts";
-import { type ConnectionPoolOptions, count, duration, type ResolvedOptions, resolveOptions } from "./options.ts";
+import { checkSizes, type ResolvedOptions, resolveOptions } from "./options.ts";
+import { count, defaultDriver, duration } from "./_validate.ts";
+import type { BackoffOptions } from "./_backoff.ts";
+import type { ConninfoFunction } from "./drivers/pg_conninfo_fn.ts";
 import { type PoolCounters, type PoolStats, zeroCounters } from "./stats.ts";
-import { beginStatement, isRetryable, type TransactionOptions } from "./transaction.ts";
-import { SharedPool, type ShareOptions } from "./shared/owner.ts";
+import {
+  transaction as runTransaction,
+  type TransactionHost,
+  type TransactionOptions,
+  withConnection as runWithConnection,
+} from "./transaction.ts";
+import { poolInfo, SharedPool, type ShareOptions } from "./shared/owner.ts";
 
 /** A connection lent by a pool: the driver's own object, also `AsyncDisposable` (returns it). */
 export type PooledConnection<C> = C & AsyncDisposable;
+
+/**
+ * Options of a {@linkcode ConnectionPool}. Every duration is in milliseconds.
+ * Unknown option names are refused with a `TypeError`, so a typo never goes
+ * unnoticed.
+ *
+ * @example A pool of 4 to 10 connections
+ * ```ts
+ * import type { ConnectionPoolOptions } from "@tidepool/pg";
+ * const options: ConnectionPoolOptions = {
+ *   conninfo: "postgres://app@localhost/app",
+ *   minSize: 4,
+ *   maxSize: 10,
+ *   timeout: 5_000,
+ * };
+ * ```
+ */
+export interface ConnectionPoolOptions<C extends object = pg.Client> {
+  /**
+   * Connection string or `pg.ClientConfig`, or a function (sync or async) returning one, called for every new
+   * connection (rotating passwords, IAM tokens); it shares `connectTimeout` with the attempt, its errors are
+   * connection errors and its result is never logged. Required unless `driver` is given.
+   */
+  conninfo?: string | pg.ClientConfig | ConninfoFunction;
+  /** A driver to use instead of node-postgres (tests, benchmarks, other drivers). */
+  driver?: Driver<C>;
+  /** Connections kept open. @default 4 (0 for NullConnectionPool) */
+  minSize?: number;
+  /** Most connections open at once. @default minSize (unbounded for NullConnectionPool) */
+  maxSize?: number;
+  /** Name used in logs, errors and metrics. @default "pool-1", "pool-2", ... */
+  name?: string;
+  /** Longest wait of `getconn`/`connection` for a connection, in ms. @default 30000 */
+  timeout?: number;
+  /** Requests allowed to queue; 0 = unbounded. @default 0 */
+  maxWaiting?: number;
+  /** A connection is replaced after this long (jittered down 5-10%); 0 = never. @default 3600000 */
+  maxLifetime?: number;
+  /** Idle connections above minSize are closed after this long; 0 = never. @default 600000 */
+  maxIdle?: number;
+  /** Give up re-filling after failures for this long, then call `reconnectFailed`. @default 300000 */
+  reconnectTimeout?: number;
+  /** Called when re-filling gave up after `reconnectTimeout`. @default none */
+  reconnectFailed?: (pool: ConnectionPool<C>) => void;
+  /** Concurrent background connection attempts. @default 3 */
+  numWorkers?: number;
+  /** Runs on each new connection before first use; a throw discards it. @default none */
+  configure?: (conn: C) => Promise<void> | void;
+  /** Runs on each returned connection; a throw discards it. @default none */
+  reset?: (conn: C) => Promise<void> | void;
+  /** Runs on checkout; a connection that fails it is discarded. @default none */
+  check?: (conn: C) => Promise<void> | void;
+  /** Which idle connection is handed out first: the most recently returned (`"lifo"`) or the longest idle. @default "lifo" */
+  order?: "fifo" | "lifo";
+  /** Warn with the borrower's stack when a connection stays out this long; 0 = off. @default 0 */
+  leakDetectionThreshold?: number;
+  /** Limit of one connection attempt, and of configure/reset/rollback/probes, in ms; 0 = none. @default 10000 */
+  connectTimeout?: number;
+  /** Reconnect backoff: start, growth and jitter. @default { initialDelay: 1000, multiplier: 2, jitter: 0.1 } */
+  backoff?: BackoffOptions;
+  /**
+   * Probe idle connections this often (one at a time, never a borrowed one) and replace dead ones, so a
+   * connection silently dropped by a firewall or NAT is found before a borrower gets it; 0 = off. @default 0
+   */
+  keepaliveInterval?: number;
+  /** When nothing is borrowed or waiting, the pool's sockets do not keep the process alive (pg-pool's option). @default false */
+  allowExitOnIdle?: boolean;
+  /**
+   * `pool.query()` statements in flight on one connection (pipelining, drivers that support it); 1 = off.
+   * A call with a deadline (`timeout`/`signal`) is never pipelined. @default 16 (1 for NullConnectionPool)
+   */
+  pipeline?: number;
+}
 
 /** Options of `getconn()` / `connection()`. */
 export interface GetconnOptions {
@@ -31,6 +117,17 @@ export interface GetconnOptions {
   timeout?: number;
   /** Aborting rejects the request with the signal's reason. */
   signal?: AbortSignal;
+}
+
+/** Options of `putconn()`. */
+export interface PutconnOptions {
+  /**
+   * Close the connection instead of keeping it, and open a replacement if the
+   * pool needs one (psycopg2's `putconn(conn, close=True)`, pg-pool's
+   * `release(err)`): for a connection the borrower no longer trusts.
+   * @default false
+   */
+  discard?: boolean;
 }
 
 /** Options of `open()`. */
@@ -51,6 +148,8 @@ export interface PoolPolicy {
 
 const MODERN: PoolPolicy = { keepIdle: true, growPerWaiter: false };
 const RESOLVED: Promise<void> = Promise.resolve();
+/** Past close()'s timeout, how long closes may still finish cleanly before their sockets are destroyed. */
+const CLOSE_GRACE_MS = 100;
 let poolCounter = 0;
 
 type State = "new" | "open" | "closed";
@@ -80,7 +179,6 @@ export class ConnectionPool<C extends object = pg.Client> {
   readonly #o: ResolvedOptions;
   readonly #name: string;
   readonly #policy: PoolPolicy;
-  readonly #configure: ((conn: C) => Promise<void> | void) | undefined;
   readonly #reset: ((conn: C) => Promise<void> | void) | undefined;
   readonly #check: ((conn: C) => Promise<void> | void) | undefined;
   readonly #reconnectFailed: ((pool: ConnectionPool<C>) => void) | undefined;
@@ -89,8 +187,10 @@ export class ConnectionPool<C extends object = pg.Client> {
   readonly #leaks: LeakDetector;
 
   #state: State = "new";
-  /** Every open connection, whatever its state. */
-  readonly #all = new Set<Entry<C>>();
+  /** Opening, adopting, discarding and closing connections (src/_connections.ts). */
+  readonly #connections: Connections<C>;
+  /** Every open connection, whatever its state (the lifecycle's set). */
+  readonly #all: Set<Entry<C>>;
   readonly #idle = new Deque<Entry<C>>();
   readonly #waiters = new WaiterQueue<C | Entry<C>>((waiter) => this.#timedOut(waiter));
   /** Callers of `wait()` / `open({wait})`, settled when `minSize` are ready. */
@@ -107,13 +207,12 @@ export class ConnectionPool<C extends object = pg.Client> {
   /** When `reconnectFailed` was last called in the current outage; a connection that opens ends the outage. */
   #toldOutageAt: number | undefined;
   #counters: PoolCounters = zeroCounters();
-  /** Background jobs and the loops running them (at most numWorkers). */
-  readonly #jobs = new Deque<() => Promise<void>>();
-  #runningWorkers = 0;
-  /** Aborts connection attempts in flight when the pool closes. */
-  readonly #closing = new AbortController();
-  /** Closes under way, awaited by `close()` so no socket outlives the pool. */
-  readonly #closes = new Set<Promise<void>>();
+  /** Set while attempts fail with an error waiting will not fix: requests are refused at once. */
+  readonly #failFast = new FailFast();
+  /** Connections `drain()` marked for replacement, and the drains waiting for the refill. */
+  readonly #drain = new Drain<Entry<C>>();
+  /** Connection attempts and retries, on at most numWorkers loops. */
+  readonly #jobs: Jobs;
   /** close() waiting for the borrowed connections to come back. */
   #allReturned: Waiter<void> | undefined;
   /** The work of the first `close()`, returned to every later call. */
@@ -122,6 +221,10 @@ export class ConnectionPool<C extends object = pg.Client> {
   readonly #lane: PipelineLane<C> | undefined;
   /** The ports lent to Workers by `share()`, made on first use. */
   #sharing: SharedPool<C> | undefined;
+  /** What `withConnection()` / `transaction()` run against (src/transaction.ts). */
+  readonly #tx: TransactionHost<PooledConnection<C>, GetconnOptions | undefined>;
+  /** Statements under a deadline (query, withConnection, transaction): cancelled on the server past it. */
+  readonly #deadlines: DeadlineHost<C>;
 
   /**
    * Creates a pool. Does no I/O: connections open on `open()` or first use.
@@ -135,25 +238,57 @@ export class ConnectionPool<C extends object = pg.Client> {
   constructor(
     options: ConnectionPoolOptions<C>,
     policy: PoolPolicy,
-    defaults: { minSize: number; maxSize?: number },
+    defaults: { minSize: number; maxSize?: number; pipeline?: number },
   );
   constructor(
     options: ConnectionPoolOptions<C>,
     policy: PoolPolicy = MODERN,
-    defaults: { minSize: number; maxSize?: number } = { minSize: 4 },
+    defaults: { minSize: number; maxSize?: number; pipeline?: number } = { minSize: 4 },
   ) {
     this.#o = resolveOptions(options, defaults);
     this.#policy = policy;
     this.#name = this.#o.name ?? `pool-${++poolCounter}`;
-    this.#driver = options.driver ??
-      (createPgDriver(options.conninfo as string | pg.ClientConfig, {
-        connectTimeout: this.#o.connectTimeout,
-      }) as unknown as Driver<C>);
-    this.#configure = options.configure;
+    this.#driver = options.driver ?? defaultDriver<C>(options.conninfo!, this.#o.connectTimeout);
     this.#reset = options.reset;
     this.#check = options.check;
     this.#reconnectFailed = options.reconnectFailed;
     this.#log = poolLogger(this.#name);
+    this.#connections = new Connections<C>({
+      driver: this.#driver,
+      name: this.#name,
+      log: this.#log,
+      configure: options.configure,
+      connectTimeout: this.#o.connectTimeout,
+    });
+    this.#all = this.#connections.all;
+    this.#jobs = new Jobs(
+      this.#o.numWorkers,
+      (error) =>
+        this.#log.error("Pool {pool}: background job failed: {error}", {
+          pool: this.#name,
+          error: describeError(error),
+        }),
+    );
+    this.#deadlines = {
+      run: (conn, deadline, work) => underDeadline(this.#driver, conn, deadline, work, this.#o.connectTimeout),
+      pastDeadline: (deadline) =>
+        deadline.signal?.aborted ? deadline.signal.reason : new PoolTimeoutError(
+          `The transaction passed its deadline of ${deadline.timeout} ms on pool '${this.#name}' and was rolled back`,
+        ),
+    };
+    this.#tx = {
+      deadlines: this.#deadlines,
+      getconn: (o) => this.getconn(o),
+      putconn: (conn) => this.putconn(conn),
+      status: (conn) => this.#driver.status(conn),
+      query: (conn, text) => this.#driver.query(conn, text),
+      finishTimeout: this.#o.connectTimeout,
+      onRetry: (error) =>
+        this.#log.debug("Pool {pool}: retrying transaction after {code}", {
+          pool: this.#name,
+          code: (error as { code?: string }).code,
+        }),
+    };
     this.#leaks = leakDetector(
       this.#o.leakDetectionThreshold,
       this.#timers,
@@ -207,14 +342,8 @@ export class ConnectionPool<C extends object = pg.Client> {
     conn: { query(text: string): Promise<unknown> },
   ): Promise<void> {
     await conn.query("DISCARD ALL");
-    // DISCARD ALL also deallocates the statements node-postgres prepared for
-    // named queries, but pg keeps their names and would skip the Parse next
-    // time ("prepared statement ... does not exist"): forget them too.
-    const cache = (conn as { connection?: { parsedStatements?: Record<string, unknown> } }).connection
-      ?.parsedStatements;
-    if (cache !== undefined) {
-      for (const name of Object.keys(cache)) delete cache[name];
-    }
+    // The driver forgets what it cached about the session (pg: prepared statement names).
+    (conn as ForgetsSession)[FORGET_SESSION]?.();
   }
 
   /** The pool's name, used in logs, errors and metrics. */
@@ -353,9 +482,11 @@ export class ConnectionPool<C extends object = pg.Client> {
    * Returns a connection. An idle one goes back to the pool at once; an open or
    * failed transaction is rolled back (with a warning); a broken one, one still
    * running a query, or one whose rollback or `reset` fails is discarded and
-   * replaced; one past `maxLifetime` is replaced.
+   * replaced; one past `maxLifetime` is replaced. With `{ discard: true }` it is
+   * closed and replaced whatever its state.
    *
    * @param conn A connection from `getconn()`.
+   * @param options `discard: true` closes the connection instead of keeping it.
    * @throws {PoolError} The connection is not from this pool or was already returned.
    * @example
    * ```ts
@@ -363,10 +494,12 @@ export class ConnectionPool<C extends object = pg.Client> {
    * const pool = new ConnectionPool({ conninfo: Deno.env.get("DATABASE_URL") });
    * const conn = await pool.getconn();
    * await pool.putconn(conn);
+   * const suspect = await pool.getconn();
+   * await pool.putconn(suspect, { discard: true }); // closed; the pool opens a replacement
    * await pool.close();
    * ```
    */
-  putconn(conn: C): Promise<void> {
+  putconn(conn: C, options?: PutconnOptions): Promise<void> {
     const entry = entryOf(conn);
     if (entry === undefined || entry.owner !== this) {
       return Promise.reject(
@@ -388,6 +521,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     const now = Date.now();
     this.#counters.usageMs += now - entry.lentAt;
     entry.state = "reserved";
+    if (options?.discard === true) return this.#discard(entry);
     if (
       this.#state === "open" && this.#reset === undefined &&
       now < entry.expiresAt &&
@@ -404,6 +538,8 @@ export class ConnectionPool<C extends object = pg.Client> {
    * rolls back on throw, and always returns the connection.
    *
    * @param fn Work to do with the connection.
+   * @param options One deadline for the wait and `fn`: `timeout` (ms) and/or `signal`. Past it the statement
+   *   running is cancelled on the server (57014) and a transaction left open is rolled back, never committed.
    * @returns What `fn` returns.
    * @throws Whatever `fn` throws; {@linkcode PoolError} when `fn` left a failed transaction.
    * @example
@@ -414,21 +550,11 @@ export class ConnectionPool<C extends object = pg.Client> {
    * await pool.close();
    * ```
    */
-  async withConnection<T>(
+  withConnection<T>(
     fn: (conn: PooledConnection<C>) => Promise<T> | T,
     options?: GetconnOptions,
   ): Promise<T> {
-    const conn = await this.getconn(options);
-    try {
-      const result = await fn(conn);
-      await this.#finishTransaction(conn);
-      return result;
-    } catch (error) {
-      await this.#rollbackQuietly(conn);
-      throw error;
-    } finally {
-      await this.putconn(conn);
-    }
+    return runWithConnection(this.#tx, fn, options);
   }
 
   /**
@@ -440,9 +566,15 @@ export class ConnectionPool<C extends object = pg.Client> {
    *
    * @param text SQL with `$1`-style placeholders.
    * @param params Values of the placeholders.
+   * @param options One deadline for the wait and the statement: `timeout` (ms) and/or an abort `signal`. Past it
+   *   a running statement is cancelled on the server and the call rejects with its error (code 57014); the
+   *   connection is kept. Still waiting for a connection: `PoolTimeoutError` (or the signal's reason). A call
+   *   with a deadline is never pipelined: it runs on a connection of its own, since the cancel would stop
+   *   whatever runs on that connection.
    * @returns The driver's result (`rows`, `rowCount`, `fields`).
    * @throws {ConnectionLostError} The connection was lost with the pipelined statement in flight: it may have run.
    * @throws {PoolTimeoutError} No connection or pipeline slot within the pool's `timeout`.
+   * @throws {TypeError} / {RangeError} `timeout` or `signal` is invalid (the message names it).
    * @example
    * ```ts
    * import { ConnectionPool } from "@tidepool/pg";
@@ -454,7 +586,19 @@ export class ConnectionPool<C extends object = pg.Client> {
   query<R = Record<string, unknown>>(
     text: string,
     params?: unknown[],
+    options?: DeadlineOptions,
   ): Promise<QueryResult<R>> {
+    if (options !== undefined) {
+      let deadline: Deadline | undefined;
+      try {
+        deadline = deadlineOf(options);
+      } catch (error) {
+        return Promise.reject(error); // query() is not async: a bad option still rejects, never throws
+      }
+      // Never pipelined: its CancelRequest would cancel whatever runs on the backend, maybe another caller's.
+      if (deadline !== undefined) return this.#queryUnder(text, params, deadline);
+    }
+    // The hot path: no timeout or signal, so no deadline is allocated.
     if (this.#lane !== undefined && pipelinable(text)) {
       this.#counters.requestsNum++;
       return this.#lane.query(text, params) as Promise<QueryResult<R>>;
@@ -467,6 +611,17 @@ export class ConnectionPool<C extends object = pg.Client> {
     const conn = await this.getconn();
     try {
       return await this.#driver.query(conn, text, params) as QueryResult<R>;
+    } finally {
+      await this.putconn(conn);
+    }
+  }
+
+  /** `query()` with a timeout or signal: one deadline for the wait and the statement. */
+  async #queryUnder<R>(text: string, params: unknown[] | undefined, deadline: Deadline): Promise<QueryResult<R>> {
+    const conn = await this.getconn(deadline.waitOptions());
+    try {
+      return (await this.#deadlines.run(conn, deadline, () => this.#driver.query(conn, text, params)))
+        .value as QueryResult<R>;
     } finally {
       await this.putconn(conn);
     }
@@ -490,31 +645,11 @@ export class ConnectionPool<C extends object = pg.Client> {
    * await pool.close();
    * ```
    */
-  async transaction<T>(
+  transaction<T>(
     fn: (conn: PooledConnection<C>) => Promise<T> | T,
     options: TransactionOptions = {},
   ): Promise<T> {
-    const begin = beginStatement(options);
-    const retries = count(options.retries, "retries", 0);
-    for (let attempt = 0;; attempt++) {
-      const conn = await this.getconn();
-      try {
-        await this.#driver.query(conn, begin);
-        const result = await fn(conn);
-        await this.#finishTransaction(conn, true);
-        return result;
-      } catch (error) {
-        await this.#rollbackQuietly(conn);
-        if (attempt >= retries || !isRetryable(error)) throw error;
-        this.#log.debug("Pool {pool}: retrying transaction after {code}", {
-          pool: this.#name,
-          code: (error as { code?: string }).code,
-        });
-      } finally {
-        await this.putconn(conn);
-      }
-      await sleep((5 + Math.random() * 20) * 2 ** Math.min(attempt, 6));
-    }
+    return runTransaction(this.#tx, fn, options);
   }
 
   /**
@@ -551,6 +686,49 @@ export class ConnectionPool<C extends object = pg.Client> {
   }
 
   /**
+   * Replaces every connection (psycopg_pool 3.3's `drain()`): idle ones are
+   * closed now, borrowed ones when they come back, and attempts already under
+   * way open connections that are closed too. New connections are opened
+   * meanwhile (with a `conninfo` function, from its current result), so
+   * requests keep being served. Use it after rotating credentials.
+   *
+   * @param options `timeout` in ms (default: the pool's `timeout`).
+   * @returns Resolves when no connection from before the drain is left and the pool is back at `minSize`.
+   * @throws {PoolTimeoutError} Not done in time (a borrower holds an old connection, the server is down); the
+   *   replacement goes on.
+   * @throws {PoolClosedError} The pool is or gets closed.
+   * @example Rotate a password
+   * ```ts
+   * import { ConnectionPool } from "@tidepool/pg";
+   * let password = "old";
+   * const pool = new ConnectionPool({ conninfo: () => `postgres://app:${password}@localhost/app` });
+   * password = "new"; // after ALTER ROLE app PASSWORD 'new'
+   * await pool.drain();
+   * await pool.close();
+   * ```
+   */
+  drain(options: { timeout?: number } = {}): Promise<void> {
+    const timeout = duration(options.timeout, "timeout", this.#o.timeout);
+    if (this.#state === "closed") return Promise.reject(this.#closedError());
+    if (this.#state === "new") void this.open();
+    this.#drain.start(this.#all);
+    for (const entry of this.#idle.drain()) {
+      entry.state = "reserved";
+      this.#discard(entry);
+    }
+    this.#maybeGrow();
+    return this.#drain.until(
+      () => this.#drain.pending === 0 && this.#all.size >= this.#o.minSize,
+      timeout,
+      () =>
+        new PoolTimeoutError(
+          `Pool '${this.#name}' not drained after ${timeout} ms: ${this.#drain.pending} old connections left; ${this.#counts()}`,
+          { cause: this.#lastError },
+        ),
+    );
+  }
+
+  /**
    * Changes `minSize` and `maxSize`. Growing starts new connections; shrinking
    * closes idle connections above the new maximum (in-use ones close when returned).
    *
@@ -569,14 +747,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     // Bad arguments throw at the call, like the constructor's options; a closed pool rejects.
     const min = count(minSize, "minSize", 0);
     const max = count(maxSize, "maxSize", min, 0, true);
-    if (max === 0) {
-      throw new RangeError("Invalid option 'maxSize': must be at least 1");
-    }
-    if (max < min) {
-      throw new RangeError(
-        `Invalid option 'maxSize': ${max} is less than minSize ${min}`,
-      );
-    }
+    checkSizes(min, max);
     if (this.#state === "closed") return Promise.reject(this.#closedError());
     this.#o.minSize = min;
     this.#o.maxSize = max;
@@ -646,15 +817,18 @@ export class ConnectionPool<C extends object = pg.Client> {
   }
 
   async #close(timeout: number): Promise<void> {
+    // Everything below is bounded by this deadline (plus a grace for clean closes): then sockets are destroyed.
+    const deadline = performance.now() + timeout + CLOSE_GRACE_MS;
     this.#state = "closed";
     this.#log.debug("Pool {pool} closing", { pool: this.#name });
-    this.#closing.abort(this.#closedError());
+    this.#connections.abort(this.#closedError());
     this.#timers.cancelAll();
     this.#pending -= this.#retrying;
     this.#retrying = 0;
     this.#waiters.rejectAll(() => this.#closedError()); // also stops the deadline timer
     this.#lane?.close();
     for (const waiter of this.#readyWaiters) waiter.reject(this.#closedError());
+    this.#drain.close(() => this.#closedError());
     for (const entry of this.#idle.drain()) this.#discard(entry);
     if (this.#all.size > 0) { // borrowed or being returned: #all holds no closed entry
       const returned = this.#allReturned = new Waiter<void>();
@@ -672,7 +846,7 @@ export class ConnectionPool<C extends object = pg.Client> {
         this.#discard(entry);
       }
     }
-    await this.#settleCloses();
+    await this.#connections.settle(deadline);
     this.#sharing?.close(); // after the Workers' leases came back or were closed
   }
 
@@ -695,7 +869,7 @@ export class ConnectionPool<C extends object = pg.Client> {
    * ```
    */
   share(options?: ShareOptions): MessagePort {
-    this.#sharing ??= new SharedPool<C>(this, {
+    this.#sharing ??= new SharedPool<C>(poolInfo(this, this.#o.connectTimeout), {
       flavor: "pool",
       acquire: (request) => this.getconn(request),
       release: (conn) => this.putconn(conn),
@@ -779,6 +953,7 @@ export class ConnectionPool<C extends object = pg.Client> {
   }
 
   #lend(entry: Entry<C>, now: number, origin?: string): void {
+    if (this.#o.allowExitOnIdle) this.#driver.setRef?.(entry.conn, true); // its borrower awaits it
     entry.state = "in_use";
     entry.lentAt = now;
     this.#leaks.lent(entry as Entry<unknown>, origin);
@@ -828,6 +1003,24 @@ export class ConnectionPool<C extends object = pg.Client> {
     }
   }
 
+  /** Keepalive probe of one idle connection, out of the idle queue meanwhile so nobody borrows it. */
+  async #keepalive(entry: Entry<C>): Promise<void> {
+    if (entry.state !== "idle" || this.#state !== "open") return;
+    this.#idle.remove(entry);
+    entry.state = "reserved";
+    try {
+      await within(
+        this.#driver.ping(entry.conn),
+        this.#o.connectTimeout,
+        () => new PoolTimeoutError(`The keepalive probe got no answer in ${this.#o.connectTimeout} ms`),
+      );
+    } catch (error) {
+      this.#failedCheck(entry, error);
+      return;
+    }
+    this.#release(entry);
+  }
+
   /** A probe or `check` callback failed: the connection was lost (connectionsLost); replace it. */
   #failedCheck(entry: Entry<C>, error: unknown): void {
     this.#counters.connectionsLost++;
@@ -857,6 +1050,8 @@ export class ConnectionPool<C extends object = pg.Client> {
     } catch (error) {
       return Promise.reject(error);
     }
+    const refusal = this.#failFast.refusal(this.#name);
+    if (refusal !== undefined) return this.#refuse(refusal);
     if (this.#o.maxWaiting > 0 && this.#waiters.size >= this.#o.maxWaiting) {
       this.#counters.requestsErrors++;
       return Promise.reject(
@@ -888,6 +1083,21 @@ export class ConnectionPool<C extends object = pg.Client> {
     return waiter.promise;
   }
 
+  /** Fail fast: refuses a request that would wait for a connection that cannot open; keeps an attempt going. */
+  #refuse(refusal: Error): Promise<never> {
+    this.#counters.requestsErrors++;
+    if (this.#pending === 0 && this.#all.size < this.#o.maxSize) this.#startConnect(false);
+    return Promise.reject(refusal);
+  }
+
+  /** Fail fast: an attempt failed in a way waiting will not fix, so every queued request is refused now. */
+  #refuseWaiters(): void {
+    const refusal = this.#failFast.refusal(this.#name);
+    if (refusal === undefined || this.#waiters.size === 0) return;
+    this.#counters.requestsErrors += this.#waiters.size;
+    this.#waiters.rejectAll(() => this.#failFast.refusal(this.#name));
+  }
+
   /** A queued request reached its deadline (the queue already dropped it). */
   #timedOut(waiter: Waiter<C | Entry<C>>): void {
     if (waiter.reject(this.#timeoutError(waiter.timeout))) {
@@ -898,7 +1108,7 @@ export class ConnectionPool<C extends object = pg.Client> {
 
   /** Hands a ready connection to the oldest waiter, or makes it idle. */
   #release(entry: Entry<C>, now: number = Date.now()): void {
-    if (this.#state === "closed") {
+    if (this.#state === "closed" || this.#drain.isStale(entry)) {
       this.#discard(entry);
       return;
     }
@@ -921,6 +1131,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       return;
     }
     entry.state = "idle";
+    if (this.#o.allowExitOnIdle) this.#driver.setRef?.(entry.conn, false); // an idle socket keeps nobody waiting
     this.#idle.push(entry);
   }
 
@@ -939,37 +1150,6 @@ export class ConnectionPool<C extends object = pg.Client> {
       return this.#discard(entry);
     }
     this.#release(entry);
-  }
-
-  /** `began`: the pool opened the transaction, so anything but open/idle means it did not commit. */
-  async #finishTransaction(conn: C, began = false): Promise<void> {
-    const status = this.#driver.status(conn);
-    const failed = "The transaction failed and was rolled back: an error inside it was caught and ignored";
-    if (status === "intrans") {
-      // pg rejects a failed query before ReadyForQuery ('E') arrives, so a
-      // failed transaction can still look open here; PostgreSQL then answers
-      // COMMIT with a ROLLBACK tag and no error.
-      const result = await this.#driver.query(conn, "COMMIT");
-      if (result.command === "ROLLBACK") throw new PoolError(failed);
-    } else if (status === "inerror") throw new PoolError(failed);
-    else if (began && status !== "idle") {
-      // Lost after fn's last statement: no COMMIT can run, and returning would report a lost write as done.
-      throw new PoolError(
-        `The transaction did not commit: the connection is ${
-          status === "active" ? "still running a query" : "closed or broken"
-        }`,
-      );
-    }
-  }
-
-  async #rollbackQuietly(conn: C): Promise<void> {
-    const status = this.#driver.status(conn);
-    if (status !== "intrans" && status !== "inerror") return;
-    try {
-      await this.#driver.rollback(conn);
-    } catch {
-      // The return path sees the connection's state and discards it.
-    }
   }
 
   // ---- growth, loss and shrinking -------------------------------------------
@@ -997,37 +1177,7 @@ export class ConnectionPool<C extends object = pg.Client> {
 
   #startConnect(growing: boolean): void {
     this.#pending++;
-    this.#run(() => this.#connectJob(undefined, growing));
-  }
-
-  /** Runs a background job on one of at most numWorkers loops. */
-  #run(job: () => Promise<void>): void {
-    this.#jobs.push(job);
-    if (this.#runningWorkers < this.#o.numWorkers) {
-      this.#runningWorkers++;
-      void this.#workerLoop();
-    }
-  }
-
-  async #workerLoop(): Promise<void> {
-    try {
-      for (
-        let job = this.#jobs.shift();
-        job !== undefined;
-        job = this.#jobs.shift()
-      ) {
-        try {
-          await job();
-        } catch (error) {
-          this.#log.error("Pool {pool}: background job failed: {error}", {
-            pool: this.#name,
-            error: describeError(error),
-          });
-        }
-      }
-    } finally {
-      this.#runningWorkers--;
-    }
+    this.#jobs.run(() => this.#connectJob(undefined, growing));
   }
 
   /** One connection attempt (psycopg_pool's AddConnection); on failure, retries with backoff. */
@@ -1040,50 +1190,30 @@ export class ConnectionPool<C extends object = pg.Client> {
       return;
     }
     const started = performance.now();
+    const epoch = this.#drain.epoch;
     let conn: C;
     try {
-      conn = await this.#connectOne();
+      conn = await this.#connections.open();
     } catch (error) {
       this.#connectFailed(error, attempt, growing);
       return;
     }
     this.#pending--;
     this.#toldOutageAt = undefined;
+    this.#failFast.succeeded();
     this.#counters.connectionsNum++;
     this.#counters.connectionsMs += performance.now() - started;
     if (this.closed) { // closed while connecting
-      this.#track(this.#driver.close(conn));
+      void this.#connections.close(conn);
       return;
     }
     const entry = this.#adopt(conn);
+    if (epoch !== this.#drain.epoch) this.#drain.markStale(entry); // started before a drain: old credentials
     if (growing) this.#growing = false;
     this.#release(entry);
     this.#notifyReady();
+    this.#drain.changed();
     this.#maybeGrow();
-  }
-
-  async #connectOne(): Promise<C> {
-    const conn = await this.#driver.connect(this.#closing.signal);
-    if (this.#configure !== undefined) {
-      try {
-        // Part of the attempt: a configure that hangs must not hold a worker and a slot forever.
-        await within(
-          Promise.resolve(this.#configure(conn)),
-          this.#o.connectTimeout,
-          () => new PoolTimeoutError(`configure did not finish in ${this.#o.connectTimeout} ms`),
-        );
-        if (this.#driver.status(conn) !== "idle") {
-          throw new PoolError("configure left the connection not idle");
-        }
-      } catch (error) {
-        await this.#driver.close(conn);
-        throw new PoolError(
-          `configure failed for a new connection of pool '${this.#name}'`,
-          { cause: error },
-        );
-      }
-    }
-    return conn;
   }
 
   #connectFailed(
@@ -1097,6 +1227,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     }
     this.#counters.connectionsErrors++;
     this.#lastError = error instanceof Error ? error : new Error(String(error));
+    if (this.#failFast.failed(error)) this.#refuseWaiters();
     attempt ??= new Backoff(this.#o.backoff, this.#o.reconnectTimeout);
     if (attempt.expired()) {
       this.#pending--;
@@ -1136,7 +1267,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#retrying++;
     this.#timers.after(delay, () => {
       this.#retrying--;
-      this.#run(() => this.#connectJob(attempt, growing));
+      this.#jobs.run(() => this.#connectJob(attempt, growing));
     });
   }
 
@@ -1145,10 +1276,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     // Jitter the lifetime down 5-10% so connections opened together do not all expire together.
     // maxLifetime 0 = no limit, as maxIdle 0 is no shrinking (HikariCP's meaning too).
     const lifetime = this.#o.maxLifetime === 0 ? Infinity : this.#o.maxLifetime * (1 - 0.05 - Math.random() * 0.05);
-    const entry = new Entry<C>(conn, this, Date.now() + lifetime);
-    attachEntry(entry);
-    this.#all.add(entry);
-    this.#driver.watch(conn, (error) => this.#onLost(entry, error));
+    const entry = this.#connections.adopt(conn, this, Date.now() + lifetime, (lost) => this.#onLostIdle(lost));
     // Beyond a timer's range (~24.8 days) the checks on checkout and return are enough.
     if (lifetime <= MAX_DELAY) {
       entry.expiryTimer = this.#timers.after(lifetime, () => {
@@ -1166,28 +1294,21 @@ export class ConnectionPool<C extends object = pg.Client> {
     return entry;
   }
 
-  /** The socket of a connection died by itself. An idle one is replaced before anyone borrows it. */
-  #onLost(entry: Entry<C>, error: Error | undefined): void {
-    entry.lost = true;
-    if (entry.state !== "idle") return; // borrowed: its borrower sees the error; the return path discards it
+  /** An idle connection's socket died by itself: replace it before anyone borrows it. */
+  #onLostIdle(entry: Entry<C>): void {
     this.#idle.remove(entry);
     entry.state = "reserved";
     this.#counters.connectionsLost++;
-    this.#log.warn("Pool {pool}: an idle connection was lost: {error}", {
-      pool: this.#name,
-      error: error ? describeError(error) : "connection ended",
-    });
     this.#discard(entry);
   }
 
   /** Closes a connection for good and starts a replacement if the pool needs one. */
   #discard(entry: Entry<C>): Promise<void> {
     if (entry.state === "closed") return RESOLVED;
-    entry.state = "closed";
-    this.#all.delete(entry);
     this.#timers.cancel(entry.expiryTimer);
     this.#leaks.returned(entry as Entry<unknown>);
-    const closed = this.#track(this.#driver.close(entry.conn));
+    const closed = this.#connections.discard(entry);
+    this.#drain.closed(entry);
     if (this.#state === "open") this.#maybeGrow();
     else if (this.#all.size === 0) {
       this.#allReturned?.resolve();
@@ -1195,20 +1316,10 @@ export class ConnectionPool<C extends object = pg.Client> {
     return closed;
   }
 
-  #track(closing: Promise<void>): Promise<void> {
-    const p = closing.catch(() => {}).finally(() => this.#closes.delete(p));
-    this.#closes.add(p);
-    return p;
-  }
-
-  async #settleCloses(): Promise<void> {
-    while (this.#closes.size > 0 || this.#pending > 0) {
-      if (this.#closes.size > 0) await Promise.all(this.#closes);
-      else await sleep(5); // an attempt is finishing its abort
-    }
-  }
-
   #startMaintenance(): void {
+    if (this.#o.keepaliveInterval > 0) {
+      startKeepalive(this.#timers, this.#o.keepaliveInterval, () => this.#idle.toArray(), (e) => this.#keepalive(e));
+    }
     const { maxIdle } = this.#o;
     if (maxIdle <= 0) return;
     // psycopg_pool's ShrinkPool: connections that stayed idle through a whole

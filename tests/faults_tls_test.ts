@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import pg from "pg";
-import { ConnectionPool, PoolTimeoutError } from "../mod.ts";
+import { ConnectionPool, PoolConnectError, PoolTimeoutError } from "../mod.ts";
 import { startEmbedded } from "../tools/_embedded.ts";
 import { FAST_BACKOFF } from "./_faults.ts";
 
@@ -69,6 +69,10 @@ Deno.test({
           const error = await pool.open({ wait: true, timeout: 500 }).then(() => undefined, (e) => e);
           assert.ok(error instanceof PoolTimeoutError, `${what}: ${error}`);
           assert.match(String((error.cause as Error)?.message), expected, what);
+          // Waiting will not fix a certificate: a request fails fast instead of waiting out its timeout.
+          const refused = await pool.getconn({ timeout: 10_000 }).then(() => undefined, (e) => e);
+          assert.ok(refused instanceof PoolConnectError, `${what}: ${refused}`);
+          assert.match(refused.message, expected, what);
           assert.equal(pool.getStats().connectionsNum, 0, what);
           assert.ok(pool.getStats().connectionsErrors >= 1, what);
         } finally {

@@ -3,7 +3,7 @@
  * `JSON.stringify(pool)`.
  */
 import assert from "node:assert/strict";
-import { ConnectionPool, PoolTimeoutError } from "../mod.ts";
+import { ConnectionPool, PoolConnectError } from "../mod.ts";
 import { adminQuery, withTestDatabase } from "./_db.ts";
 import { captureLogs } from "./_pool_helpers.ts";
 
@@ -26,7 +26,7 @@ async function withRole(password: string, fn: (user: string) => Promise<void>): 
   }
 }
 
-Deno.test("a wrong password gives PoolTimeoutError caused by the auth error, with no password anywhere", () =>
+Deno.test("a wrong password gives PoolConnectError (fail fast) caused by the auth error, with no password anywhere", () =>
   withTestDatabase((db) =>
     withRole("Right-Pa55word-Q7", async (user) => {
       await using logs = await captureLogs();
@@ -40,7 +40,7 @@ Deno.test("a wrong password gives PoolTimeoutError caused by the auth error, wit
         backoff: { initialDelay: 50, jitter: 0 },
       });
       const error = await pool.getconn({ timeout: 400 }).catch((e) => e);
-      assert.ok(error instanceof PoolTimeoutError, String(error));
+      assert.ok(error instanceof PoolConnectError, String(error));
       assert.ok(error.cause instanceof Error);
       assert.equal((error.cause as { code?: string }).code, "28P01", "invalid_password from the server");
       assert.match(error.cause.message, /password authentication failed/);

@@ -6,7 +6,8 @@
  */
 import type pg from "pg";
 import type { Logger } from "@logtape/logtape";
-import { attachEntry, Entry, entryOf, type Owner } from "../_entry.ts";
+import { Connections } from "../_connections.ts";
+import { type Entry, entryOf, type Owner } from "../_entry.ts";
 import { describeError, poolLogger } from "../_log.ts";
 import { prepareForReuse } from "../_return_path.ts";
 import type { Driver } from "../driver.ts";
@@ -118,8 +119,8 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
   readonly #minconn: number;
   readonly #maxconn: number;
   readonly #name: string;
-  readonly #configure: ((conn: C) => Promise<void> | void) | undefined;
   readonly #reset: ((conn: C) => Promise<void> | void) | undefined;
+  readonly #connectTimeout: number;
   /** Category `["tidepool", name]`. */
   readonly #log: Logger;
   /** `await using` on a connection comes back here, with the key it is bound to. */
@@ -135,12 +136,8 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
    * `getconn()` calls can never open more than `maxconn`.
    */
   #pending = 0;
-  /** Every adopted connection not yet closed, whatever its state. */
-  readonly #all = new Set<Entry<C>>();
-  /** Aborts connection attempts in flight on `closeall()`. */
-  readonly #closing = new AbortController();
-  /** Closes under way, awaited by `closeall()` so no socket outlives the pool. */
-  readonly #closes = new Set<Promise<void>>();
+  /** Opening, adopting, discarding and closing connections: the same lifecycle as ConnectionPool's. */
+  readonly #connections: Connections<C>;
   /** The ports lent to Workers by `share()`, made on first use. */
   #sharing: SharedPool<C> | undefined;
 
@@ -159,11 +156,18 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
     this.#minconn = args.minconn;
     this.#maxconn = args.maxconn;
     this.#name = args.name ?? `classic-${++poolCounter}`;
-    this.#configure = args.configure;
     this.#reset = args.reset;
+    this.#connectTimeout = args.connectTimeout;
     this.driver = args.driver;
     this.#log = poolLogger(this.#name);
     this.#owner = { putconn: (conn) => this.#disposeReturn(conn) };
+    this.#connections = new Connections<C>({
+      driver: this.driver,
+      name: this.#name,
+      log: this.#log,
+      configure: args.configure,
+      connectTimeout: args.connectTimeout,
+    });
   }
 
   /** Connections kept open when idle. */
@@ -347,15 +351,16 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
     if (this.#state === "closed") throw this.#closedError();
     this.#state = "closed";
     this.#log.debug("Pool {pool} closing all connections", { pool: this.#name });
-    this.#closing.abort(this.#closedError());
-    for (const entry of [...this.#all]) this.#discard(entry, "closeall");
+    this.#connections.abort(this.#closedError());
+    for (const entry of [...this.#connections.all]) this.#discard(entry, "closeall");
     this._pool.length = 0;
     this._used.clear();
     this._rused.clear();
     // Attempts in flight see the abort and close what they opened.
     try {
+      // open() and keyed attempts first: what they opened meanwhile they close themselves.
       await Promise.allSettled([this.#opening, ...this.#connecting.values()]);
-      while (this.#closes.size > 0) await Promise.allSettled([...this.#closes]);
+      await this.#connections.settle();
     } finally {
       this.#sharing?.close(); // attached Workers' next call throws PoolClosedError
     }
@@ -371,7 +376,7 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
    */
   protected _share(flavor: "classic" | "persistent", options: ShareOptions | undefined): MessagePort {
     this.#sharing ??= new SharedPool<C>(
-      classicInfo(this),
+      classicInfo(this, this.#connectTimeout),
       classicShareOps(flavor, {
         getconn: (key) => this.getconnForShare(key),
         putconn: (conn, key, close) => this.putconnForShare(key, conn, close),
@@ -402,18 +407,9 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
    * @returns A new connection.
    * @throws {PoolError} `configure` failed (`cause` is its error); driver errors as they are.
    */
-  protected async connect(key?: PoolKey): Promise<C> {
+  protected connect(key?: PoolKey): Promise<C> {
     void key;
-    const conn = await this.driver.connect(this.#closing.signal);
-    if (this.#configure === undefined) return conn;
-    try {
-      await this.#configure(conn);
-      if (this.driver.status(conn) !== "idle") throw new PoolError("configure left the connection not idle");
-    } catch (error) {
-      await this.driver.close(conn);
-      throw new PoolError(`configure failed for a new connection of pool '${this.#name}'`, { cause: error });
-    }
-    return conn;
+    return this.#connections.open();
   }
 
   /**
@@ -439,7 +435,7 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
 
   /** Aborted by `closeall()`: pass it to anything an overridden `connect` awaits. */
   protected get closingSignal(): AbortSignal {
-    return this.#closing.signal;
+    return this.#connections.signal;
   }
 
   // ---- internals ------------------------------------------------------------
@@ -452,7 +448,7 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
   async #fill(): Promise<void> {
     const missing = Math.max(0, this.#minconn - this.#size());
     this.#pending += missing;
-    const attempts = Array.from({ length: missing }, () => Promise.resolve().then(() => this.connect()));
+    const attempts = Array.from({ length: missing }, () => this.#connections.attempt(() => this.connect()));
     const results = await Promise.allSettled(attempts);
     this.#pending -= missing;
     let failure: unknown;
@@ -460,7 +456,7 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
       if (result.status === "rejected") {
         failure ??= result.reason;
       } else if (this.#state === "closed") {
-        this.#track(this.driver.close(result.value));
+        void this.#connections.close(result.value);
       } else {
         const entry = this.#adopt(result.value);
         entry.state = "idle";
@@ -478,11 +474,11 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
       this.#pending--;
       this.#connecting.delete(key);
     };
-    const attempt = Promise.resolve().then(() => this.connect(key)).then(
+    const attempt = this.#connections.attempt(() => this.connect(key)).then(
       (conn) => {
         done();
         if (this.#state === "closed") {
-          this.#track(this.driver.close(conn));
+          void this.#connections.close(conn);
           throw this.#closedError();
         }
         const entry = this.#adopt(conn);
@@ -516,23 +512,9 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
     this._rused.set(entry.conn, key);
   }
 
+  /** An idle connection that dies by itself is dropped at once; a borrowed one is discarded on return. */
   #adopt(conn: C): Entry<C> {
-    const entry = new Entry<C>(conn, this.#owner, Infinity);
-    attachEntry(entry);
-    this.#all.add(entry);
-    this.driver.watch(conn, (error) => this.#onLost(entry, error));
-    return entry;
-  }
-
-  /** A connection died by itself: drop it now if idle; a borrowed one is discarded on return. */
-  #onLost(entry: Entry<C>, error: Error | undefined): void {
-    entry.lost = true;
-    if (entry.state !== "idle") return;
-    this.#log.warn("Pool {pool}: an idle connection was lost: {error}", {
-      pool: this.#name,
-      error: error === undefined ? "connection ended" : describeError(error),
-    });
-    this.#discard(entry, "lost");
+    return this.#connections.adopt(conn, this.#owner, Infinity, (entry) => this.#discard(entry, "lost"));
   }
 
   async #returnSlow(entry: Entry<C>, close: boolean): Promise<void> {
@@ -540,7 +522,14 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
     this.#pending++;
     let usable: boolean;
     try {
-      usable = await prepareForReuse(this.driver, entry.conn, this.#reset, this.#log, this.#name);
+      usable = await prepareForReuse(
+        this.driver,
+        entry.conn,
+        this.#reset,
+        this.#log,
+        this.#name,
+        this.#connectTimeout,
+      );
     } finally {
       this.#pending--;
     }
@@ -562,8 +551,6 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
       const at = this._pool.indexOf(entry.conn);
       if (at >= 0) this._pool.splice(at, 1);
     }
-    entry.state = "closed";
-    this.#all.delete(entry);
     try {
       this.onConnectionDiscarded(entry.conn, reason);
     } catch (error) {
@@ -572,13 +559,7 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
         error: describeError(error),
       });
     }
-    return this.#track(this.driver.close(entry.conn));
-  }
-
-  #track(closing: Promise<void>): Promise<void> {
-    const tracked = closing.catch(() => {}).finally(() => this.#closes.delete(tracked));
-    this.#closes.add(tracked);
-    return tracked;
+    return this.#connections.discard(entry);
   }
 
   /** `await using` after `closeall()` has nothing left to do: the connection is closed already. */

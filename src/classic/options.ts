@@ -5,8 +5,7 @@
  */
 import type pg from "pg";
 import type { Driver } from "../driver.ts";
-import { createPgDriver } from "../drivers/pg.ts";
-import { count, duration } from "../options.ts";
+import { callback, checkDriver, count, defaultDriver, duration, isConninfo, poolName } from "../_validate.ts";
 
 /**
  * The options-object form of a classic pool's third argument, for what
@@ -40,7 +39,7 @@ export interface ClassicPoolOptions<C extends object = pg.Client> {
   configure?: (conn: C) => Promise<void> | void;
   /** Runs on each connection kept on `putconn`; a throw discards it. @default none */
   reset?: (conn: C) => Promise<void> | void;
-  /** Limit of one connection attempt, in ms (pg driver only). @default 10000 */
+  /** Limit of one connection attempt (with `configure`), and of the return path's rollback/reset, in ms; 0 = none. @default 10000 */
   connectTimeout?: number;
 }
 
@@ -52,6 +51,8 @@ export interface ResolvedClassicArgs<C> {
   name: string | undefined;
   configure: ((conn: C) => Promise<void> | void) | undefined;
   reset: ((conn: C) => Promise<void> | void) | undefined;
+  /** Bound of a connection attempt, configure, and the pool's own rollback/reset, in ms; 0 = none. */
+  connectTimeout: number;
 }
 
 const KNOWN = new Set(["conninfo", "driver", "name", "configure", "reset", "connectTimeout"]);
@@ -75,25 +76,17 @@ export function resolveClassicArgs<C extends object>(
   for (const key of Object.keys(options)) {
     if (!KNOWN.has(key)) throw new TypeError(`Unknown option '${key}'`);
   }
-  for (const hook of ["configure", "reset"] as const) {
-    if (options[hook] !== undefined && typeof options[hook] !== "function") {
-      throw new TypeError(`Invalid option '${hook}': expected a function, got ${typeof options[hook]}`);
-    }
-  }
-  if (options.name !== undefined && (typeof options.name !== "string" || options.name === "")) {
-    throw new TypeError("Invalid option 'name': expected a non-empty string");
-  }
+  for (const hook of ["configure", "reset"] as const) callback(options[hook], hook);
+  poolName(options.name);
   const connectTimeout = duration(options.connectTimeout, "connectTimeout", 10_000);
   let driver = options.driver;
   if (driver === undefined) {
     const c = options.conninfo;
-    if (typeof c !== "string" && (c === null || typeof c !== "object")) {
+    if (!isConninfo(c)) {
       throw new TypeError("Invalid argument 'conninfo': expected a string, a pg.ClientConfig or an options object");
     }
-    driver = createPgDriver(c, { connectTimeout }) as unknown as Driver<C>;
-  } else if (typeof driver !== "object" || driver === null || typeof driver.connect !== "function") {
-    throw new TypeError("Invalid option 'driver': expected a Driver object");
-  }
+    driver = defaultDriver<C>(c, connectTimeout);
+  } else checkDriver(driver);
   return {
     minconn: min,
     maxconn: max,
@@ -101,6 +94,7 @@ export function resolveClassicArgs<C extends object>(
     name: options.name,
     configure: options.configure,
     reset: options.reset,
+    connectTimeout,
   };
 }
 

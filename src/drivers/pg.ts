@@ -5,7 +5,9 @@
  */
 import pg from "pg";
 import process from "node:process";
-import type { ConnectionStatus, Driver, QueryResult } from "../driver.ts";
+import { type ConnectionStatus, type Driver, FORGET_SESSION, type QueryResult } from "../driver.ts";
+import { sendCancelRequest } from "./_pg_cancel.ts";
+import { type ConninfoFunction, conninfoFunctionDriver } from "./pg_conninfo_fn.ts";
 
 /** Options of {@linkcode createPgDriver}. */
 export interface PgDriverOptions {
@@ -45,7 +47,8 @@ const SESSION_ENDING = new Set(["57P01", "57P02", "57P03", "57P05", "25P03"]);
  * The password stays inside the driver: `description` and every error it
  * throws are scrubbed of it.
  *
- * @param conninfo A `postgres://` URL, a libpq `key=value` string, or a `pg.ClientConfig`.
+ * @param conninfo A `postgres://` URL, a libpq `key=value` string, a `pg.ClientConfig`, or a function (sync or
+ *   async) returning one, called for each new connection (rotating passwords, IAM tokens).
  * @param options The connect timeout.
  * @returns A {@linkcode Driver} of `pg.Client` connections.
  * @example Using the driver directly
@@ -56,9 +59,10 @@ const SESSION_ENDING = new Set(["57P01", "57P02", "57P03", "57P05", "25P03"]);
  * ```
  */
 export function createPgDriver(
-  conninfo: string | pg.ClientConfig,
+  conninfo: string | pg.ClientConfig | ConninfoFunction,
   options: PgDriverOptions = {},
 ): Driver<pg.Client> {
+  if (typeof conninfo === "function") return conninfoFunctionDriver(conninfo, options, createPgDriver);
   const config: pg.ClientConfig = typeof conninfo === "string" ? { connectionString: conninfo } : { ...conninfo };
   const secrets = collectSecrets(conninfo);
   const scrub = (error: unknown): Error => scrubError(error, secrets);
@@ -94,6 +98,7 @@ export function createPgDriver(
         await client.end().catch(() => {});
         throw signal.reason;
       }
+      Object.defineProperty(client, FORGET_SESSION, { value: forgetPreparedStatements, configurable: true });
       return client;
     },
 
@@ -135,6 +140,18 @@ export function createPgDriver(
 
     async rollback(client: pg.Client): Promise<void> {
       await client.query("ROLLBACK");
+    },
+
+    cancel(client: pg.Client): Promise<void> {
+      return sendCancelRequest(client, connectTimeout > 0 ? connectTimeout : 10_000);
+    },
+
+    setRef(client: pg.Client, ref: boolean): void {
+      const stream = (client as unknown as PgInternals).connection?.stream as
+        | { ref?(): void; unref?(): void }
+        | undefined;
+      if (ref) stream?.ref?.();
+      else stream?.unref?.();
     },
 
     async ping(client: pg.Client): Promise<void> {
@@ -184,6 +201,19 @@ function corkBehindOthers(client: pg.Client): void {
   stream.cork();
   // After the microtasks of this turn, so every statement they send joins the write.
   process.nextTick(() => stream.uncork());
+}
+
+/**
+ * After DISCARD ALL (`ConnectionPool.discardAll`): the server deallocated the
+ * statements pg prepared for named queries, but pg keeps their names and would
+ * skip the Parse next time ("prepared statement ... does not exist").
+ */
+function forgetPreparedStatements(this: pg.Client): void {
+  const cache = (this as unknown as { connection?: { parsedStatements?: Record<string, unknown> } }).connection
+    ?.parsedStatements;
+  if (cache !== undefined) {
+    for (const name of Object.keys(cache)) delete cache[name];
+  }
 }
 
 function collectSecrets(conninfo: string | pg.ClientConfig): string[] {

@@ -27,6 +27,8 @@ export interface PoolInfo {
   heartbeatInterval: number;
   /** The owner reclaims a silent Worker's leases after this many ms. */
   heartbeatTimeout: number;
+  /** Bound (ms) of the COMMIT/ROLLBACK the pool runs itself (the owner's connectTimeout); 0 = none. */
+  finishTimeout?: number;
 }
 
 /** A classic pool's key, as psycopg2 uses them (kept cloneable). */
@@ -128,5 +130,6 @@ export function toWireResult(result: QueryResult): QueryResult {
   const fields = result.fields ?? [];
   const plain = new Array<{ name: string; dataTypeID: number }>(fields.length);
   for (let i = 0; i < fields.length; i++) plain[i] = { name: fields[i].name, dataTypeID: fields[i].dataTypeID };
-  return { rows: result.rows, rowCount: result.rowCount, fields: plain };
+  // `command` too: a COMMIT answered with a ROLLBACK tag tells the Worker the transaction failed.
+  return { rows: result.rows, rowCount: result.rowCount, fields: plain, command: result.command };
 }

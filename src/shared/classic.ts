@@ -9,7 +9,7 @@
  * @module
  */
 import type { Driver } from "../driver.ts";
-import type { SharedPoolInfo, ShareOps } from "./owner.ts";
+import { poolInfo, type SharedPoolInfo, type ShareOps } from "./owner.ts";
 
 /** The protected core of a classic pool, handed over by the pool's own `share()`. */
 export interface ClassicCore<C> {
@@ -31,15 +31,7 @@ export function classicShareOps<C>(flavor: "classic" | "persistent", core: Class
   const { driver } = core;
   const query = (conn: C, text: string, params?: unknown[]) => driver.query(conn, text, params);
   const status = (conn: C) => driver.status(conn);
-  if (flavor === "persistent") {
-    return {
-      flavor,
-      acquire: (r) => core.getconn(workerKey(r.port)),
-      release: (conn, r) => core.putconn(conn, workerKey(r.port), r.close === true),
-      query,
-      status,
-    };
-  }
+  if (flavor === "persistent") return persistentShareOps(core, query, status);
   // No key: the Worker gets a fresh key of its own. The pool's own fresh keys are
   // 1, 2, ... (psycopg2's), which the owner's code may also pass by hand.
   let unkeyed = 0;
@@ -54,11 +46,70 @@ export function classicShareOps<C>(flavor: "classic" | "persistent", core: Class
   };
 }
 
+/** How one port uses its persistent connection: runs in flight, a lease held or being acquired. */
+interface PortUse {
+  runs: number;
+  acquiring: number;
+  leased: boolean;
+  /** A lease was put back with `close` while runs still used the connection. */
+  closeAfterUse: boolean;
+}
+
+/**
+ * A persistent pool binds ONE connection to each port, as it binds one per
+ * isolate: every `pool.query()` run and the lease of that port share it, and
+ * it goes back to the pool only when the last of them is done.
+ */
+function persistentShareOps<C>(
+  core: ClassicCore<C>,
+  query: ShareOps<C>["query"],
+  status: ShareOps<C>["status"],
+): ShareOps<C> {
+  const uses = new Map<number, PortUse>();
+  const use = (port: number): PortUse => {
+    let u = uses.get(port);
+    if (u === undefined) uses.set(port, u = { runs: 0, acquiring: 0, leased: false, closeAfterUse: false });
+    return u;
+  };
+  return {
+    flavor: "persistent",
+    async acquire(r) {
+      const u = use(r.port);
+      // Until its lease exists, an acquire keeps a run in flight from giving the connection back.
+      if (r.run) u.runs++;
+      else u.acquiring++;
+      try {
+        const conn = await core.getconn(workerKey(r.port));
+        if (!r.run) u.leased = true;
+        return conn;
+      } catch (error) {
+        if (r.run) u.runs--;
+        throw error;
+      } finally {
+        if (!r.run) u.acquiring--;
+        if (u.runs === 0 && u.acquiring === 0 && !u.leased) uses.delete(r.port); // nothing bound to the port
+      }
+    },
+    release(conn, r) {
+      const u = use(r.port);
+      if (r.run) u.runs--;
+      else u.leased = false;
+      u.closeAfterUse ||= r.close === true;
+      if (u.runs > 0 || u.acquiring > 0 || u.leased) return Promise.resolve(); // the last user gives it back
+      uses.delete(r.port);
+      return core.putconn(conn, workerKey(r.port), u.closeAfterUse);
+    },
+    query,
+    status,
+  };
+}
+
 /** A classic pool's name, sizes and state under the names the owner side reads. */
 export function classicInfo(
   pool: { readonly name: string; readonly minconn: number; readonly maxconn: number; readonly closed: boolean },
+  finishTimeout: number,
 ): SharedPoolInfo {
-  return {
+  return poolInfo({
     get name() {
       return pool.name;
     },
@@ -71,5 +122,5 @@ export function classicInfo(
     get closed() {
       return pool.closed;
     },
-  };
+  }, finishTimeout);
 }

@@ -21,7 +21,7 @@ import type { Logger } from "@logtape/logtape";
 import type { ConnectionStatus, QueryResult } from "../driver.ts";
 import { PoolClosedError, PoolError } from "../errors.ts";
 import { describeError, poolLogger } from "../_log.ts";
-import { duration } from "../options.ts";
+import { duration } from "../_validate.ts";
 import { Outbox } from "./_outbox.ts";
 import {
   isMessage,
@@ -66,6 +66,33 @@ export interface SharedPoolInfo {
   readonly minSize: number;
   readonly maxSize: number;
   readonly closed: boolean;
+  /** Bound (ms) of the pool's own COMMIT/ROLLBACK, told to Workers so theirs match. */
+  readonly finishTimeout: number;
+}
+
+/**
+ * A pool's name, sizes and state as the owner side reads them, live (getters:
+ * `resize()` and `close()` show), under the names of the modern pool.
+ */
+export function poolInfo(
+  pool: { readonly name: string; readonly minSize: number; readonly maxSize: number; readonly closed: boolean },
+  finishTimeout: number,
+): SharedPoolInfo {
+  return {
+    get name() {
+      return pool.name;
+    },
+    get minSize() {
+      return pool.minSize;
+    },
+    get maxSize() {
+      return pool.maxSize;
+    },
+    get closed() {
+      return pool.closed;
+    },
+    finishTimeout,
+  };
 }
 
 /** One request for a connection, as a pool adapter receives it. */
@@ -78,6 +105,20 @@ export interface AcquireRequest {
   key?: WireKey;
   /** Which attached port asks: classic adapters scope keys by it, persistent ones bind to it. */
   port: number;
+  /** For one `pool.query()` run (given back right after), not a lease the Worker holds. */
+  run?: boolean;
+}
+
+/** How a connection comes back from a Worker, as a pool adapter receives it. */
+export interface ReleaseRequest {
+  /** The key the lease was acquired with. */
+  key?: WireKey;
+  /** Discard the connection instead of keeping it. */
+  close?: boolean;
+  /** Which attached port gives it back. */
+  port: number;
+  /** The end of a `pool.query()` run, not of a lease. */
+  run?: boolean;
 }
 
 /** How a pool lends connections to its Workers: a few lines per pool. */
@@ -85,7 +126,8 @@ export interface ShareOps<C> {
   /** Which API the Worker side mirrors. */
   flavor: PoolInfo["flavor"];
   acquire(request: AcquireRequest): Promise<C>;
-  release(conn: C, request: { key?: WireKey; close?: boolean; port: number }): Promise<void>;
+  /** May keep the connection bound (a persistent pool's port still uses it): the pool's own rule. */
+  release(conn: C, request: ReleaseRequest): Promise<void>;
   query(conn: C, text: string, params?: unknown[]): Promise<QueryResult>;
   status(conn: C): ConnectionStatus;
 }
@@ -162,10 +204,6 @@ class Link<C> {
   readonly #period: number;
   readonly #timer: number;
   #nextLease = 1;
-  /** Persistent pools: runs and acquires in flight on this port's one connection (leases count apart). */
-  #portUses = 0;
-  /** Persistent pools: a lease was put back with `close` while runs still used the connection. */
-  #closeAfterUse = false;
   #inflight = 0;
   /** Of #inflight, the statements running (not waits for a connection): their replies come soon. */
   #running = 0;
@@ -264,6 +302,7 @@ class Link<C> {
       maxSize: pool.maxSize,
       heartbeatInterval: this.heartbeatTimeout / 5,
       heartbeatTimeout: this.heartbeatTimeout,
+      finishTimeout: pool.finishTimeout,
     };
     this.#outbox.send({ v: 1, kind: "welcome", id, info });
   }
@@ -271,17 +310,12 @@ class Link<C> {
   /** `pool.query()` in one round trip: checkout, statement, return. */
   async #run(id: number, text: string, params: unknown[] | undefined): Promise<void> {
     const { ops } = this.owner;
-    // A persistent pool binds ONE connection to this port: every run and lease of the
-    // port shares it, and it goes back only when the last of them is done.
-    const persistent = ops.flavor === "persistent";
     this.#inflight++;
-    if (persistent) this.#portUses++;
     let conn: C;
     try {
-      conn = await ops.acquire({ port: this.id });
+      conn = await ops.acquire({ port: this.id, run: true });
     } catch (error) {
       this.#inflight--;
-      if (persistent) this.#portUses--;
       return this.#fail(id, error);
     }
     this.#running++;
@@ -294,21 +328,13 @@ class Link<C> {
       this.#fail(id, error);
     } finally {
       this.#inflight--;
-      if (!persistent) await this.#giveBack(conn, undefined, false);
-      else if (--this.#portUses === 0 && this.#leases.size === 0) {
-        const close = this.#closeAfterUse;
-        this.#closeAfterUse = false;
-        await this.#giveBack(conn, undefined, close);
-      }
+      await this.#giveBack(conn, undefined, false, true);
     }
   }
 
   async #acquire(m: Extract<ToOwner, { kind: "acquire" }>): Promise<void> {
     const epoch = this.#epoch;
     this.#inflight++;
-    // Until its lease exists, a persistent acquire keeps a run in flight from giving the connection back.
-    const persistent = this.owner.ops.flavor === "persistent";
-    if (persistent) this.#portUses++;
     let controller: AbortController | undefined;
     if (m.cancellable === true) {
       controller = new AbortController();
@@ -326,7 +352,6 @@ class Link<C> {
       return this.#fail(m.id, error);
     } finally {
       this.#inflight--;
-      if (persistent) this.#portUses--;
       if (controller !== undefined) this.#cancels.delete(m.id);
     }
     if (this.#closed || epoch !== this.#epoch) {
@@ -366,12 +391,6 @@ class Link<C> {
     if (lease === undefined) return this.#unknownLease(id, leaseId);
     this.#leases.delete(leaseId);
     this.#leaseOf.delete(lease.conn);
-    if (this.#portUses > 0) {
-      // Runs still use this port's persistent connection: the last of them gives it back.
-      this.#closeAfterUse ||= close;
-      return this.#outbox.send({ v: 1, kind: "ok", id });
-    }
-    this.#closeAfterUse = false;
     this.#inflight++;
     try {
       await this.owner.ops.release(lease.conn, { key: lease.key, close, port: this.id });
@@ -405,9 +424,9 @@ class Link<C> {
   }
 
   /** Returns a connection through the pool's normal path (rollback, reset); never throws. */
-  async #giveBack(conn: C, key: WireKey | undefined, close: boolean): Promise<void> {
+  async #giveBack(conn: C, key: WireKey | undefined, close: boolean, run = false): Promise<void> {
     try {
-      await this.owner.ops.release(conn, { key, close, port: this.id });
+      await this.owner.ops.release(conn, { key, close, port: this.id, run });
     } catch (error) {
       this.log.warn("Pool {pool}: returning a Worker's connection failed: {error}", {
         pool: this.owner.pool.name,

@@ -6,21 +6,25 @@
  *
  * @module
  */
-import type { QueryResult } from "../driver.ts";
-import { PoolClosedError, PoolError, PoolTimeoutError } from "../errors.ts";
-import { beginStatement, isRetryable, type TransactionOptions } from "../transaction.ts";
-import { count, duration } from "../options.ts";
-import { Outbox } from "./_outbox.ts";
-import { fromWireError, isMessage, type PoolInfo, type ToOwner, type ToWorker, WIRE_VERSION } from "./_wire.ts";
-
-/** A Worker-side request, before the channel gives it an id. */
-type Request = ToOwner extends infer M ? M extends { id: number } ? Omit<M, "id"> : never : never;
-type Reply = Extract<ToWorker, { kind: "ok" }>;
+import type { ConnectionStatus, QueryResult } from "../driver.ts";
+import { PoolError, PoolTimeoutError } from "../errors.ts";
+import {
+  transaction as runTransaction,
+  type TransactionHost,
+  type TransactionOptions,
+  withConnection as runWithConnection,
+} from "../transaction.ts";
+import { duration } from "../_validate.ts";
+import { Channel, type Reply, STATUS_KEY } from "./_channel.ts";
+import type { PoolInfo } from "./_wire.ts";
 
 /** node-postgres' transaction status letters: idle, in a transaction, in a failed one; null when broken. */
 export type TransactionStatus = "I" | "T" | "E" | null;
 
 const STATUS: Record<string, TransactionStatus> = { idle: "I", intrans: "T", inerror: "E", active: "T" };
+
+/** The owner's status of a lease after its last statement, as the transaction helpers read it. */
+let statusOf: (conn: RemoteConnection) => ConnectionStatus;
 
 /**
  * Options of {@linkcode AttachedPool.getconn}.
@@ -54,143 +58,6 @@ export interface AttachOptions {
   timeout?: number;
 }
 
-interface Pending {
-  resolve(reply: Reply): void;
-  reject(error: Error): void;
-}
-
-/** The message side: ids, replies, batching and the heartbeat. */
-class Channel {
-  readonly #port: MessagePort;
-  readonly #outbox: Outbox<ToOwner>;
-  readonly #pending = new Map<number, Pending>();
-  #nextId = 1;
-  #heartbeat: number | undefined;
-  heartbeatInterval = 1_000;
-  /** Why every call now fails with PoolClosedError, once the owner closed or we detached. */
-  closedReason: string | undefined;
-  onReclaimed: (leases: number[], reason: string) => void = () => {};
-  onClosed: () => void = () => {};
-  /** Leases held: the heartbeat runs while this or the pending count is above zero. */
-  leaseCount = 0;
-
-  constructor(port: MessagePort) {
-    this.#port = port;
-    this.#outbox = new Outbox<ToOwner>(port, (message, error) => {
-      if ("id" in message) {
-        this.#settle(message.id, undefined, error instanceof Error ? error : new Error(String(error)));
-      }
-    });
-    port.onmessage = (event) => this.#receive(event.data);
-  }
-
-  request(message: Request): Promise<Reply> {
-    if (this.closedReason !== undefined) return Promise.reject(new PoolClosedError(this.closedReason));
-    const id = this.#nextId++;
-    const { promise, resolve, reject } = Promise.withResolvers<Reply>();
-    this.#pending.set(id, { resolve, reject });
-    this.#outbox.send({ ...message, v: WIRE_VERSION, id } as ToOwner);
-    this.touch();
-    return promise;
-  }
-
-  /** The id the next request will get (to cancel it later). */
-  get nextId(): number {
-    return this.#nextId;
-  }
-
-  send(message: ToOwner): void {
-    if (this.closedReason === undefined) this.#outbox.send(message);
-  }
-
-  #receive(data: unknown): void {
-    if (Array.isArray(data)) {
-      for (const message of data) this.#handle(message);
-    } else {
-      this.#handle(data);
-    }
-    this.touch();
-  }
-
-  #handle(message: unknown): void {
-    if (!isMessage(message) || message.v !== WIRE_VERSION) {
-      console.warn("tidepool: ignoring a message that is not from the pool's owner on an attached port");
-      return;
-    }
-    const m = message as ToWorker;
-    switch (m.kind) {
-      case "ok":
-      case "welcome":
-        return this.#settle(m.id, m as Reply, undefined);
-      case "err":
-        return this.#settle(m.id, undefined, Object.assign(fromWireError(m.error), { [STATUS_KEY]: m.status }));
-      case "reclaimed":
-        return this.onReclaimed(m.leases, m.reason);
-      case "closed":
-        return this.close(m.reason);
-    }
-  }
-
-  #settle(id: number, reply: Reply | undefined, error: Error | undefined): void {
-    const pending = this.#pending.get(id);
-    if (pending === undefined) return; // abandoned (aborted) request
-    this.#pending.delete(id);
-    if (error !== undefined) pending.reject(error);
-    else pending.resolve(reply!);
-  }
-
-  /**
-   * Runs the heartbeat while anything is out: leases held or replies awaited.
-   * It stops itself at a beat that finds nothing out, not as soon as the last
-   * reply lands: between two bursts of requests that would clear and re-arm a
-   * timer each time (a setInterval costs ~5 µs in Deno).
-   */
-  touch(): void {
-    if (this.#heartbeat !== undefined || this.closedReason !== undefined) return;
-    if (this.#pending.size === 0 && this.leaseCount === 0) return;
-    const timer = setInterval(() => {
-      if (this.#pending.size > 0 || this.leaseCount > 0) return this.#outbox.send({ v: 1, kind: "ping" });
-      clearInterval(timer);
-      this.#heartbeat = undefined;
-    }, this.heartbeatInterval);
-    // A heartbeat alone must not keep the Worker alive (Deno returns a number; npm types say Timeout).
-    Deno.unrefTimer(timer as unknown as number);
-    this.#heartbeat = timer as unknown as number;
-  }
-
-  /**
-   * Sets the beat the owner asked for. The attach request itself started a
-   * heartbeat at the default period: restart it, or a Worker could beat
-   * slower than its owner's timeout and lose a lease while alive.
-   */
-  setHeartbeatInterval(ms: number): void {
-    this.heartbeatInterval = ms;
-    if (this.#heartbeat === undefined) return;
-    clearInterval(this.#heartbeat);
-    this.#heartbeat = undefined;
-    this.touch();
-  }
-
-  /** Stops the channel: pending requests fail with PoolClosedError, the port closes. */
-  close(reason: string): void {
-    if (this.closedReason !== undefined) return;
-    this.closedReason = reason;
-    this.#outbox.close();
-    this.#port.onmessage = null;
-    this.#port.close();
-    const pending = [...this.#pending.values()];
-    this.#pending.clear();
-    for (const p of pending) p.reject(new PoolClosedError(reason));
-    this.leaseCount = 0;
-    if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
-    this.#heartbeat = undefined;
-    this.onClosed();
-  }
-}
-
-/** Where a query error carries the connection's status after it, for the RemoteConnection to pick up. */
-const STATUS_KEY: unique symbol = Symbol("tidepool.status");
-
 /**
  * A connection borrowed by a Worker: its queries run on one of the owner's
  * connections, the same one until it is put back, so transactions work.
@@ -206,13 +73,18 @@ const STATUS_KEY: unique symbol = Symbol("tidepool.status");
  * ```
  */
 export class RemoteConnection implements AsyncDisposable {
-  #status: TransactionStatus;
+  /** The owner's status of the connection after the last statement (unknown values read as broken). */
+  #status: ConnectionStatus;
   /** Why this lease is no longer usable; undefined while held. */
   gone: string | undefined;
 
   /** @internal Made by {@linkcode AttachedPool.getconn}. */
-  constructor(readonly pool: AttachedPool, readonly lease: number, status: TransactionStatus) {
-    this.#status = status;
+  constructor(readonly pool: AttachedPool, readonly lease: number, status: ConnectionStatus | undefined) {
+    this.#status = known(status);
+  }
+
+  static {
+    statusOf = (conn) => conn.gone === undefined ? conn.#status : "broken";
   }
 
   /**
@@ -235,11 +107,11 @@ export class RemoteConnection implements AsyncDisposable {
     if (this.gone !== undefined) throw new PoolError(`Cannot query: ${this.gone}`);
     try {
       const reply = await this.pool.channel.request({ v: 1, kind: "query", lease: this.lease, text, params });
-      this.#status = STATUS[reply.status!] ?? null;
+      this.#status = known(reply.status);
       return reply.result as QueryResult<R>;
     } catch (error) {
-      const status = (error as { [STATUS_KEY]?: string })[STATUS_KEY];
-      if (status !== undefined) this.#status = STATUS[status] ?? null;
+      const status = (error as { [STATUS_KEY]?: ConnectionStatus })[STATUS_KEY];
+      if (status !== undefined) this.#status = known(status);
       throw error;
     }
   }
@@ -250,7 +122,7 @@ export class RemoteConnection implements AsyncDisposable {
    * in a failed one, `null` when the connection is broken or gone. No round trip.
    */
   getTransactionStatus(): TransactionStatus {
-    return this.gone === undefined ? this.#status : null;
+    return this.gone === undefined ? STATUS[this.#status] ?? null : null;
   }
 
   /** `await using conn = await pool.connection()` puts it back at scope exit. */
@@ -278,11 +150,21 @@ export class AttachedPool implements AsyncDisposable {
   readonly channel: Channel;
   readonly #info: PoolInfo;
   readonly #held = new Map<number, RemoteConnection>();
+  /** What `withConnection()` / `transaction()` run against: the same code as the owner's (src/transaction.ts). */
+  readonly #tx: TransactionHost<RemoteConnection, AttachedGetconnOptions | undefined>;
 
   /** @internal Made by {@linkcode attachPool}. */
   constructor(channel: Channel, info: PoolInfo) {
     this.channel = channel;
     this.#info = info;
+    this.#tx = {
+      getconn: (o) => this.getconn(o),
+      // A lease reclaimed or closed meanwhile has nothing left to give back.
+      putconn: (conn) => conn.gone === undefined ? this.putconn(conn) : Promise.resolve(),
+      status: (conn) => statusOf(conn),
+      query: (conn, text) => conn.query(text),
+      finishTimeout: info.finishTimeout ?? 10_000,
+    };
     channel.setHeartbeatInterval(info.heartbeatInterval);
     channel.onReclaimed = (leases, reason) => {
       for (const id of leases) this.#drop(id, `its lease was reclaimed by the owner (${reason})`);
@@ -381,7 +263,7 @@ export class AttachedPool implements AsyncDisposable {
         signal.removeEventListener("abort", onAbort);
       }
     }
-    return this.#hold(lease.lease!, STATUS[lease.status!] ?? null);
+    return this.#hold(lease.lease!, lease.status);
   }
 
   /**
@@ -462,21 +344,11 @@ export class AttachedPool implements AsyncDisposable {
    * }); // committed
    * ```
    */
-  async withConnection<T>(
+  withConnection<T>(
     fn: (conn: RemoteConnection) => Promise<T> | T,
     options?: AttachedGetconnOptions,
   ): Promise<T> {
-    const conn = await this.getconn(options);
-    try {
-      const result = await fn(conn);
-      await finishTransaction(conn);
-      return result;
-    } catch (error) {
-      await rollbackQuietly(conn);
-      throw error;
-    } finally {
-      if (conn.gone === undefined) await this.putconn(conn);
-    }
+    return runWithConnection(this.#tx, fn, options);
   }
 
   /**
@@ -515,24 +387,8 @@ export class AttachedPool implements AsyncDisposable {
    * }, { isolation: "serializable", retries: 3 });
    * ```
    */
-  async transaction<T>(fn: (conn: RemoteConnection) => Promise<T> | T, options: TransactionOptions = {}): Promise<T> {
-    const begin = beginStatement(options);
-    const retries = count(options.retries, "retries", 0);
-    for (let attempt = 0;; attempt++) {
-      const conn = await this.getconn();
-      try {
-        await conn.query(begin);
-        const result = await fn(conn);
-        await finishTransaction(conn);
-        return result;
-      } catch (error) {
-        await rollbackQuietly(conn);
-        if (attempt >= retries || !isRetryable(error)) throw error;
-      } finally {
-        if (conn.gone === undefined) await this.putconn(conn);
-      }
-      await new Promise((resolve) => setTimeout(resolve, (5 + Math.random() * 20) * 2 ** Math.min(attempt, 6)));
-    }
+  transaction<T>(fn: (conn: RemoteConnection) => Promise<T> | T, options: TransactionOptions = {}): Promise<T> {
+    return runTransaction(this.#tx, fn, options);
   }
 
   /**
@@ -563,7 +419,7 @@ export class AttachedPool implements AsyncDisposable {
     return this.close();
   }
 
-  #hold(lease: number, status: TransactionStatus): RemoteConnection {
+  #hold(lease: number, status: ConnectionStatus | undefined): RemoteConnection {
     let conn = this.#held.get(lease);
     if (conn === undefined) {
       conn = new RemoteConnection(this, lease, status);
@@ -588,22 +444,10 @@ export class AttachedPool implements AsyncDisposable {
   }
 }
 
-async function finishTransaction(conn: RemoteConnection): Promise<void> {
-  const status = conn.getTransactionStatus();
-  if (status === "T") await conn.query("COMMIT");
-  else if (status === "E") {
-    throw new PoolError("The transaction failed and was rolled back: an error inside it was caught and ignored");
-  }
-}
+const STATUSES: ReadonlySet<string> = new Set(["idle", "intrans", "inerror", "active", "broken"]);
 
-async function rollbackQuietly(conn: RemoteConnection): Promise<void> {
-  const status = conn.getTransactionStatus();
-  if (status !== "T" && status !== "E") return;
-  try {
-    await conn.query("ROLLBACK");
-  } catch {
-    // The owner's return path sees the state and discards the connection.
-  }
+function known(status: unknown): ConnectionStatus {
+  return typeof status === "string" && STATUSES.has(status) ? status as ConnectionStatus : "broken";
 }
 
 const attached = new WeakSet<MessagePort>();

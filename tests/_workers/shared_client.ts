@@ -12,6 +12,7 @@ import { type Command, serveCommands } from "./_commands.ts";
 
 let pool: AttachedPool | undefined;
 const held: RemoteConnection[] = [];
+const paused = Promise.withResolvers<() => void>();
 
 const commands: Record<string, (m: Command) => Promise<unknown> | unknown> = {
   async attach(m) {
@@ -65,6 +66,35 @@ const commands: Record<string, (m: Command) => Promise<unknown> | unknown> = {
       if ((error as Error).message === "boom") return "rolled back";
       throw error;
     }
+  },
+  /** A transaction whose connection dies after its insert, the error swallowed: must not report a commit. */
+  async transactionLost(m) {
+    return await pool!.transaction(async (conn) => {
+      await conn.query(`insert into ${m.table as string} values (1)`);
+      try {
+        await conn.query("select pg_terminate_backend(pg_backend_pid())");
+      } catch {
+        // swallowed on purpose: the transaction layer must still see the loss
+      }
+      return "done";
+    });
+  },
+  /** A transaction that runs a statement, then waits for `resume` before its COMMIT. */
+  async transactionPaused() {
+    return await pool!.transaction(async (conn) => {
+      await conn.query("select 1");
+      await new Promise<void>((resolve) => paused.resolve(resolve));
+      return "done";
+    });
+  },
+  /** Resolves once `transactionPaused` reached its pause. */
+  async waitPaused() {
+    await paused.promise;
+    return "paused";
+  },
+  async resume() {
+    (await paused.promise)();
+    return "resumed";
   },
   /** withConnection with an explicit BEGIN left open (committed on success, rolled back on throw). */
   async withConnection(m) {

@@ -1,0 +1,114 @@
+/**
+ * `conninfo` as a function: called for every new connection; a function that
+ * throws, returns garbage or never settles is a connection error within
+ * `connectTimeout`, counted in stats, logged without secrets.
+ */
+import assert from "node:assert/strict";
+import type pg from "pg";
+import { ConnectionPool, PoolError, PoolTimeoutError } from "../mod.ts";
+import { createTestDatabase, type TestDatabase, waitFor } from "./_db.ts";
+import { captureLogs, timed } from "./_pool_helpers.ts";
+
+let db: TestDatabase;
+Deno.test.beforeAll(async () => {
+  db = await createTestDatabase();
+});
+Deno.test.afterAll(async () => {
+  await db.drop();
+});
+
+const FAST = { initialDelay: 50, multiplier: 1, jitter: 0 };
+
+Deno.test("a conninfo function (sync or async, string or pg.ClientConfig) is called for every new connection", async () => {
+  const url = new URL(db.url);
+  const sources: [string, () => string | pg.ClientConfig | Promise<string | pg.ClientConfig>][] = [
+    ["sync string", () => db.url],
+    ["async string", async () => await Promise.resolve(db.url)],
+    ["async pg.ClientConfig", () =>
+      Promise.resolve({
+        host: url.hostname,
+        port: Number(url.port),
+        user: decodeURIComponent(url.username),
+        password: decodeURIComponent(url.password),
+        database: db.name,
+      })],
+  ];
+  for (const [what, source] of sources) {
+    let calls = 0;
+    await using pool = new ConnectionPool({
+      conninfo: () => {
+        calls++;
+        return source();
+      },
+      minSize: 3,
+    });
+    await pool.open({ wait: true, timeout: 5_000 });
+    assert.equal(calls, 3, what);
+    const { rows } = await pool.query<{ d: string }>("select current_database() as d");
+    assert.equal(rows[0].d, db.name, what);
+    assert.ok(!JSON.stringify(pool).includes(decodeURIComponent(url.password)), what);
+  }
+});
+
+Deno.test("a conninfo function that throws is a connection error: counted, retried, logged without its message", async () => {
+  await using logs = await captureLogs();
+  let fail = true;
+  await using pool = new ConnectionPool({
+    conninfo: () => {
+      if (fail) throw new Error("token s3cr3t-token expired");
+      return db.url;
+    },
+    minSize: 1,
+    timeout: 300,
+    backoff: FAST,
+  });
+  const { error } = await timed(() => pool.getconn());
+  assert.ok(error instanceof PoolTimeoutError, `expected PoolTimeoutError, got ${error}`);
+  assert.ok(error.cause instanceof PoolError);
+  assert.match((error.cause as Error).message, /conninfo function threw Error/);
+  assert.equal(((error.cause as Error).cause as Error).message, "token s3cr3t-token expired", "the cause is kept");
+  assert.ok(pool.getStats().connectionsErrors >= 1);
+  assert.ok(logs.messages().some((m) => m.includes("conninfo function threw")), "logged");
+  assert.ok(!logs.messages().some((m) => m.includes("s3cr3t")), "no secret in the logs");
+  fail = false;
+  await waitFor(() => pool.getStats().poolAvailable === 1, { message: "heals when the function works again" });
+});
+
+Deno.test("a conninfo function that returns garbage is a connection error naming the type, never the value", async () => {
+  for (const garbage of [42, null, "", ["postgres://x"], undefined]) {
+    await using logs = await captureLogs();
+    await using pool = new ConnectionPool({
+      conninfo: () => garbage as never,
+      minSize: 1,
+      timeout: 200,
+      backoff: FAST,
+    });
+    const { error } = await timed(() => pool.getconn());
+    assert.ok(error instanceof PoolTimeoutError, `${garbage}: ${error}`);
+    assert.match((error.cause as Error).message, /conninfo function returned .*, expected a connection string/);
+    assert.ok(pool.getStats().connectionsErrors >= 1);
+    assert.ok(logs.messages().some((m) => m.includes("conninfo function returned")));
+  }
+});
+
+Deno.test("a conninfo function that never settles fails the attempt at connectTimeout", async () => {
+  await using logs = await captureLogs();
+  let calls = 0;
+  await using pool = new ConnectionPool({
+    conninfo: () => {
+      calls++;
+      return new Promise<string>(() => {});
+    },
+    minSize: 1,
+    connectTimeout: 200,
+    timeout: 2_000,
+    backoff: { initialDelay: 5_000, multiplier: 1, jitter: 0 },
+  });
+  void pool.open();
+  const started = performance.now();
+  await waitFor(() => pool.getStats().connectionsErrors === 1, { timeout: 3_000 });
+  const ms = performance.now() - started;
+  assert.ok(ms >= 150 && ms < 1_500, `failed after ${Math.round(ms)} ms`);
+  assert.equal(calls, 1);
+  assert.ok(logs.messages().some((m) => /did not settle in 200 ms/.test(m)));
+});
