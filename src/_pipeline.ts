@@ -133,6 +133,14 @@ export class PipelineLane<C> {
     return this.#waiters.size - (this.#requesting ? 1 : 0);
   }
 
+  /**
+   * Sends nothing more on the connections now in the lane (`pool.drain()`): each goes back through the return
+   * path, which replaces it, when its last statement in flight finishes; new statements take fresh connections.
+   */
+  retire(): void {
+    for (const lane of this.#conns) lane.closing = true;
+  }
+
   /** Refuses new statements and fails the waiting ones; those in flight finish and their connections go back. */
   close(): void {
     this.#closed = true;

@@ -712,6 +712,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     if (this.#state === "closed") return Promise.reject(this.#closedError());
     if (this.#state === "new") void this.open();
     this.#drain.start(this.#all);
+    this.#lane?.retire(); // lane connections are borrowed: replaced on return, like any other
     for (const entry of this.#idle.drain()) {
       entry.state = "reserved";
       this.#discard(entry);
