@@ -23,6 +23,7 @@ export interface ResolvedOptions {
   leakDetectionThreshold: number;
   connectTimeout: number;
   backoff: Required<BackoffOptions>;
+  pipeline: number;
   keepaliveInterval: number;
   allowExitOnIdle: boolean;
   pooler: "transaction" | undefined;
@@ -49,6 +50,7 @@ export const OPTION_NAMES: ReadonlySet<string> = new Set([
   "leakDetectionThreshold",
   "connectTimeout",
   "backoff",
+  "pipeline",
   "keepaliveInterval",
   "allowExitOnIdle",
   "pooler",
@@ -72,7 +74,7 @@ export function checkSizes(minSize: number, maxSize: number): void {
  */
 export function resolveOptions(
   options: unknown,
-  defaults: { minSize: number; maxSize?: number },
+  defaults: { minSize: number; maxSize?: number; pipeline?: number },
 ): ResolvedOptions {
   if (options === undefined) options = {};
   if (
@@ -121,7 +123,7 @@ export function resolveOptions(
     maxIdle: duration(o.maxIdle, "maxIdle", 600_000),
     reconnectTimeout: duration(o.reconnectTimeout, "reconnectTimeout", 300_000),
     numWorkers: count(o.numWorkers, "numWorkers", 3, 1),
-    order: (o.order as "fifo" | "lifo" | undefined) ?? "fifo",
+    order: (o.order as "fifo" | "lifo" | undefined) ?? "lifo",
     leakDetectionThreshold: duration(
       o.leakDetectionThreshold,
       "leakDetectionThreshold",
@@ -129,6 +131,7 @@ export function resolveOptions(
     ),
     connectTimeout: duration(o.connectTimeout, "connectTimeout", 10_000),
     backoff,
+    pipeline: count(o.pipeline, "pipeline", defaults.pipeline ?? 16, 1),
     keepaliveInterval: duration(o.keepaliveInterval, "keepaliveInterval", 0),
     allowExitOnIdle: o.allowExitOnIdle === true,
     pooler: resolvePooler(o.pooler),
