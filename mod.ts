@@ -39,6 +39,7 @@ export type { BackoffOptions } from "./src/_backoff.ts";
 export type { PoolStats } from "./src/stats.ts";
 export type { IsolationLevel, TransactionOptions } from "./src/transaction.ts";
 export {
+  ConnectionLostError,
   HostsExhaustedError,
   PoolClosedError,
   PoolConnectError,

@@ -15,13 +15,13 @@ export const CONNECTIONS = 8;
 /** pg ships no types; the parts of pg.Client / pg.Pool we call. */
 export interface PgClientLike {
   connect(): Promise<void>;
-  query(text: string): Promise<unknown>;
+  query(text: string, params?: unknown[]): Promise<unknown>;
   end(): Promise<void>;
   release(): void;
 }
 interface PgPoolLike {
   connect(): Promise<PgClientLike>;
-  query(text: string): Promise<unknown>;
+  query(text: string, params?: unknown[]): Promise<unknown>;
   end(): Promise<void>;
 }
 
@@ -31,10 +31,10 @@ export interface DbTarget {
   close(): Promise<void>;
 }
 
-/** A named way to build a {@linkcode DbTarget}. */
+/** A named way to build a {@linkcode DbTarget}: `params` (if any) go with every statement. */
 export interface DbContender {
   name: string;
-  create(url: string, sql: string): Promise<DbTarget>;
+  create(url: string, sql: string, params?: unknown[]): Promise<DbTarget>;
 }
 
 /** The database URL, or a clear error: these benches need a server. */
@@ -49,7 +49,12 @@ export function databaseUrl(): string {
 }
 
 /** Opens a tidepool ConnectionPool of CONNECTIONS and waits until it is full. */
-export async function openTidepool(url: string, name: string, order: "fifo" | "lifo" = "fifo") {
+export async function openTidepool(
+  url: string,
+  name: string,
+  order?: "fifo" | "lifo",
+  pipeline?: number,
+) {
   const { ConnectionPool } = await loadTidepool();
   const pool = new ConnectionPool<PgClientLike>({
     conninfo: url,
@@ -57,6 +62,7 @@ export async function openTidepool(url: string, name: string, order: "fifo" | "l
     maxSize: CONNECTIONS,
     name,
     order,
+    pipeline,
   });
   await pool.open({ wait: true });
   return pool;
@@ -78,34 +84,36 @@ export async function openPgPool(url: string): Promise<PgPoolLike> {
 /** tidepool's one-call path: `pool.query` = checkout, query, return. */
 export const tidepoolQuery: DbContender = {
   name: "tidepool query()",
-  async create(url, sql) {
+  async create(url, sql, params) {
     const pool = await openTidepool(url, "bench-query");
-    return { query: () => pool.query(sql), close: () => pool.close() };
+    return { query: () => pool.query(sql, params), close: () => pool.close() };
   },
 };
 
 /**
- * `pool.query` with `order: "lifo"`: the most recently returned connection goes
- * out first, as in pg.Pool, so at low concurrency one server backend stays hot.
+ * `pool.query` with `order: "fifo"` (psycopg_pool's order, tidepool's default
+ * before pipelining): the longest-idle connection goes out first, so at low
+ * concurrency every backend is touched in turn. The default is `"lifo"`, as in
+ * pg.Pool: one server backend stays hot.
  */
-export const tidepoolLifo: DbContender = {
-  name: "tidepool query() lifo",
-  async create(url, sql) {
-    const pool = await openTidepool(url, "bench-lifo", "lifo");
-    return { query: () => pool.query(sql), close: () => pool.close() };
+export const tidepoolFifo: DbContender = {
+  name: "tidepool query() fifo",
+  async create(url, sql, params) {
+    const pool = await openTidepool(url, "bench-fifo", "fifo");
+    return { query: () => pool.query(sql, params), close: () => pool.close() };
   },
 };
 
 /** tidepool's explicit path, as most application code uses it. */
 export const tidepoolGetconn: DbContender = {
   name: "tidepool getconn/putconn",
-  async create(url, sql) {
+  async create(url, sql, params) {
     const pool = await openTidepool(url, "bench-getconn");
     return {
       async query() {
         const c = await pool.getconn();
         try {
-          return await c.query(sql);
+          return await c.query(sql, params);
         } finally {
           await pool.putconn(c);
         }
@@ -118,9 +126,9 @@ export const tidepoolGetconn: DbContender = {
 /** node-postgres' pool: `max: 8` (and `min: 8`, see openPgPool), defaults otherwise. */
 export const pgPool: DbContender = {
   name: "pg.Pool",
-  async create(url, sql) {
+  async create(url, sql, params) {
     const pool = await openPgPool(url);
-    return { query: () => pool.query(sql), close: () => pool.end() };
+    return { query: () => pool.query(sql, params), close: () => pool.end() };
   },
 };
 
@@ -132,11 +140,12 @@ export const pgPool: DbContender = {
  */
 export const postgresJs: DbContender = {
   name: "postgres.js",
-  async create(url, text) {
+  async create(url, text, params) {
     const sql = postgres(url, { max: CONNECTIONS, onnotice: () => {} });
+    const run = params === undefined ? () => sql.unsafe(text) : () => sql.unsafe(text, params as never[]);
     // Enough concurrent queries to make it open every connection before timing.
-    await Promise.all(Array.from({ length: CONNECTIONS * 4 }, () => sql.unsafe(text)));
-    return { query: () => sql.unsafe(text), close: () => sql.end({ timeout: 5 }) };
+    await Promise.all(Array.from({ length: CONNECTIONS * 4 }, run));
+    return { query: run, close: () => sql.end({ timeout: 5 }) };
   },
 };
 
@@ -146,14 +155,59 @@ export const postgresJs: DbContender = {
  */
 export const rawClients: DbContender = {
   name: "8 raw pg.Clients",
-  async create(url, sql) {
+  async create(url, sql, params) {
     const clients: PgClientLike[] = Array.from(
       { length: CONNECTIONS },
       () => new pg.Client({ connectionString: url }),
     );
     await Promise.all(clients.map((c) => c.connect()));
     return {
-      query: (task) => clients[task % CONNECTIONS].query(sql),
+      query: (task) => clients[task % CONNECTIONS].query(sql, params),
+      close: async () => {
+        await Promise.all(clients.map((c) => c.end()));
+      },
+    };
+  },
+};
+
+/**
+ * tidepool with pipelining off (`pipeline: 1`): one statement per connection at
+ * a time, as before pipelining (and as every borrower gets its connection).
+ */
+export const tidepoolUnpipelined: DbContender = {
+  name: "tidepool query() pipeline:1",
+  async create(url, sql, params) {
+    const pool = await openTidepool(url, "bench-unpipelined", undefined, 1);
+    return { query: () => pool.query(sql, params), close: () => pool.close() };
+  },
+};
+
+/** A second instance of the default tidepool: the A/A row, its ratio shows the run's noise. */
+export const tidepoolQueryAA: DbContender = { ...tidepoolQuery, name: "tidepool query() A/A" };
+
+/** tidepool pipelining deeper than the default (`pipeline: 32`). */
+export const tidepoolPipelined32: DbContender = {
+  name: "tidepool query() pipeline:32",
+  async create(url, sql, params) {
+    const pool = await openTidepool(url, "bench-pipelined-32", undefined, 32);
+    return { query: () => pool.query(sql, params), close: () => pool.close() };
+  },
+};
+
+/**
+ * The pipelined limit: 8 dedicated `pg.Client({ pipeline: true })`, task i on
+ * client i % 8, no pool: every statement is written at once, unbounded depth.
+ */
+export const rawPipelinedClients: DbContender = {
+  name: "8 raw pipelined pg.Clients",
+  async create(url, sql, params) {
+    const clients: PgClientLike[] = Array.from(
+      { length: CONNECTIONS },
+      () => new pg.Client({ connectionString: url, pipeline: true } as pg.ClientConfig),
+    );
+    await Promise.all(clients.map((c) => c.connect()));
+    return {
+      query: (task) => clients[task % CONNECTIONS].query(sql, params),
       close: async () => {
         await Promise.all(clients.map((c) => c.end()));
       },

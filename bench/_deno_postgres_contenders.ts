@@ -30,16 +30,22 @@ export interface DenoPostgresContenders {
 /**
  * Loads deno-postgres and builds its contenders.
  *
- * @param params Parameters each query sends (none: simple protocol, one write per query).
+ * @param params Parameters each query sends unless `create` is given its own (none: simple protocol, one write
+ *   per query).
  * @returns The contenders, or the reason there are none.
  */
 export async function loadDenoPostgresContenders(params: unknown[] = []): Promise<DenoPostgresContenders> {
   const dp = await loadDenoPostgres();
   if (typeof dp === "string") return { contenders: [], skipped: dp };
-  const args = params.length > 0 ? params : undefined;
+  // The throughput bench passes each shape's parameters to create(); bench/deno_postgres.ts passes them here.
+  const argsOf = (own: unknown[] | undefined) => {
+    const p = own ?? params;
+    return p.length > 0 ? p : undefined;
+  };
   const denoPostgresPool: DbContender = {
     name: "deno-postgres Pool",
-    async create(url, sql) {
+    async create(url, sql, params) {
+      const args = argsOf(params);
       // lazy = false: it opens all CONNECTIONS up front, like the other contenders.
       const pool: DpPool = new dp.Pool(url, CONNECTIONS, false);
       const clients = await Promise.all(Array.from({ length: CONNECTIONS }, () => pool.connect()));
@@ -59,7 +65,8 @@ export async function loadDenoPostgresContenders(params: unknown[] = []): Promis
   };
   const tidepoolDenoPostgres: DbContender = {
     name: "tidepool over deno-postgres",
-    async create(url, sql) {
+    async create(url, sql, params) {
+      const args = argsOf(params);
       const { ConnectionPool } = await loadTidepool();
       const pool = new ConnectionPool<DpClient>({
         driver: createDenoPostgresDriver<DpClient>(dp.Client, url),

@@ -26,6 +26,7 @@ export interface BenchPoolOptions<C> {
   maxSize: number;
   name?: string;
   order?: "fifo" | "lifo";
+  pipeline?: number;
 }
 
 type PoolCtor = new <C>(opts: BenchPoolOptions<C>) => BenchPool<C>;

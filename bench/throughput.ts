@@ -1,5 +1,6 @@
 /**
- * Throughput benchmark: `select 1` for a fixed time at concurrency 1/8/64/256
+ * Throughput benchmark: `select 1` and the parameterised `select $1::int + 1`
+ * for a fixed time at concurrency 1/8/64/256
  * over 8 connections on the real server (`DATABASE_URL`). Reports q/s, p50/p99
  * latency (call to resolution, queue wait included) and the median of
  * per-round q/s ratios against `tidepool query()`. Writes the chart
@@ -18,9 +19,13 @@ import {
   pgPool,
   postgresJs,
   rawClients,
+  rawPipelinedClients,
+  tidepoolFifo,
   tidepoolGetconn,
-  tidepoolLifo,
+  tidepoolPipelined32,
   tidepoolQuery,
+  tidepoolQueryAA,
+  tidepoolUnpipelined,
 } from "./_db_contenders.ts";
 import { type BenchResult, emit, npmVersion, outDir, progress, QUICK, type Table } from "./_report.ts";
 import { fmtMs, fmtNum, fmtRatioRange, median, percentileSorted, roundOrder } from "./_stats.ts";
@@ -28,21 +33,31 @@ import { lineChart } from "./_svg.ts";
 import { runFor } from "./_load.ts";
 import { loadDenoPostgresContenders } from "./_deno_postgres_contenders.ts";
 
-const SQL = "select 1";
+/** The statement shapes: the simple protocol without parameters, the extended one with. */
+const SHAPES: { sql: string; params?: unknown[]; label: string }[] = [
+  { sql: "select 1", label: "select 1" },
+  { sql: "select $1::int + 1", params: [41], label: "select $1::int + 1" },
+];
+const SQL = SHAPES[0].sql;
 const LEVELS = [1, 8, 64, 256];
 const ROUNDS = QUICK ? 1 : 5;
-// 6 contenders x 4 levels x 5 rounds x 2 s = 240 s: the biggest slice of the
-// <10 min budget, and 2 s holds ~10^4-10^5 queries, enough for a stable p99.
-const DURATION_MS = QUICK ? 150 : 2_000;
+// 12 contenders (10 + 2 deno-postgres) x 4 levels x 2 shapes x 5 rounds x 0.8 s
+// = 384 s: the biggest slice of the budget; 0.8 s still holds ~10^4 queries,
+// enough for a stable p99.
+const DURATION_MS = QUICK ? 150 : 800;
 const WARMUP_MS = QUICK ? 50 : 300;
 
 const contenders: DbContender[] = [
   tidepoolQuery,
-  tidepoolLifo,
+  tidepoolFifo,
   tidepoolGetconn,
   pgPool,
   postgresJs,
   rawClients,
+  tidepoolQueryAA,
+  tidepoolUnpipelined,
+  tidepoolPipelined32,
+  rawPipelinedClients,
 ];
 const denoPostgres = await loadDenoPostgresContenders();
 contenders.push(...denoPostgres.contenders);
@@ -58,12 +73,58 @@ interface Cell {
 
 /** Runs the throughput benchmark; also writes throughput.svg. */
 export async function runThroughput(): Promise<BenchResult> {
+  const tables: Table[] = [];
+  let series: { name: string; points: { x: number; y: number }[] }[] = [];
+  for (const shape of SHAPES) {
+    const part = await runShape(shape.sql, shape.params, shape.label);
+    tables.push(...part.tables);
+    if (shape === SHAPES[0]) series = part.series;
+  }
+  const svg = lineChart(series, {
+    title: `select 1 throughput, ${CONNECTIONS} connections`,
+    xLabel: "concurrent tasks",
+    yLabel: "queries per second (median of rounds)",
+  });
+  await Deno.writeTextFile(`${await outDir()}/throughput.svg`, svg);
+  return {
+    name: "Throughput (real server)",
+    method: [
+      `\`${SQL}\` (simple protocol) and \`${
+        SHAPES[1].sql
+      }\` with one parameter (extended protocol) in a loop by N concurrent tasks for ${DURATION_MS} ms per contender per round; ${ROUNDS} rounds after a ${WARMUP_MS} ms warm-up per contender and level.`,
+      `Each contender keeps ${CONNECTIONS} server connections, all opened before timing. Client and server share the same machine.`,
+      "Order rotates and flips every round (and is offset per level); only queries that finish inside the window count.",
+      "q/s, p50 and p99 are medians over rounds; ratios are medians of per-round ratios (min-max shown).",
+      "Latency is from call to resolution, so it includes time queued for a connection.",
+      "pg.Pool runs with `min: 8, max: 8` so it keeps its connections between turns (its default closes clients idle for 10 s).",
+      "8 raw pg.Clients is the limit without pipelining: no pool, task i always uses client i % 8 (pg.Client queues internally); 8 raw pipelined pg.Clients (`pipeline: true`) is the limit with it.",
+      "tidepool query() is the default configuration: `pipeline: 16`, order LIFO; `fifo` is psycopg_pool's order; `pipeline:1` turns pipelining off, `pipeline:32` goes deeper. The A/A row is a second default pool: its ratio is the run's noise.",
+      "postgres.js pipelines queries on a connection, as tidepool's query() and the raw pipelined clients do; pg.Pool and getconn/putconn run one query per connection at a time.",
+      denoPostgres.skipped ??
+        "deno-postgres: its own `Pool` (8 clients, not lazy) and tidepool over `createDenoPostgresDriver` (8 connections, no pipelining: the driver cannot), both in both shapes. Without parameters deno-postgres sends one message per query and its sockets' missing TCP no-delay costs little; with parameters its own Pool pays ~40 ms per query for it (`bench/deno_postgres.ts`), which tidepool's driver avoids by setting no-delay.",
+    ],
+    tables,
+    series,
+    versions: {
+      pg: await npmVersion("pg"),
+      postgres: await npmVersion("postgres"),
+      ...(denoPostgres.source ? { "deno-postgres": denoPostgres.source } : {}),
+    },
+  };
+}
+
+/** One statement shape at every level, every contender. */
+async function runShape(
+  sql: string,
+  params: unknown[] | undefined,
+  label: string,
+): Promise<{ tables: Table[]; series: { name: string; points: { x: number; y: number }[] }[] }> {
   const url = databaseUrl();
   const targets = new Map<string, DbTarget>();
   const cells = new Map<string, Cell>();
   const key = (name: string, level: number) => `${name}@${level}`;
   try {
-    for (const c of contenders) targets.set(c.name, await c.create(url, SQL));
+    for (const c of contenders) targets.set(c.name, await c.create(url, sql, params));
     for (const level of LEVELS) {
       for (const c of contenders) {
         cells.set(key(c.name, level), { qps: [], p50: [], p99: [], ratio: [] });
@@ -86,7 +147,7 @@ export async function runThroughput(): Promise<BenchResult> {
         for (const [name, q] of qps) {
           cells.get(key(name, level))!.ratio.push(q / qps.get(BASELINE)!);
         }
-        progress(`throughput round ${r + 1}/${ROUNDS} concurrency ${level} done`);
+        progress(`throughput ${label} round ${r + 1}/${ROUNDS} concurrency ${level} done`);
       }
     }
   } finally {
@@ -94,7 +155,7 @@ export async function runThroughput(): Promise<BenchResult> {
   }
 
   const tables: Table[] = [{
-    title: `Throughput: select 1, q/s (median of ${ROUNDS} rounds), ${CONNECTIONS} connections`,
+    title: `Throughput: ${label}, q/s (median of ${ROUNDS} rounds), ${CONNECTIONS} connections`,
     columns: ["contender", ...LEVELS.map((l) => `c=${l}`)],
     rows: contenders.map((c) => [
       c.name,
@@ -103,7 +164,7 @@ export async function runThroughput(): Promise<BenchResult> {
   }];
   for (const level of LEVELS) {
     tables.push({
-      title: `Throughput at concurrency ${level}`,
+      title: `Throughput: ${label} at concurrency ${level}`,
       columns: ["contender", "q/s", "vs tidepool query() (min-max)", "p50", "p99"],
       rows: contenders.map((c) => {
         const cell = cells.get(key(c.name, level))!;
@@ -124,35 +185,7 @@ export async function runThroughput(): Promise<BenchResult> {
     name: c.name,
     points: LEVELS.map((l) => ({ x: l, y: median(cells.get(key(c.name, l))!.qps) })),
   }));
-  const svg = lineChart(series, {
-    title: `select 1 throughput, ${CONNECTIONS} connections`,
-    xLabel: "concurrent tasks",
-    yLabel: "queries per second (median of rounds)",
-  });
-  await Deno.writeTextFile(`${await outDir()}/throughput.svg`, svg);
-
-  return {
-    name: "Throughput (real server)",
-    method: [
-      `\`${SQL}\` in a loop by N concurrent tasks for ${DURATION_MS} ms per contender per round; ${ROUNDS} rounds after a ${WARMUP_MS} ms warm-up per contender and level.`,
-      `Each contender keeps ${CONNECTIONS} server connections, all opened before timing. Client and server share the same machine.`,
-      "Order rotates and flips every round (and is offset per level); only queries that finish inside the window count.",
-      "q/s, p50 and p99 are medians over rounds; ratios are medians of per-round ratios (min-max shown).",
-      "Latency is from call to resolution, so it includes time queued for a connection.",
-      "pg.Pool runs with `min: 8, max: 8` so it keeps its connections between turns (its default closes clients idle for 10 s).",
-      "8 raw pg.Clients is the limit: no pool, task i always uses client i % 8 (pg.Client queues internally).",
-      "postgres.js pipelines queries on a connection; the pools (tidepool, pg.Pool) run one query per connection at a time.",
-      denoPostgres.skipped ??
-        "deno-postgres: its own `Pool` (8 clients, not lazy) and tidepool over `createDenoPostgresDriver` (8 connections). `select 1` has no parameters, so deno-postgres sends one message per query and its sockets' missing TCP no-delay costs little here; with parameters it costs ~40 ms per query (`bench/deno_postgres.ts`).",
-    ],
-    tables,
-    series,
-    versions: {
-      pg: await npmVersion("pg"),
-      postgres: await npmVersion("postgres"),
-      ...(denoPostgres.source ? { "deno-postgres": denoPostgres.source } : {}),
-    },
-  };
+  return { tables, series };
 }
 
 if (import.meta.main) await emit(await runThroughput());

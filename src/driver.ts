@@ -77,6 +77,14 @@ export interface Driver<C> {
    * terminated it, socket cut) so the pool can drop it while it is idle.
    */
   watch(conn: C, onLost: (error: Error | undefined) => void): void;
+  /**
+   * Optional: switches a connection between one statement at a time (`false`,
+   * how every borrower gets it) and pipelined (`true`: `query()` may be called
+   * again before earlier calls settle; results come back in order, and an
+   * error fails only its own statement). The pool calls it only while the
+   * connection is idle and not lent. A driver without it never pipelines.
+   */
+  setPipelined?(conn: C, on: boolean): void;
   /** Text that identifies the target without secrets, for logs and errors. */
   readonly description: string;
   /**

@@ -123,6 +123,33 @@ export class PoolExhaustedError extends PoolError {
 }
 
 /**
+ * The connection running a pipelined `pool.query()` statement was lost (server
+ * terminated it, socket cut) while the statement was in flight. The statement
+ * may or may not have run on the server, so the pool never retries it: the
+ * caller decides. `cause` is the driver's error. Only the statements that were
+ * on that connection fail; the pool replaces it.
+ *
+ * @example Telling a lost connection from an SQL error
+ * ```ts
+ * import { ConnectionLostError } from "@tidepool/pg";
+ * const e = new ConnectionLostError("lost", { cause: new Error("Connection terminated unexpectedly") });
+ * if (e instanceof ConnectionLostError) console.log("may have run:", e.message);
+ * ```
+ */
+export class ConnectionLostError extends PoolError {
+  /**
+   * Creates a lost-connection error.
+   *
+   * @param message Which pool, and that the statement may have run.
+   * @param options `cause`: the driver's error.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ConnectionLostError";
+  }
+}
+
+/**
  * The pool cannot connect for a reason waiting will not fix (wrong password,
  * missing database, unknown host, TLS verification failure) and has no idle
  * connection: the request is refused at once instead of waiting out its

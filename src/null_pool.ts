@@ -12,6 +12,7 @@ import { ConnectionPool, type ConnectionPoolOptions } from "./pool.ts";
  * closes it (or hands it straight to a waiter). `maxSize` still bounds the open
  * connections and queues requests beyond it; it is unbounded by default.
  * Useful where the server side already pools (PgBouncer) or in tests.
+ * `pool.query()` is not pipelined here unless `pipeline` is set above 1.
  *
  * @example
  * ```ts
@@ -38,6 +39,9 @@ export class NullConnectionPool<C extends object = pg.Client> extends Connection
     super(options, { keepIdle: false, growPerWaiter: true }, {
       minSize: 0,
       maxSize: Infinity,
+      // One statement per connection, like every other request here: pipelining would keep connections
+      // open and shared, which is what a caller choosing this pool does not want. `pipeline` turns it on.
+      pipeline: 1,
     });
   }
 }

@@ -23,6 +23,7 @@ export interface ResolvedOptions {
   leakDetectionThreshold: number;
   connectTimeout: number;
   backoff: Required<BackoffOptions>;
+  pipeline: number;
   keepaliveInterval: number;
   allowExitOnIdle: boolean;
   pooler: "transaction" | undefined;
@@ -50,6 +51,7 @@ export const OPTION_NAMES: ReadonlySet<string> = new Set([
   "leakDetectionThreshold",
   "connectTimeout",
   "backoff",
+  "pipeline",
   "keepaliveInterval",
   "allowExitOnIdle",
   "pooler",
@@ -74,7 +76,7 @@ export function checkSizes(minSize: number, maxSize: number): void {
  */
 export function resolveOptions(
   options: unknown,
-  defaults: { minSize: number; maxSize?: number },
+  defaults: { minSize: number; maxSize?: number; pipeline?: number },
 ): ResolvedOptions {
   if (options === undefined) options = {};
   if (
@@ -129,7 +131,7 @@ export function resolveOptions(
     maxIdle: duration(o.maxIdle, "maxIdle", 600_000),
     reconnectTimeout: duration(o.reconnectTimeout, "reconnectTimeout", 300_000),
     numWorkers: count(o.numWorkers, "numWorkers", 3, 1),
-    order: (o.order as "fifo" | "lifo" | undefined) ?? "fifo",
+    order: (o.order as "fifo" | "lifo" | undefined) ?? "lifo",
     leakDetectionThreshold: duration(
       o.leakDetectionThreshold,
       "leakDetectionThreshold",
@@ -137,6 +139,7 @@ export function resolveOptions(
     ),
     connectTimeout: duration(o.connectTimeout, "connectTimeout", 10_000),
     backoff,
+    pipeline: count(o.pipeline, "pipeline", defaults.pipeline ?? 16, 1),
     keepaliveInterval: duration(o.keepaliveInterval, "keepaliveInterval", 0),
     allowExitOnIdle: o.allowExitOnIdle === true,
     pooler: resolvePooler(o.pooler),

@@ -18,6 +18,7 @@ import { Jobs } from "./_jobs.ts";
 import { type LeakDetector, leakDetector } from "./_leak.ts";
 import { describeError, poolLogger } from "./_log.ts";
 import { prepareForReuse } from "./_return_path.ts";
+import { pipelinable, PipelineLane } from "./_pipeline.ts";
 import { MAX_DELAY, Timers, within } from "./_timers.ts";
 import { Waiter, WaiterQueue } from "./_waiters.ts";
 import { offAbort, onAbort } from "./_abort.ts";
@@ -97,7 +98,7 @@ export interface ConnectionPoolOptions<C extends object = pg.Client> {
   reset?: (conn: NoInfer<C>) => Promise<void> | void;
   /** Runs on checkout; a connection that fails it is discarded. @default none */
   check?: (conn: NoInfer<C>) => Promise<void> | void;
-  /** Which idle connection is handed out first. @default "fifo" */
+  /** Which idle connection is handed out first: the most recently returned (`"lifo"`) or the longest idle. @default "lifo" */
   order?: "fifo" | "lifo";
   /** Warn with the borrower's stack when a connection stays out this long; 0 = off. @default 0 */
   leakDetectionThreshold?: number;
@@ -119,6 +120,11 @@ export interface ConnectionPoolOptions<C extends object = pg.Client> {
    * and `reset: ConnectionPool.discardAll` is refused. @default undefined (a direct connection)
    */
   pooler?: "transaction";
+  /**
+   * `pool.query()` statements in flight on one connection (pipelining, drivers that support it); 1 = off.
+   * A call with a deadline (`timeout`/`signal`) is never pipelined. @default 16 (1 for NullConnectionPool)
+   */
+  pipeline?: number;
   /**
    * Share one budget of `maxSize` server connections with the pools of the
    * same name in the other isolates of this process (`deno serve --parallel`,
@@ -233,6 +239,8 @@ export class ConnectionPool<C extends object = pg.Client> {
   #allReturned: Waiter<void> | undefined;
   /** The work of the first `close()`, returned to every later call. */
   #closeWork: Promise<void> | undefined;
+  /** Where `pool.query()` statements are pipelined; undefined when `pipeline` is 1 or the driver cannot. */
+  readonly #lane: PipelineLane<C> | undefined;
   /** The ports lent to Workers by `share()`, made on first use. */
   #sharing: SharedPool<C> | undefined;
   /** What `withConnection()` / `transaction()` run against (src/transaction.ts). */
@@ -254,13 +262,13 @@ export class ConnectionPool<C extends object = pg.Client> {
   constructor(
     options: ConnectionPoolOptions<C>,
     policy: PoolPolicy,
-    defaults: { minSize: number; maxSize?: number },
+    defaults: { minSize: number; maxSize?: number; pipeline?: number },
   );
   /** @ignore The implementation: hidden from the docs like the internal overload. */
   constructor(
     options: ConnectionPoolOptions<C>,
     policy: PoolPolicy = MODERN,
-    defaults: { minSize: number; maxSize?: number } = { minSize: 4 },
+    defaults: { minSize: number; maxSize?: number; pipeline?: number } = { minSize: 4 },
   ) {
     this.#o = resolveOptions(options, defaults);
     this.#policy = policy;
@@ -333,6 +341,20 @@ export class ConnectionPool<C extends object = pg.Client> {
       this.#log,
       this.#name,
     );
+    this.#lane = this.#o.pipeline > 1 && this.#driver.setPipelined !== undefined
+      ? new PipelineLane(this.#driver, this.#o.pipeline, {
+        name: this.#name,
+        timeout: () => this.#o.timeout,
+        takeIdle: () => this.#lendIdle(),
+        acquire: () => {
+          const conn = this.getconn();
+          this.#counters.requestsNum--; // the statements it serves were counted by query()
+          return conn;
+        },
+        release: (conn) => this.putconn(conn),
+        waiting: () => this.#waiters.size,
+      })
+      : undefined;
   }
 
   /**
@@ -488,14 +510,8 @@ export class ConnectionPool<C extends object = pg.Client> {
       }
     }
     if (this.#check !== undefined) return this.#getconnChecked(options);
-    if (this.#idle.length > 0) {
-      const now = Date.now();
-      const entry = this.#takeIdle(now);
-      if (entry !== undefined) {
-        this.#lend(entry, now);
-        return Promise.resolve(entry.conn as PooledConnection<C>);
-      }
-    }
+    const conn = this.#lendIdle();
+    if (conn !== undefined) return Promise.resolve(conn as PooledConnection<C>);
     // The connection that frees first is lent inside #release and handed over
     // as is: one waiter, one promise, no async wrapper.
     return this.#enqueue(options, true) as Promise<PooledConnection<C>>;
@@ -601,14 +617,22 @@ export class ConnectionPool<C extends object = pg.Client> {
   }
 
   /**
-   * Checks out a connection, runs one statement, returns the connection.
+   * Runs one statement on a pooled connection. With `pipeline` > 1 (the
+   * default) a statement that needs no session of its own may share a
+   * connection with other `query()` statements in flight (pipelining); one that
+   * could leave state behind (`BEGIN`, `COPY`, several statements) runs on a
+   * connection of its own. An SQL error fails only its own statement.
    *
    * @param text SQL with `$1`-style placeholders.
    * @param params Values of the placeholders.
    * @param options One deadline for the wait and the statement: `timeout` (ms) and/or an abort `signal`. Past it
    *   a running statement is cancelled on the server and the call rejects with its error (code 57014); the
-   *   connection is kept. Still waiting for a connection: `PoolTimeoutError` (or the signal's reason).
+   *   connection is kept. Still waiting for a connection: `PoolTimeoutError` (or the signal's reason). A call
+   *   with a deadline is never pipelined: it runs on a connection of its own, since the cancel would stop
+   *   whatever runs on that connection.
    * @returns The driver's result (`rows`, `rowCount`, `fields`).
+   * @throws {ConnectionLostError} The connection was lost with the pipelined statement in flight: it may have run.
+   * @throws {PoolTimeoutError} No connection or pipeline slot within the pool's `timeout`.
    * @throws {TypeError} / {RangeError} `timeout` or `signal` is invalid (the message names it).
    * @example
    * ```ts
@@ -618,16 +642,31 @@ export class ConnectionPool<C extends object = pg.Client> {
    * await pool.close();
    * ```
    */
-  async query<R = Record<string, unknown>>(
+  query<R = Record<string, unknown>>(
     text: string,
     params?: unknown[],
     options?: DeadlineOptions,
   ): Promise<QueryResult<R>> {
     if (options !== undefined) {
-      const deadline = deadlineOf(options);
+      let deadline: Deadline | undefined;
+      try {
+        deadline = deadlineOf(options);
+      } catch (error) {
+        return Promise.reject(error); // query() is not async: a bad option still rejects, never throws
+      }
+      // Never pipelined: its CancelRequest would cancel whatever runs on the backend, maybe another caller's.
       if (deadline !== undefined) return this.#queryUnder(text, params, deadline);
     }
     // The hot path: no timeout or signal, so no deadline is allocated.
+    if (this.#lane !== undefined && pipelinable(text)) {
+      this.#counters.requestsNum++;
+      return this.#lane.query(text, params) as Promise<QueryResult<R>>;
+    }
+    return this.#queryAlone(text, params);
+  }
+
+  /** `query()` on a connection of its own. */
+  async #queryAlone<R>(text: string, params?: unknown[]): Promise<QueryResult<R>> {
     const conn = await this.getconn();
     try {
       return await this.#driver.query(conn, text, params) as QueryResult<R>;
@@ -732,6 +771,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     if (this.#state === "closed") return Promise.reject(this.#closedError());
     if (this.#state === "new") void this.open();
     this.#drain.start(this.#all);
+    this.#lane?.retire(); // lane connections are borrowed: replaced on return, like any other
     for (const entry of this.#idle.drain()) {
       entry.state = "reserved";
       this.#discard(entry);
@@ -795,7 +835,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       poolMax: this.#o.maxSize,
       poolSize: this.#all.size + this.#pending,
       poolAvailable: this.#idle.length,
-      requestsWaiting: this.#waiters.size,
+      requestsWaiting: this.#waiters.size + (this.#lane?.waiting() ?? 0),
       ...this.#counters,
       ...this.#cap?.stats(),
     };
@@ -847,6 +887,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#pending -= this.#retrying;
     this.#retrying = 0;
     this.#waiters.rejectAll(() => this.#closedError()); // also stops the deadline timer
+    this.#lane?.close();
     for (const waiter of this.#readyWaiters) waiter.reject(this.#closedError());
     this.#drain.close(() => this.#closedError());
     for (const entry of this.#idle.drain()) this.#discard(entry);
@@ -965,6 +1006,16 @@ export class ConnectionPool<C extends object = pg.Client> {
       entry.state = "reserved";
       this.#discard(entry);
     }
+  }
+
+  /** An idle connection lent at once (getconn's fast path, and the pipelining lane's), or undefined. */
+  #lendIdle(): C | undefined {
+    if (this.#state !== "open" || this.#check !== undefined || this.#idle.length === 0) return undefined;
+    const now = Date.now();
+    const entry = this.#takeIdle(now);
+    if (entry === undefined) return undefined;
+    this.#lend(entry, now);
+    return entry.conn;
   }
 
   #lend(entry: Entry<C>, now: number, origin?: string): void {

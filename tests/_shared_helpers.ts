@@ -17,6 +17,7 @@ export interface WorkerError {
   isPoolError: boolean;
   isPoolTimeoutError: boolean;
   isPoolClosedError: boolean;
+  isPoolConnectError?: boolean;
   isPoolExhaustedError: boolean;
   isTooManyRequestsError: boolean;
   isHostsExhaustedError: boolean;

@@ -10,6 +10,7 @@ import {
   ConnectionPool,
   NullConnectionPool,
   PersistentConnectionPool,
+  PoolConnectError,
   PoolTimeoutError,
   SimpleConnectionPool,
   ThreadedConnectionPool,
@@ -41,11 +42,11 @@ Deno.test("a wrong password with # / ? @ : % ' \\ never shows in any conninfo fo
         ]
       ) {
         await using pool = make();
-        const error = await pool.getconn({ timeout: 400 }).catch((e) => e);
+        const error = await pool.getconn({ timeout: 10_000 }).catch((e) => e);
         const where = `${pool.constructor.name}, ${form}`;
-        assert.ok(error instanceof PoolTimeoutError, `${where}: ${error}`);
+        assert.ok(error instanceof PoolConnectError, `${where}: ${error}`);
         assert.equal((error.cause as { code?: string }).code, "28P01", where);
-        assert.match(error.message, /last connection error: password authentication failed/, where);
+        assert.match(error.message, /password authentication failed/, where);
         assertNoSecret(surfaces(pool, error, logText(logs)), WRONG, where);
       }
     }
@@ -156,8 +157,8 @@ Deno.test("scrubbing hides the password, not every equal string: with user and p
       ]
     ) {
       await using pool = new ConnectionPool({ conninfo, minSize: 1, backoff: FAST });
-      const error = await pool.getconn({ timeout: 400 }).catch((e) => e);
-      assert.ok(error instanceof PoolTimeoutError, String(error));
+      const error = await pool.getconn({ timeout: 10_000 }).catch((e) => e);
+      assert.ok(error instanceof PoolConnectError, String(error));
       assert.match((error.cause as Error).message, new RegExp(`password authentication failed for user "${user}"`));
       assert.match(error.message, new RegExp(`for user "${user}"`));
       assert.ok(!error.message.includes("***"), error.message);

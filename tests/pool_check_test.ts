@@ -14,6 +14,7 @@ Deno.test("check on checkout: a connection that fails it is discarded, counted, 
     await using pool = new ConnectionPool({
       conninfo: db.url,
       minSize: 2,
+      order: "fifo",
       check: async (conn) => {
         checks++;
         if (bad.has(await backendPid(conn))) throw new Error("failed the check");

@@ -5,7 +5,7 @@
  * "database down" and "pool too small" read differently.
  */
 import assert from "node:assert/strict";
-import { ConnectionPool, NullConnectionPool, PoolTimeoutError } from "../mod.ts";
+import { ConnectionPool, NullConnectionPool, PoolConnectError, PoolTimeoutError } from "../mod.ts";
 import { createTestDatabase, waitFor } from "./_db.ts";
 import { proxyToServer } from "./_faults.ts";
 import { closedPort } from "./_pool_helpers.ts";
@@ -21,7 +21,7 @@ function wrongPasswordUrl(user: string): string {
   return `postgres://${user}:not-the-password@${host}:${port}/${db.name}`;
 }
 
-Deno.test("a wrong password: the timeout's message carries the server's text and counts the attempt as connecting, not as open (ConnectionPool, NullConnectionPool)", () =>
+Deno.test("a wrong password: the request is refused at once with PoolConnectError whose message carries the server's text, not the password (ConnectionPool, NullConnectionPool)", () =>
   withRole("the-password", async (user) => {
     for (
       const make of [
@@ -30,20 +30,34 @@ Deno.test("a wrong password: the timeout's message carries the server's text and
       ]
     ) {
       await using pool = make();
-      const error = await pool.getconn({ timeout: 400 }).catch((e) => e);
-      assert.ok(error instanceof PoolTimeoutError, String(error));
-      assert.match(
-        error.message,
-        new RegExp(
-          `after 400 ms: size 0 \\(max 1\\), connecting 1, idle 0, in use 0, waiting 1; ` +
-            `last connection error: password authentication failed for user "${user}" \\(28P01\\)$`,
-        ),
-        pool.constructor.name,
-      );
+      const error = await pool.getconn({ timeout: 10_000 }).catch((e) => e);
+      assert.ok(error instanceof PoolConnectError, String(error));
+      assert.match(error.message, new RegExp(`password authentication failed for user "${user}" \\(28P01\\)$`));
       assert.equal((error.cause as { code?: string }).code, "28P01", "the driver's error stays the cause");
       assert.ok(!error.message.includes("not-the-password"));
     }
   }));
+
+Deno.test("a server that refuses connections: the timeout's message carries the cause and counts the attempt as connecting, not as open (ConnectionPool, NullConnectionPool)", async () => {
+  const port = closedPort();
+  const conninfo = `postgres://u:not-the-password@127.0.0.1:${port}/db`;
+  for (
+    const make of [
+      () => new ConnectionPool({ conninfo, minSize: 1, maxSize: 1, backoff: { initialDelay: 5_000, jitter: 0 } }),
+      () => new NullConnectionPool({ conninfo, maxSize: 1, backoff: { initialDelay: 5_000, jitter: 0 } }),
+    ]
+  ) {
+    await using pool = make();
+    const error = await pool.getconn({ timeout: 400 }).catch((e) => e);
+    assert.ok(error instanceof PoolTimeoutError, String(error));
+    assert.match(
+      error.message,
+      /after 400 ms: size 0 \(max 1\), connecting 1, idle 0, in use 0, waiting 1; last connection error: .*ECONNREFUSED/,
+      pool.constructor.name,
+    );
+    assert.ok(!error.message.includes("not-the-password"));
+  }
+});
 
 Deno.test("open({wait}) that times out on a wrong password names the cause in its message", () =>
   withRole("the-password", async (user) => {
@@ -56,15 +70,15 @@ Deno.test("open({wait}) that times out on a wrong password names the cause in it
     );
   }));
 
-Deno.test("a Worker attached to a pool with a wrong password gets the cause's text in the message", () =>
+Deno.test("a Worker attached to a pool with a wrong password gets PoolConnectError with the cause's text in the message", () =>
   withRole("the-password", async (user) => {
     await using pool = new ConnectionPool({ conninfo: wrongPasswordUrl(user), minSize: 1, maxSize: 1, backoff: FAST });
     const w = startWorker();
     try {
       await w.attach(pool.share());
-      const error = await w.fail("hold", { timeout: 400 });
-      assert.ok(error.isPoolTimeoutError, `${error.name}: ${error.message}`);
-      assert.match(error.message, /connecting 1, .*last connection error: password authentication failed/);
+      const error = await w.fail("hold", { timeout: 10_000 });
+      assert.ok(error.isPoolConnectError, `${error.name}: ${error.message}`);
+      assert.match(error.message, /password authentication failed/);
     } finally {
       w.terminate();
     }

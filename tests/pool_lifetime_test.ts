@@ -92,7 +92,7 @@ Deno.test("an idle connection terminated on the server is noticed and replaced b
 
 Deno.test("maxIdle shrinks a FIFO pool under light steady load that touches every connection in turn", () =>
   withTestDatabase(async (db) => {
-    await using pool = new ConnectionPool({ conninfo: db.url, minSize: 1, maxSize: 3, maxIdle: 200 });
+    await using pool = new ConnectionPool({ conninfo: db.url, minSize: 1, maxSize: 3, maxIdle: 200, order: "fifo" });
     await pool.open({ wait: true });
     const conns = [
       await pool.getconn(),

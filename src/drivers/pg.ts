@@ -5,6 +5,7 @@
  */
 import pg from "pg";
 import { getLogger } from "@logtape/logtape";
+import process from "node:process";
 import { type ConnectionStatus, type Driver, FORGET_SESSION, type QueryResult } from "../driver.ts";
 import { sendCancelRequest } from "./_pg_cancel.ts";
 import { type ConninfoFunction, conninfoFunctionDriver } from "./pg_conninfo_fn.ts";
@@ -152,11 +153,17 @@ export function createPgDriver(
       text: string,
       params?: unknown[],
     ): Promise<QueryResult> {
+      if ((client as unknown as { pipeline: boolean }).pipeline) corkBehindOthers(client);
       return client.query(text, params) as Promise<QueryResult>;
     },
 
     hostOf(client: pg.Client): string | undefined {
       return info.hosts.length > 1 ? hostOfClient.get(client) : undefined;
+    },
+
+    setPipelined(client: pg.Client, on: boolean): void {
+      // pg 8.23 reads the flag on every send; flipping it while nothing is queued or in flight is safe.
+      (client as unknown as { pipeline: boolean }).pipeline = on;
     },
 
     watch(client: pg.Client, onLost: (error: Error | undefined) => void): void {
@@ -172,6 +179,24 @@ export function createPgDriver(
       markBaseline(client); // what ConnectionPool.discardAll restores: the pool's own listeners included
     },
   };
+}
+
+/**
+ * Pipelined statements sent in the same turn of the event loop leave in one
+ * socket write: pg writes each message at once, and under load the writes
+ * cost more than everything else on the client (postgres.js batches the same
+ * way). Only behind statements already in flight: a statement alone on its
+ * connection goes out at once, since a corked write leaves later (measured:
+ * one task got slower).
+ */
+function corkBehindOthers(client: pg.Client): void {
+  const c = client as unknown as PgInternals;
+  if (!c._activeQuery && !c._sentQueryQueue?.length) return;
+  const stream = c.connection?.stream as { writableCorked?: number; cork(): void; uncork(): void } | undefined;
+  if (stream === undefined || stream.writableCorked) return;
+  stream.cork();
+  // After the microtasks of this turn, so every statement they send joins the write.
+  process.nextTick(() => stream.uncork());
 }
 
 /**

@@ -14,6 +14,7 @@ import type { ConnectionStatus, QueryResult } from "../driver.ts";
 import {
   HostsExhaustedError,
   PoolClosedError,
+  PoolConnectError,
   PoolError,
   PoolExhaustedError,
   PoolTimeoutError,
@@ -127,6 +128,7 @@ const CLASSES: Record<string, Rebuild> = {
   PoolClosedError: plain(PoolClosedError),
   TooManyRequestsError: plain(TooManyRequestsError),
   PoolExhaustedError: plain(PoolExhaustedError),
+  PoolConnectError: plain(PoolConnectError),
   HostsExhaustedError: (wire, options) => new HostsExhaustedError(wire.message, wire.hosts ?? [], options),
   TypeError: plain(TypeError),
   RangeError: plain(RangeError),

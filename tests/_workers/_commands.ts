@@ -9,6 +9,7 @@
 import {
   HostsExhaustedError,
   PoolClosedError,
+  PoolConnectError,
   PoolError,
   PoolExhaustedError,
   PoolTimeoutError,
@@ -33,6 +34,7 @@ export function describe(error: unknown): Record<string, unknown> {
     isPoolExhaustedError: e instanceof PoolExhaustedError,
     isTooManyRequestsError: e instanceof TooManyRequestsError,
     isHostsExhaustedError: e instanceof HostsExhaustedError,
+    isPoolConnectError: e instanceof PoolConnectError,
     hosts: e instanceof HostsExhaustedError ? e.hosts : undefined,
     cause: e?.cause instanceof Error ? describe(e.cause) : undefined,
   };

@@ -1,0 +1,275 @@
+/**
+ * The pipelining lane of `pool.query()`: it borrows connections from the pool
+ * like any borrower, switches them to pipeline mode, keeps up to `depth`
+ * statements in flight on each, and gives each back through the pool's normal
+ * return path as soon as it has nothing in flight. A connection lent to a
+ * borrower is never in the lane, and a lane connection is never lent.
+ *
+ * Head-of-line blocking (a slow statement delays the ones behind it on the same
+ * connection) is limited three ways: an idle connection is always taken before
+ * a statement is pipelined behind another; the statement goes to the lane
+ * connection with the fewest in flight; and nothing is pipelined behind a
+ * statement that has been running longer than {@linkcode STALL_MS}: when every
+ * connection is held up (a lock, a slow query), statements wait in the lane's
+ * queue, visible in `requestsWaiting`, and take the first slot that frees.
+ *
+ * @module
+ */
+import { Waiter, WaiterQueue } from "./_waiters.ts";
+import type { Driver, QueryResult } from "./driver.ts";
+import { ConnectionLostError, PoolClosedError, PoolTimeoutError } from "./errors.ts";
+
+/**
+ * Nothing is pipelined behind a statement running longer than this (ms). 10 ms
+ * was too tight on a loaded machine: scheduling pauses alone made connections
+ * look stalled.
+ */
+export const STALL_MS = 50;
+/**
+ * A lane connection stops taking statements this long (ms) after the lane took
+ * it, and goes back to the pool when its last one finishes: its `maxLifetime`
+ * is checked, a borrower waiting behind a busy lane gets it, and `maxIdle`
+ * sees it. Taking it again costs one return and one checkout per second.
+ */
+export const RECYCLE_MS = 1_000;
+
+/** What the lane needs from its pool. */
+export interface LaneHost<C> {
+  /** The pool's name, for error messages. */
+  readonly name: string;
+  /** The pool's `timeout`, in ms: longest wait of a statement for a slot. */
+  timeout(): number;
+  /** An idle connection lent to the lane at once, or undefined (none idle, not open, or checks to run). */
+  takeIdle(): C | undefined;
+  /** A connection through the pool's queue (`getconn()`). */
+  acquire(): Promise<C>;
+  /** Gives a connection back through the normal return path (`putconn()`). */
+  release(conn: C): Promise<void>;
+  /** Requests waiting in the pool's queue (the lane's own request included). */
+  waiting(): number;
+}
+
+/** A connection in the lane. */
+class LaneConn<C> {
+  /** Statements sent or about to be sent; the connection leaves the lane at 0. */
+  inflight = 0;
+  /** Date.now() when the statement now at the head of the pipeline started running. */
+  since: number;
+  /** No more statements: lost, or due to go back to the pool. */
+  closing = false;
+
+  constructor(readonly conn: C, readonly takenAt: number) {
+    this.since = takenAt;
+  }
+}
+
+/**
+ * Whether a statement may share a connection with others: one statement that
+ * cannot leave anything behind for the ones pipelined after it. `BEGIN` /
+ * `START TRANSACTION` would pull them into its transaction, `COPY` waits for
+ * data, and a string of several statements may hide either; those run on a
+ * connection of their own, as without pipelining. Conservative: a `;` inside a
+ * string literal or a leading comment also sends the statement alone, which
+ * only costs the pipelining.
+ */
+export function pipelinable(text: string): boolean {
+  // JavaScript callers may pass pg's query config objects: those keep their own path.
+  if (typeof text !== "string") return false;
+  const semi = text.indexOf(";");
+  if (semi !== -1 && text.slice(semi + 1).trim() !== "") return false;
+  const word = /^\s*([A-Za-z]+)/.exec(text);
+  if (word === null) return false;
+  const first = word[1].toLowerCase();
+  return first !== "begin" && first !== "start" && first !== "copy";
+}
+
+/**
+ * Dispatches pipelinable `pool.query()` statements over the lane's connections.
+ * Created by the pool only when `pipeline > 1` and the driver can pipeline.
+ */
+export class PipelineLane<C> {
+  readonly #driver: Driver<C>;
+  readonly #setPipelined: (conn: C, on: boolean) => void;
+  readonly #depth: number;
+  readonly #host: LaneHost<C>;
+  /** Connections in the lane; few (at most maxSize), so a scan beats any index. */
+  readonly #conns: LaneConn<C>[] = [];
+  /** Statements waiting for a slot, each with the pool's timeout. */
+  readonly #waiters = new WaiterQueue<LaneConn<C>>((waiter) => this.#timedOut(waiter));
+  /** A connection request of the lane is in the pool's queue. */
+  #requesting = false;
+  #closed = false;
+
+  constructor(driver: Driver<C>, depth: number, host: LaneHost<C>) {
+    this.#driver = driver;
+    this.#setPipelined = driver.setPipelined!.bind(driver);
+    this.#depth = depth;
+    this.#host = host;
+  }
+
+  /** Runs one statement pipelined; rejects with ConnectionLostError if its connection dies under it. */
+  query(text: string, params?: unknown[]): Promise<QueryResult> {
+    if (this.#closed) return Promise.reject(new PoolClosedError(`Pool '${this.#host.name}' is closed`));
+    const lane = this.#pick();
+    if (lane !== undefined) {
+      lane.inflight++;
+      return this.#run(lane, text, params);
+    }
+    const now = Date.now();
+    const timeout = this.#host.timeout();
+    const waiter = new Waiter<LaneConn<C>>(now);
+    waiter.deadline = now + timeout;
+    waiter.timeout = timeout;
+    this.#waiters.add(waiter);
+    this.#fill();
+    return waiter.promise.then((slot) => this.#run(slot, text, params));
+  }
+
+  /**
+   * Statements waiting for a slot, less the lane's own request already in the
+   * pool's queue: what `requestsWaiting` adds for the lane.
+   */
+  waiting(): number {
+    return this.#waiters.size - (this.#requesting ? 1 : 0);
+  }
+
+  /**
+   * Sends nothing more on the connections now in the lane (`pool.drain()`): each goes back through the return
+   * path, which replaces it, when its last statement in flight finishes; new statements take fresh connections.
+   */
+  retire(): void {
+    for (const lane of this.#conns) lane.closing = true;
+  }
+
+  /** Refuses new statements and fails the waiting ones; those in flight finish and their connections go back. */
+  close(): void {
+    this.#closed = true;
+    this.#waiters.rejectAll(() => new PoolClosedError(`Pool '${this.#host.name}' is closed`));
+  }
+
+  /** A slot now, or undefined: an idle connection first, else the least loaded lane connection not stalled. */
+  #pick(): LaneConn<C> | undefined {
+    // Statements already waiting go first (FIFO).
+    if (this.#waiters.size > 0) return undefined;
+    const conn = this.#host.takeIdle();
+    if (conn !== undefined) return this.#adopt(conn);
+    // A borrower waits: let lane connections drain to it rather than load them further.
+    if (this.#borrowerWaiting()) return undefined;
+    const fresh = Date.now() - STALL_MS;
+    let best: LaneConn<C> | undefined;
+    for (const lane of this.#conns) {
+      if (
+        !lane.closing && lane.inflight < this.#depth && lane.since >= fresh &&
+        (best === undefined || lane.inflight < best.inflight)
+      ) best = lane;
+    }
+    return best;
+  }
+
+  #borrowerWaiting(): boolean {
+    return this.#host.waiting() > (this.#requesting ? 1 : 0);
+  }
+
+  #adopt(conn: C): LaneConn<C> {
+    this.#setPipelined(conn, true);
+    const lane = new LaneConn(conn, Date.now());
+    this.#conns.push(lane);
+    return lane;
+  }
+
+  #run(lane: LaneConn<C>, text: string, params: unknown[] | undefined): Promise<QueryResult> {
+    if (this.#driver.status(lane.conn) === "broken") {
+      // The connection died before this statement was sent (its end is known, the failures of the statements on
+      // it not yet delivered): it never ran, so it goes elsewhere instead of failing as lost.
+      lane.closing = true;
+      this.#finished(lane);
+      return this.query(text, params);
+    }
+    return this.#driver.query(lane.conn, text, params).then(
+      (result) => {
+        this.#finished(lane);
+        return result;
+      },
+      (error) => {
+        if (this.#driver.status(lane.conn) === "broken") {
+          lane.closing = true;
+          error = new ConnectionLostError(
+            `The connection of pool '${this.#host.name}' was lost with this statement in flight: it may or may not have run`,
+            { cause: error },
+          );
+        }
+        this.#finished(lane);
+        throw error;
+      },
+    );
+  }
+
+  /** A statement settled: feed the slot to a waiter, or give the connection back when it has nothing in flight. */
+  #finished(lane: LaneConn<C>): void {
+    lane.inflight--;
+    const now = Date.now();
+    lane.since = now;
+    if (!lane.closing && now - lane.takenAt > RECYCLE_MS) lane.closing = true;
+    if (!lane.closing && this.#waiters.size > 0 && !this.#borrowerWaiting()) {
+      const waiter = this.#waiters.take()!;
+      lane.inflight++;
+      waiter.resolve(lane);
+    }
+    if (lane.inflight > 0) return;
+    const i = this.#conns.indexOf(lane);
+    this.#conns[i] = this.#conns[this.#conns.length - 1];
+    this.#conns.pop();
+    if (this.#driver.status(lane.conn) !== "broken") this.#setPipelined(lane.conn, false);
+    // The return path discards a lost connection (the pool heals) and checks maxLifetime.
+    this.#host.release(lane.conn).catch(() => {});
+    if (this.#waiters.size > 0) this.#fill();
+  }
+
+  /** Serves waiters from idle connections; asks the pool for one when none is idle. */
+  #fill(): void {
+    while (this.#waiters.size > 0) {
+      const conn = this.#host.takeIdle();
+      if (conn === undefined) break;
+      this.#serve(this.#adopt(conn));
+    }
+    if (this.#waiters.size > 0 && !this.#requesting) this.#request();
+  }
+
+  #serve(lane: LaneConn<C>): void {
+    while (lane.inflight < this.#depth && this.#waiters.size > 0) {
+      const waiter = this.#waiters.take()!;
+      lane.inflight++;
+      waiter.resolve(lane);
+    }
+    // Every waiter timed out meanwhile: nothing will run on it.
+    if (lane.inflight === 0) {
+      lane.inflight = 1;
+      this.#finished(lane);
+    }
+  }
+
+  /** One request at a time in the pool's queue: it takes its FIFO turn with borrowers and makes the pool grow. */
+  #request(): void {
+    this.#requesting = true;
+    this.#host.acquire().then(
+      (conn) => {
+        this.#requesting = false;
+        this.#serve(this.#adopt(conn));
+        if (this.#waiters.size > 0) this.#fill();
+      },
+      (error) => {
+        this.#requesting = false;
+        // No connection came within the pool's timeout (or the pool closed): the statements waiting for it fail.
+        this.#waiters.rejectAll(() => error);
+      },
+    );
+  }
+
+  #timedOut(waiter: Waiter<LaneConn<C>>): void {
+    waiter.reject(
+      new PoolTimeoutError(
+        `Couldn't get a connection from pool '${this.#host.name}' after ${waiter.timeout} ms for a pipelined statement: ${this.#waiters.size} waiting, ${this.#conns.length} connections pipelining`,
+      ),
+    );
+  }
+}
