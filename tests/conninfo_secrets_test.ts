@@ -11,7 +11,6 @@ import {
   NullConnectionPool,
   PersistentConnectionPool,
   PoolConnectError,
-  PoolTimeoutError,
   SimpleConnectionPool,
   ThreadedConnectionPool,
 } from "../mod.ts";
