@@ -170,7 +170,7 @@ Deno.test("capGroup wrapper: a connection closed twice (a close forced past the 
   }
 });
 
-Deno.test("capGroup wrapper: the optional driver members (cancel, setRef, hostOf) reach a driver with private fields", async () => {
+Deno.test("capGroup wrapper: the optional driver members (cancel, setRef, setPipelined, hostOf) reach a driver with private fields", async () => {
   class PrivateDriver implements Driver<{ id: number }> {
     readonly #calls: string[] = [];
     readonly description = "fake://private";
@@ -194,6 +194,9 @@ Deno.test("capGroup wrapper: the optional driver members (cancel, setRef, hostOf
     setRef(_conn: { id: number }, ref: boolean): void {
       this.#calls.push(`setRef ${ref}`);
     }
+    setPipelined(_conn: { id: number }, on: boolean): void {
+      this.#calls.push(`setPipelined ${on}`);
+    }
     hostOf(): string {
       this.#calls.push("hostOf");
       return "db1:5432";
@@ -212,12 +215,13 @@ Deno.test("capGroup wrapper: the optional driver members (cancel, setRef, hostOf
   const keepAlive = setInterval(() => {}, 50); // the group's channel and timers are unref'd
   try {
     const conn = await wrapped.connect(new AbortController().signal);
-    const { cancel, setRef, hostOf } = wrapped; // called unbound, as the pool's hooks may
+    const { cancel, setRef, setPipelined, hostOf } = wrapped; // called unbound, as the pool's hooks may
     await cancel!(conn);
     setRef!(conn, false);
+    setPipelined!(conn, true);
     assert.equal(hostOf!(conn), "db1:5432");
     await wrapped.close(conn);
-    assert.deepEqual(driver.calls, ["cancel", "setRef false", "hostOf", "close"]);
+    assert.deepEqual(driver.calls, ["cancel", "setRef false", "setPipelined true", "hostOf", "close"]);
     assert.equal(member.stats().groupSize, 0);
   } finally {
     await member.close();

@@ -105,14 +105,22 @@ export class CapGroupMember {
     this.#target = hash32(driver.description);
     // The pool calls these on its hot path: bound once, no extra closure per call.
     const wrapped: Driver<C> = Object.create(driver);
-    wrapped.status = driver.status.bind(driver);
-    wrapped.rollback = driver.rollback.bind(driver);
-    wrapped.ping = driver.ping.bind(driver);
-    wrapped.query = driver.query.bind(driver);
-    wrapped.watch = driver.watch.bind(driver);
-    if (driver.cancel !== undefined) wrapped.cancel = driver.cancel.bind(driver);
-    if (driver.setRef !== undefined) wrapped.setRef = driver.setRef.bind(driver);
-    if (driver.hostOf !== undefined) wrapped.hostOf = driver.hostOf.bind(driver);
+    const passed = [
+      "status",
+      "rollback",
+      "ping",
+      "query",
+      "watch",
+      "cancel",
+      "setRef",
+      "setPipelined",
+      "hostOf",
+    ] as const;
+    for (const key of passed) {
+      const member = driver[key] as ((...args: never[]) => unknown) | undefined;
+      // Optional members stay absent: the pool tests for them (cancel, setPipelined, ...).
+      if (member !== undefined) Object.defineProperty(wrapped, key, { value: member.bind(driver), writable: true });
+    }
     // The connections holding a slot. A connection may be closed twice (close({ timeout })
     // forces a running close past its deadline): the first close to finish frees its slot, once.
     const holding = new WeakSet<object>();
