@@ -29,6 +29,7 @@ self.onmessage = async (e: MessageEvent) => {
         maxSize: m.maxSize,
         minSize: 0,
         capGroup: m.group,
+        pipeline: m.pipeline, // bench (a) turns pipelining off; undefined = the pool's default
         name: `bench-${m.group ?? "static"}`,
       });
       await p.open();
