@@ -185,14 +185,25 @@ export class PipelineLane<C> {
       this.#finished(lane);
       return this.query(text, params);
     }
-    return this.#driver.query(lane.conn, text, params).then(
+    let sent: Promise<QueryResult>;
+    try {
+      sent = this.#driver.query(lane.conn, text, params);
+    } catch (error) {
+      // Refused before anything was sent (a pooler's check, a bad argument): that caller's error alone.
+      this.#finished(lane);
+      return Promise.reject(error);
+    }
+    return sent.then(
       (result) => {
         this.#finished(lane);
         return result;
       },
       (error) => {
-        if (this.#driver.status(lane.conn) === "broken") {
-          lane.closing = true;
+        const broken = this.#driver.status(lane.conn) === "broken";
+        if (broken) lane.closing = true;
+        // The server answered this statement (a read-only server's 25006 during a failover, say): its own error,
+        // even when the connection is now marked broken; only a statement left without an answer is "lost".
+        if (broken && !answeredByServer(error)) {
           error = new ConnectionLostError(
             `The connection of pool '${this.#host.name}' was lost with this statement in flight: it may or may not have run`,
             { cause: error },
@@ -272,4 +283,15 @@ export class PipelineLane<C> {
       ),
     );
   }
+}
+
+/**
+ * True for an error the server sent about this statement, as opposed to the end of the session: a SQLSTATE outside
+ * class 08 (connection exception) and 57 (operator intervention: terminated, shutting down), not FATAL or PANIC.
+ */
+function answeredByServer(error: unknown): boolean {
+  const { code, severity } = (error ?? {}) as { code?: unknown; severity?: unknown };
+  if (typeof code !== "string" || !/^[0-9A-Z]{5}$/.test(code)) return false;
+  if (code.startsWith("08") || code.startsWith("57")) return false;
+  return severity !== "FATAL" && severity !== "PANIC";
 }
