@@ -8,7 +8,8 @@
  * Head-of-line blocking (a slow statement delays the ones behind it on the same
  * connection) is limited three ways: an idle connection is always taken before
  * a statement is pipelined behind another; the statement goes to the lane
- * connection with the fewest in flight; and nothing is pipelined behind a
+ * connection with the fewest in flight, while the pool is asked for one more
+ * connection (up to `maxSize`); and nothing is pipelined behind a
  * statement that has been running longer than {@linkcode STALL_MS}: when every
  * connection is held up (a lock, a slow query), statements wait in the lane's
  * queue, visible in `requestsWaiting`, and take the first slot that frees.
@@ -47,6 +48,8 @@ export interface LaneHost<C> {
   release(conn: C): Promise<void>;
   /** Requests waiting in the pool's queue (the lane's own request included). */
   waiting(): number;
+  /** The pool is open and below `maxSize`: a new connection would be opened for a request. */
+  canGrow(): boolean;
 }
 
 /** A connection in the lane. */
@@ -112,6 +115,10 @@ export class PipelineLane<C> {
     if (this.#closed) return Promise.reject(new PoolClosedError(`Pool '${this.#host.name}' is closed`));
     const lane = this.#pick();
     if (lane !== undefined) {
+      // Pipelined behind another statement while the pool could open one more connection: ask for it, so that
+      // under load the lane spreads over up to maxSize backends (parallel on the server) instead of queueing
+      // everything on the few it holds. The new connection serves waiters or goes back idle for the next pick.
+      if (lane.inflight > 0 && !this.#requesting && this.#host.canGrow()) this.#request();
       lane.inflight++;
       return this.#run(lane, text, params);
     }

@@ -353,6 +353,7 @@ export class ConnectionPool<C extends object = pg.Client> {
         },
         release: (conn) => this.putconn(conn),
         waiting: () => this.#waiters.size,
+        canGrow: () => this.#state === "open" && this.#all.size + this.#pending < this.#o.maxSize,
       })
       : undefined;
   }

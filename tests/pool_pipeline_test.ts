@@ -274,3 +274,15 @@ Deno.test("pipelined: a connection kept busy by pipelined statements is still re
   }
   assert.ok(pool.getStats().connectionsNum >= 2);
 });
+
+Deno.test("pipelined: under steady load the lane makes the pool grow to maxSize (statements run in parallel on the server) instead of pipelining them all on minSize connections", async () => {
+  await using pool = new ConnectionPool({ conninfo: db.url, minSize: 1, maxSize: 4, pipeline: 16 });
+  await pool.open({ wait: true });
+  // 16 tasks fit in one connection's pipeline: without growth the pool would stay at one backend.
+  const deadline = performance.now() + 5_000;
+  const task = async () => {
+    while (pool.getStats().poolSize < 4 && performance.now() < deadline) await pool.query("select pg_sleep(0.005)");
+  };
+  await Promise.all(Array.from({ length: 16 }, task));
+  assert.equal(pool.getStats().poolSize, 4, "the pool grew to maxSize under load");
+});
