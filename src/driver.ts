@@ -22,6 +22,32 @@ export type ConnectionStatus =
   | "active"
   | "broken";
 
+/**
+ * The status a ReadyForQuery byte stands for (`I` idle, `T` in a transaction,
+ * `E` in a failed one); anything else (no ReadyForQuery yet) is `"broken"`.
+ * Shared by drivers that read the byte off the wire or from their client.
+ *
+ * @param byte The transaction status letter, or null.
+ * @returns The pool's name for it.
+ * @example
+ * ```ts
+ * import { statusOfReadyByte } from "./driver.ts";
+ * statusOfReadyByte("T"); // "intrans"
+ * ```
+ */
+export function statusOfReadyByte(byte: string | null | undefined): ConnectionStatus {
+  switch (byte) {
+    case "I":
+      return "idle";
+    case "T":
+      return "intrans";
+    case "E":
+      return "inerror";
+    default:
+      return "broken";
+  }
+}
+
 /** Result of {@linkcode Driver.query}: the subset every driver can give. */
 export interface QueryResult<R = Record<string, unknown>> {
   /** Rows as objects keyed by column name. */

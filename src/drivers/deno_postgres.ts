@@ -13,7 +13,7 @@
  *
  * @module
  */
-import type { ConnectionStatus, Driver, QueryResult } from "../driver.ts";
+import { type ConnectionStatus, type Driver, type QueryResult, statusOfReadyByte } from "../driver.ts";
 import { watchConn, WireState } from "./_wire_watch.ts";
 import { scrubberOf } from "../_scrub.ts";
 
@@ -211,16 +211,7 @@ export function createDenoPostgresDriver<C extends DenoPostgresClient>(
       const state = states.get(client);
       if (state === undefined || state.closed || state.doomed || !client.connected) return "broken";
       if (state.pending > 0 || state.calls > 0) return "active";
-      switch (state.status) {
-        case "I":
-          return "idle";
-        case "T":
-          return "intrans";
-        case "E":
-          return "inerror";
-        default:
-          return "broken";
-      }
+      return statusOfReadyByte(state.status);
     },
 
     async rollback(client: C): Promise<void> {

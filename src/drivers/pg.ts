@@ -6,7 +6,7 @@
 import pg from "pg";
 import { getLogger } from "@logtape/logtape";
 import process from "node:process";
-import { type ConnectionStatus, type Driver, FORGET_SESSION, type QueryResult } from "../driver.ts";
+import { type ConnectionStatus, type Driver, FORGET_SESSION, type QueryResult, statusOfReadyByte } from "../driver.ts";
 import { sendCancelRequest } from "./_pg_cancel.ts";
 import { type ConninfoFunction, conninfoFunctionDriver } from "./pg_conninfo_fn.ts";
 import { markBaseline, restoreBaseline } from "./_pg_session.ts";
@@ -116,16 +116,7 @@ export function createPgDriver(
       if (
         c._activeQuery || c._queryQueue?.length || c._sentQueryQueue?.length
       ) return "active";
-      switch (client.getTransactionStatus()) {
-        case "I":
-          return "idle";
-        case "T":
-          return "intrans";
-        case "E":
-          return "inerror";
-        default:
-          return "broken";
-      }
+      return statusOfReadyByte(client.getTransactionStatus());
     },
 
     async rollback(client: pg.Client): Promise<void> {
