@@ -17,6 +17,7 @@
  * @module
  */
 import { Waiter, WaiterQueue } from "./_waiters.ts";
+import { sessionStateKind } from "./_pooler.ts";
 import type { Driver, QueryResult } from "./driver.ts";
 import { ConnectionLostError, PoolClosedError, PoolTimeoutError } from "./errors.ts";
 
@@ -70,7 +71,9 @@ class LaneConn<C> {
  * Whether a statement may share a connection with others: one statement that
  * cannot leave anything behind for the ones pipelined after it. `BEGIN` /
  * `START TRANSACTION` would pull them into its transaction, `COPY` waits for
- * data, and a string of several statements may hide either; those run on a
+ * data, a statement that leaves session state (`SET`, `LISTEN`, a temp table,
+ * an advisory lock) would change the session under the statements beside it,
+ * and a string of several statements may hide any of these; those run on a
  * connection of their own, as without pipelining. Conservative: a `;` inside a
  * string literal or a leading comment also sends the statement alone, which
  * only costs the pipelining.
@@ -83,7 +86,9 @@ export function pipelinable(text: string): boolean {
   const word = /^\s*([A-Za-z]+)/.exec(text);
   if (word === null) return false;
   const first = word[1].toLowerCase();
-  return first !== "begin" && first !== "start" && first !== "copy";
+  if (first === "begin" || first === "start" || first === "copy") return false;
+  // SET, LISTEN, temp tables, advisory locks...: they would change the session under the other callers' statements.
+  return sessionStateKind(text) === undefined;
 }
 
 /**

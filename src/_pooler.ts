@@ -98,6 +98,22 @@ export function checkPoolerQuery(query: unknown): void {
     text = sql;
   }
   if (typeof text !== "string") return;
+  const kind = sessionStateKind(text);
+  if (kind === undefined) return;
+  throw new TypeError(`Statement refused by option 'pooler: "transaction"': ${ADVICE[kind]}`);
+}
+
+/**
+ * What session state a statement leaves on its server session (`set`,
+ * `listen`, `prepare`, `discard`, `create` a temp table, `declare` a WITH HOLD
+ * cursor, a session advisory `lock`), or undefined. Cheap: two anchored or
+ * bounded regexes, no parse. Used by the pooler check and by pipelining, which
+ * must not run such a statement beside other callers' statements.
+ *
+ * @param text SQL text.
+ * @returns The kind of session state, or undefined.
+ */
+export function sessionStateKind(text: string): string | undefined {
   SESSION_STATEMENT.lastIndex = statementStart(text);
   const m = SESSION_STATEMENT.exec(text);
   let kind = m?.slice(1).find((g) => g !== undefined)?.toLowerCase();
@@ -106,8 +122,7 @@ export function checkPoolerQuery(query: unknown): void {
     const call = SESSION_CALL.exec(text);
     if (call) kind = call[1] === undefined ? "lock" : "set";
   }
-  if (kind === undefined) return;
-  throw new TypeError(`Statement refused by option 'pooler: "transaction"': ${ADVICE[kind]}`);
+  return kind;
 }
 
 /**

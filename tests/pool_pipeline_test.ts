@@ -168,7 +168,7 @@ Deno.test("pipelined: a borrower waiting behind a busy lane gets a connection", 
   await Promise.all(loops);
 });
 
-Deno.test("pipelinable: BEGIN, START, COPY, several statements and leading comments are sent alone", () => {
+Deno.test("pipelinable: BEGIN, START, COPY, session-state statements (SET, LISTEN, advisory locks, temp tables), several statements and leading comments are sent alone", () => {
   for (
     const text of [
       "select 1",
@@ -191,6 +191,12 @@ Deno.test("pipelinable: BEGIN, START, COPY, several statements and leading comme
       "-- c\nselect 1",
       "",
       "  ",
+      "set statement_timeout = 10",
+      "SET search_path = other",
+      "listen jobs",
+      "select pg_advisory_lock(1)",
+      "create temp table scratch (x int)",
+      "select set_config('work_mem', '1MB', false)",
     ]
   ) {
     assert.ok(!pipelinable(text), text);
@@ -285,4 +291,21 @@ Deno.test("pipelined: under steady load the lane makes the pool grow to maxSize 
   };
   await Promise.all(Array.from({ length: 16 }, task));
   assert.equal(pool.getStats().poolSize, 4, "the pool grew to maxSize under load");
+});
+
+Deno.test("pipelined: a session SET never runs beside another caller's statement on one connection (it goes alone, and reset cleans it on return)", async () => {
+  await using pool = new ConnectionPool({
+    conninfo: db.url,
+    minSize: 1,
+    maxSize: 1,
+    pipeline: 16,
+    reset: ConnectionPool.discardAll,
+  });
+  await pool.open({ wait: true });
+  const [set, sleep] = await Promise.allSettled([
+    pool.query("set statement_timeout = 10"),
+    pool.query("select pg_sleep(0.1)"),
+  ]);
+  assert.equal(set.status, "fulfilled");
+  assert.equal(sleep.status, "fulfilled", sleep.status === "rejected" ? String(sleep.reason) : "");
 });
