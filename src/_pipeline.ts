@@ -51,6 +51,8 @@ export interface LaneHost<C> {
   waiting(): number;
   /** The pool is open and below `maxSize`: a new connection would be opened for a request. */
   canGrow(): boolean;
+  /** The pool's refusal when `maxWaiting` requests already wait (statements waiting here included), or undefined. */
+  tooMany(): Error | undefined;
 }
 
 /** A connection in the lane. */
@@ -127,6 +129,8 @@ export class PipelineLane<C> {
       lane.inflight++;
       return this.#run(lane, text, params);
     }
+    const refused = this.#host.tooMany();
+    if (refused !== undefined) return Promise.reject(refused);
     const now = Date.now();
     const timeout = this.#host.timeout();
     const waiter = new Waiter<LaneConn<C>>(now);

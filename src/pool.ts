@@ -354,6 +354,7 @@ export class ConnectionPool<C extends object = pg.Client> {
         release: (conn) => this.putconn(conn),
         waiting: () => this.#waiters.size,
         canGrow: () => this.#state === "open" && this.#all.size + this.#pending < this.#o.maxSize,
+        tooMany: () => this.#overMaxWaiting(),
       })
       : undefined;
   }
@@ -1126,14 +1127,8 @@ export class ConnectionPool<C extends object = pg.Client> {
     }
     const refusal = this.#failFast.refusal(this.#name);
     if (refusal !== undefined) return this.#refuse(refusal);
-    if (this.#o.maxWaiting > 0 && this.#waiters.size >= this.#o.maxWaiting) {
-      this.#counters.requestsErrors++;
-      return Promise.reject(
-        new TooManyRequestsError(
-          `Pool '${this.#name}' refused a request: ${this.#o.maxWaiting} requests already waiting (maxWaiting); ${this.#counts()}`,
-        ),
-      );
-    }
+    const tooMany = this.#overMaxWaiting();
+    if (tooMany !== undefined) return Promise.reject(tooMany);
     const waiter = new Waiter<C | Entry<C>>(Date.now());
     waiter.deadline = waiter.enqueuedAt + timeout;
     waiter.timeout = reported ?? timeout;
@@ -1170,6 +1165,16 @@ export class ConnectionPool<C extends object = pg.Client> {
     if (refusal === undefined || this.#waiters.size === 0) return;
     this.#counters.requestsErrors += this.#waiters.size;
     this.#waiters.rejectAll(() => this.#failFast.refusal(this.#name));
+  }
+
+  /** `TooManyRequestsError` (counted) when `maxWaiting` requests already wait, pipelined statements included. */
+  #overMaxWaiting(): TooManyRequestsError | undefined {
+    if (this.#o.maxWaiting <= 0) return undefined;
+    if (this.#waiters.size + (this.#lane?.waiting() ?? 0) < this.#o.maxWaiting) return undefined;
+    this.#counters.requestsErrors++;
+    return new TooManyRequestsError(
+      `Pool '${this.#name}' refused a request: ${this.#o.maxWaiting} requests already waiting (maxWaiting); ${this.#counts()}`,
+    );
   }
 
   /** A queued request reached its deadline (the queue already dropped it). */

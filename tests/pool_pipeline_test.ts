@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type pg from "pg";
-import { ConnectionPool, PoolClosedError } from "../mod.ts";
+import { ConnectionPool, PoolClosedError, TooManyRequestsError } from "../mod.ts";
 import { createTestDatabase, type TestDatabase, waitFor } from "./_db.ts";
 import { pidOf } from "./_faults.ts";
 import { recordingDriver, running } from "./_pipeline_helpers.ts";
@@ -308,4 +308,14 @@ Deno.test("pipelined: a session SET never runs beside another caller's statement
   ]);
   assert.equal(set.status, "fulfilled");
   assert.equal(sleep.status, "fulfilled", sleep.status === "rejected" ? String(sleep.reason) : "");
+});
+
+Deno.test("pipelined: maxWaiting also caps statements waiting for a pipeline slot (TooManyRequestsError at once)", async () => {
+  await using pool = new ConnectionPool({ conninfo: db.url, minSize: 1, maxSize: 1, maxWaiting: 2, pipeline: 16 });
+  await pool.open({ wait: true });
+  const results = await Promise.allSettled(Array.from({ length: 60 }, () => pool.query("select pg_sleep(0.01)")));
+  const refused = results.filter((r) => r.status === "rejected");
+  assert.ok(refused.every((r) => r.reason instanceof TooManyRequestsError), String(refused[0]?.reason));
+  // 16 fit in the one connection's pipeline and 2 may wait: the other 42 are refused.
+  assert.ok(refused.length >= 40, `${refused.length} refused`);
 });
