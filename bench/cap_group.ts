@@ -22,6 +22,7 @@ import { createFakeDriver, type FakeConnection } from "./_fake_driver.ts";
 import { databaseUrl } from "./_db_contenders.ts";
 import { type BenchResult, emit, progress, QUICK, type Table } from "./_report.ts";
 import { fmtMs, fmtNum, fmtRatioRange, median, roundOrder } from "./_stats.ts";
+import { ask, type Msg } from "./_ask.ts";
 
 const ROUNDS = QUICK ? 2 : 7;
 const CYCLE_OPS = QUICK ? 20_000 : 200_000;
@@ -88,20 +89,6 @@ async function checkoutCost(): Promise<Table> {
 }
 
 // ---- Workers ----------------------------------------------------------------
-
-// deno-lint-ignore no-explicit-any
-type Msg = any;
-
-function ask(w: Worker, msg: Msg, transfer: Transferable[] = []): Promise<Msg> {
-  return new Promise((resolve, reject) => {
-    w.onmessage = (e) => e.data?.error ? reject(new Error(e.data.error)) : resolve(e.data);
-    w.onerror = (e) => {
-      e.preventDefault();
-      reject(new Error(`worker failed: ${e.message}`));
-    };
-    w.postMessage(msg, transfer);
-  });
-}
 
 function startWorkers(n: number): Worker[] {
   return Array.from(

@@ -17,26 +17,12 @@ import { runFor } from "./_load.ts";
 import { type BenchResult, emit, progress, QUICK } from "./_report.ts";
 import { fmtMs, fmtNum, fmtRatioRange, median, percentileSorted, roundOrder } from "./_stats.ts";
 import { type BenchPool, loadTidepool } from "./_tidepool.ts";
+import { ask, type Msg } from "./_ask.ts";
 
 const WORKERS = 4;
 const PER_WORKER = 16; // 64 tasks in all: enough to keep 8 connections busy
 const ROUNDS = QUICK ? 1 : 5;
 const DURATION_MS = QUICK ? 200 : 2_000;
-
-// deno-lint-ignore no-explicit-any
-type Msg = any;
-
-/** Sends one message and waits for the worker's next reply; rejects on `{ error }`. */
-function ask(w: Worker, msg: Msg, transfer: Transferable[] = []): Promise<Msg> {
-  return new Promise((resolve, reject) => {
-    w.onmessage = (e) => e.data?.error ? reject(new Error(e.data.error)) : resolve(e.data);
-    w.onerror = (e) => {
-      e.preventDefault();
-      reject(new Error(`worker failed: ${e.message}`));
-    };
-    w.postMessage(msg, transfer);
-  });
-}
 
 interface Sample {
   qps: number;
