@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import type pg from "pg";
 import { ConnectionPool, NullConnectionPool, PoolError, PoolTimeoutError } from "../mod.ts";
-import { createTestDatabase, type TestDatabase, waitFor } from "./_db.ts";
-import { captureLogs, timed } from "./_pool_helpers.ts";
+import { adminQuery, createTestDatabase, type TestDatabase, waitFor } from "./_db.ts";
+import { captureLogs, closedPort, timed } from "./_pool_helpers.ts";
 import { assertNoSecret, surfaces } from "./_conninfo_helpers.ts";
 
 let db: TestDatabase;
@@ -99,6 +99,38 @@ Deno.test("the text of a conninfo function's error (message, stack, causes) is i
     const logText = [...logs.messages(), ...logs.records.map((r) => Deno.inspect(r.properties, { depth: 10 }))];
     assertNoSecret(surfaces(pool, error, logText), "SECRET123", where);
   }
+});
+
+Deno.test("a conninfo function returning a host list: toJSON().hosts names the host used, and a host that stops fitting drops every connection to it", async () => {
+  const url = new URL(db.url);
+  const live = `${url.hostname}:${url.port}`;
+  // A first host that refuses, then the test server; read-write, so a read-only report means "stops fitting".
+  const list = db.url.replace(`@${live}/`, `@127.0.0.1:${closedPort()},${live}/`);
+  assert.notEqual(list, db.url);
+  const conninfo = `${list}${list.includes("?") ? "&" : "?"}target_session_attrs=read-write`;
+  await using pool = new ConnectionPool({
+    conninfo: () => conninfo,
+    minSize: 3,
+    timeout: 5_000,
+    backoff: FAST,
+  });
+  await pool.open({ wait: true, timeout: 5_000 });
+  assert.deepEqual(JSON.parse(JSON.stringify(pool)).hosts, { [live]: 3 }, "toJSON names the host of each connection");
+  const conns = await Promise.all([pool.getconn(), pool.getconn(), pool.getconn()]);
+  const pids: number[] = [];
+  for (const conn of conns) pids.push((await conn.query("select pg_backend_pid() as pid")).rows[0].pid);
+  // One session turning read-only reports it (ParameterStatus), as on a demoted primary.
+  await conns[0].query("set default_transaction_read_only = on");
+  for (const conn of conns) await pool.putconn(conn);
+  await waitFor(async () => {
+    const [row] = await adminQuery<{ n: number }>(
+      "select count(*)::int as n from pg_stat_activity where pid = any($1::int[])",
+      [pids],
+    );
+    return row.n === 0;
+  }, { timeout: 5_000, message: "every connection opened for the host was dropped, not only the one that reported" });
+  await pool.wait({ timeout: 5_000 });
+  assert.equal((await pool.query("select 1 as x")).rows[0].x, 1, "the pool refills on the host, which fits again");
 });
 
 Deno.test("a conninfo function that returns garbage is a connection error naming the type, never the value", async () => {

@@ -30,7 +30,8 @@ export type ConninfoFunction = () => string | pg.ClientConfig | Promise<string |
  * A driver that asks `source` for the conninfo of each connection and opens
  * it with a driver made by `make` for that result (which scrubs that result's
  * password from its errors). The function and the connection attempt share
- * one `connectTimeout`.
+ * one `connectTimeout`. `make` is expected to share one failover state across
+ * its drivers, so a host that stops fitting drops every connection to it.
  */
 export function conninfoFunctionDriver(
   source: ConninfoFunction,
@@ -58,6 +59,11 @@ export function conninfoFunctionDriver(
 
     watch(client: pg.Client, onLost: (error: Error | undefined) => void): void {
       (drivers.get(client) ?? base).watch(client, onLost);
+    },
+
+    // The host list is the result's: `base` has none.
+    hostOf(client: pg.Client): string | undefined {
+      return (drivers.get(client) ?? base).hostOf?.(client);
     },
   };
 }
