@@ -134,6 +134,10 @@ const RESEND_MS = 200;
  * (the pool discards it on return) and the call rejects with a
  * {@linkcode PoolError}.
  *
+ * `held` says whether the caller still holds `conn` (its lease): once `work`
+ * gave the connection back, its next borrower's statements are not this
+ * deadline's, so the watch stops for good and never cancels nor closes.
+ *
  * @returns What `work` settles with, and whether the deadline passed while it ran.
  */
 export async function underDeadline<C, T>(
@@ -142,6 +146,7 @@ export async function underDeadline<C, T>(
   deadline: Deadline,
   work: () => Promise<T>,
   graceMs: number,
+  held: () => boolean = () => true,
 ): Promise<{ value: T; expired: boolean }> {
   if (deadline.unbounded) return { value: await work(), expired: false };
   // Started before the deadline is armed, so a signal already aborted finds the statement running.
@@ -156,7 +161,13 @@ export async function underDeadline<C, T>(
   let watcher: number | undefined;
   let giveUp!: (reason: unknown) => void;
   const gaveUp = new Promise<{ gaveUp: unknown }>((resolve) => giveUp = (reason) => resolve({ gaveUp: reason }));
+  let released = false;
   const watch = () => {
+    if (released || !held()) { // given back early: disarm, the connection is another borrower's now
+      released = true;
+      clearInterval(watcher);
+      return;
+    }
     if (driver.status(conn) !== "active") return; // between statements: nothing runs on the server
     const now = performance.now();
     if (now - expiredAt! >= grace) {
@@ -166,18 +177,22 @@ export async function underDeadline<C, T>(
       lastCancel = driver.cancel === undefined
         ? Promise.reject(new Error("the driver cannot cancel a statement"))
         : driver.cancel(conn);
-      lastCancel.catch(giveUp);
+      lastCancel.catch((error) => {
+        if (held()) giveUp(error);
+      });
     }
   };
   const disarm = deadline.onExpire(() => {
     expiredAt = performance.now();
     watch();
-    watcher = setInterval(watch, WATCH_MS) as unknown as number;
+    if (!released) watcher = setInterval(watch, WATCH_MS) as unknown as number;
   });
   try {
-    const first = await Promise.race([settled, gaveUp]);
+    let first = await Promise.race([settled, gaveUp]);
     disarm();
     clearInterval(watcher);
+    // Never close a connection lent to someone else: then only wait for `work`.
+    if ("gaveUp" in first && !held()) first = await settled;
     if ("gaveUp" in first) {
       await driver.close(conn, 1_000); // stops the statement's client side; the pool discards the connection
       await settled;

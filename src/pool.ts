@@ -313,7 +313,10 @@ export class ConnectionPool<C extends object = pg.Client> {
         }),
     );
     this.#deadlines = {
-      run: (conn, deadline, work) => underDeadline(this.#driver, conn, deadline, work, this.#o.connectTimeout),
+      run: (conn, deadline, work) => {
+        const lease = leaseOf(conn); // the caller's: the watch ends with it (work may give conn back early)
+        return underDeadline(this.#driver, conn, deadline, work, this.#o.connectTimeout, () => holdsLease(conn, lease));
+      },
       pastDeadline: (deadline) =>
         deadline.signal?.aborted ? deadline.signal.reason : new PoolTimeoutError(
           `The transaction passed its deadline of ${deadline.timeout} ms on pool '${this.#name}' and was rolled back`,

@@ -5,9 +5,10 @@
  */
 import assert from "node:assert/strict";
 import type pg from "pg";
-import { ConnectionPool, PoolError, PoolTimeoutError } from "../mod.ts";
-import { createTestDatabase, type TestDatabase, waitFor } from "./_db.ts";
-import { captureLogs, timed } from "./_pool_helpers.ts";
+import { ConnectionPool, NullConnectionPool, PoolError, PoolTimeoutError } from "../mod.ts";
+import { adminQuery, createTestDatabase, type TestDatabase, waitFor } from "./_db.ts";
+import { captureLogs, closedPort, timed } from "./_pool_helpers.ts";
+import { assertNoSecret, surfaces } from "./_conninfo_helpers.ts";
 
 let db: TestDatabase;
 Deno.test.beforeAll(async () => {
@@ -66,12 +67,70 @@ Deno.test("a conninfo function that throws is a connection error: counted, retri
   assert.ok(error instanceof PoolTimeoutError, `expected PoolTimeoutError, got ${error}`);
   assert.ok(error.cause instanceof PoolError);
   assert.match((error.cause as Error).message, /conninfo function threw Error/);
-  assert.equal(((error.cause as Error).cause as Error).message, "token s3cr3t-token expired", "the cause is kept");
+  assert.equal(((error.cause as Error).cause as Error).name, "Error", "the cause keeps the function error's name");
   assert.ok(pool.getStats().connectionsErrors >= 1);
   assert.ok(logs.messages().some((m) => m.includes("conninfo function threw")), "logged");
   assert.ok(!logs.messages().some((m) => m.includes("s3cr3t")), "no secret in the logs");
   fail = false;
   await waitFor(() => pool.getStats().poolAvailable === 1, { message: "heals when the function works again" });
+});
+
+Deno.test("the text of a conninfo function's error (message, stack, causes) is in no pool error, cause chain, inspect or log; its name and code are", async () => {
+  const secretError = () =>
+    Object.assign(new TypeError("vault said: token s.SECRET123 expired", { cause: new Error("s.SECRET123") }), {
+      code: "EVAULT",
+    });
+  for (
+    const make of [
+      () => new ConnectionPool({ conninfo: () => Promise.reject(secretError()), minSize: 0, maxSize: 1, timeout: 300 }),
+      () => new NullConnectionPool({ conninfo: () => Promise.reject(secretError()), maxSize: 1, timeout: 300 }),
+    ]
+  ) {
+    await using logs = await captureLogs();
+    await using pool = make();
+    const { error } = await timed(() => pool.getconn());
+    const where = `${pool.constructor.name}: ${error}`;
+    assert.ok(error instanceof PoolError, where);
+    assert.match((error as Error).message, /conninfo function threw TypeError \(EVAULT\)/, where);
+    let inner: unknown = error;
+    while ((inner as Error).cause !== undefined) inner = (inner as Error).cause;
+    assert.equal((inner as Error).name, "TypeError", where);
+    assert.equal((inner as { code?: string }).code, "EVAULT", where);
+    const logText = [...logs.messages(), ...logs.records.map((r) => Deno.inspect(r.properties, { depth: 10 }))];
+    assertNoSecret(surfaces(pool, error, logText), "SECRET123", where);
+  }
+});
+
+Deno.test("a conninfo function returning a host list: toJSON().hosts names the host used, and a host that stops fitting drops every connection to it", async () => {
+  const url = new URL(db.url);
+  const live = `${url.hostname}:${url.port}`;
+  // A first host that refuses, then the test server; read-write, so a read-only report means "stops fitting".
+  const list = db.url.replace(`@${live}/`, `@127.0.0.1:${closedPort()},${live}/`);
+  assert.notEqual(list, db.url);
+  const conninfo = `${list}${list.includes("?") ? "&" : "?"}target_session_attrs=read-write`;
+  await using pool = new ConnectionPool({
+    conninfo: () => conninfo,
+    minSize: 3,
+    timeout: 5_000,
+    backoff: FAST,
+  });
+  await pool.open({ wait: true, timeout: 5_000 });
+  assert.deepEqual(JSON.parse(JSON.stringify(pool)).hosts, { [live]: 3 }, "toJSON names the host of each connection");
+  const conns = await Promise.all([pool.getconn(), pool.getconn(), pool.getconn()]);
+  const pids: number[] = [];
+  for (const conn of conns) pids.push((await conn.query("select pg_backend_pid() as pid")).rows[0].pid);
+  // One session turning read-only reports it (ParameterStatus), as on a demoted primary.
+  await conns[0].query("set default_transaction_read_only = on");
+  for (const conn of conns) await pool.putconn(conn);
+  await waitFor(async () => {
+    const [row] = await adminQuery<{ n: number }>(
+      "select count(*)::int as n from pg_stat_activity where pid = any($1::int[])",
+      [pids],
+    );
+    return row.n === 0;
+  }, { timeout: 5_000, message: "every connection opened for the host was dropped, not only the one that reported" });
+  await pool.wait({ timeout: 5_000 });
+  assert.equal((await pool.query("select 1 as x")).rows[0].x, 1, "the pool refills on the host, which fits again");
 });
 
 Deno.test("a conninfo function that returns garbage is a connection error naming the type, never the value", async () => {

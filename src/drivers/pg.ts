@@ -73,14 +73,22 @@ export function createPgDriver(
   conninfo: string | pg.ClientConfig | ConninfoFunction,
   options: PgDriverOptions = {},
 ): Driver<pg.Client> {
-  if (typeof conninfo === "function") return conninfoFunctionDriver(conninfo, options, createPgDriver);
+  if (typeof conninfo === "function") {
+    // One Failover for all the function's connections: a host that stops fitting drops every one of them.
+    const failover = new Failover();
+    return conninfoFunctionDriver(conninfo, options, (result, o) => pgDriver(result, o, failover));
+  }
+  return pgDriver(conninfo, options, new Failover());
+}
+
+/** {@linkcode createPgDriver} for one conninfo, its connections watched by `failover`. */
+function pgDriver(conninfo: string | pg.ClientConfig, options: PgDriverOptions, failover: Failover): Driver<pg.Client> {
   // Parsed here, so that a plainly invalid conninfo is a TypeError/RangeError at construction.
   const info = parseConninfo(conninfo);
   const scrub = scrubber(info);
   // Capped at the longest timer: beyond 2^31-1 ms setTimeout would fire at once.
   const limit = (ms: number) => ms > 0 ? Math.min(Math.max(1, Math.round(ms)), 2_147_483_647) : 0;
   const connectTimeout = limit(info.connectTimeout ?? options.connectTimeout ?? 10_000);
-  const failover = new Failover();
 
   return {
     description: describeConninfo(info),

@@ -30,7 +30,8 @@ export type ConninfoFunction = () => string | pg.ClientConfig | Promise<string |
  * A driver that asks `source` for the conninfo of each connection and opens
  * it with a driver made by `make` for that result (which scrubs that result's
  * password from its errors). The function and the connection attempt share
- * one `connectTimeout`.
+ * one `connectTimeout`. `make` is expected to share one failover state across
+ * its drivers, so a host that stops fitting drops every connection to it.
  */
 export function conninfoFunctionDriver(
   source: ConninfoFunction,
@@ -59,6 +60,11 @@ export function conninfoFunctionDriver(
     watch(client: pg.Client, onLost: (error: Error | undefined) => void): void {
       (drivers.get(client) ?? base).watch(client, onLost);
     },
+
+    // The host list is the result's: `base` has none.
+    hostOf(client: pg.Client): string | undefined {
+      return (drivers.get(client) ?? base).hostOf?.(client);
+    },
   };
 }
 
@@ -85,14 +91,7 @@ async function callSource(
     result = await Promise.race([Promise.resolve().then(source), stop]);
   } catch (error) {
     if (error instanceof PoolError || error === signal.reason) throw error;
-    // Its message may quote a token or a password: only the error's kind goes into ours (and logs).
-    const code = (error as { code?: unknown } | null)?.code;
-    throw new PoolError(
-      `The conninfo function threw ${error instanceof Error ? error.name : typeof error}${
-        typeof code === "string" ? ` (${code})` : ""
-      }`,
-      { cause: error },
-    );
+    throw withheld(error);
   } finally {
     clearTimeout(timer);
     signal.removeEventListener("abort", onAbort!);
@@ -105,4 +104,22 @@ async function callSource(
       result === null ? "null" : Array.isArray(result) ? "an array" : result === "" ? "an empty string" : typeof result
     }, expected a connection string or a pg.ClientConfig`,
   );
+}
+
+/**
+ * The error of a conninfo function that threw. Its message, stack and causes
+ * may quote a token or a password, and pool errors print their causes' messages
+ * (`lastErrorSuffix`) and `Deno.inspect` prints whole cause chains: so neither
+ * our message nor the `cause` carries them, only the error's name and `code`.
+ */
+function withheld(error: unknown): PoolError {
+  const name = error instanceof Error ? error.name : typeof error;
+  const code = (error as { code?: unknown } | null)?.code;
+  const kind = `${name}${typeof code === "string" ? ` (${code})` : ""}`;
+  const cause = Object.assign(new Error("message withheld: it may hold a secret"), {
+    name,
+    ...(typeof code === "string" ? { code } : {}),
+  });
+  cause.stack = `${name}: message withheld`; // ours would point here, theirs may quote the secret
+  return new PoolError(`The conninfo function threw ${kind}`, { cause });
 }
