@@ -9,7 +9,10 @@ import type pg from "pg";
 import { ConnectionPool } from "./pool.ts";
 import { PoolError } from "./errors.ts";
 
-/** A client lent by {@linkcode PgPool.connect}: the pool's own `pg.Client` with `release(err?)`. */
+/**
+ * A client lent by {@linkcode PgPool.connect}: a handle for one lease over the pool's own
+ * `pg.Client`, with `release(err?)`.
+ */
 export type PgPoolClient = pg.PoolClient;
 
 /** `pg.Pool`'s `options`, read from the tidepool pool (no connection settings, so no password). */
@@ -260,14 +263,8 @@ export class PgPool extends EventEmitter {
   }
 
   #lend(conn: pg.Client): PgPoolClient {
-    if (!this.#seen.has(conn)) {
-      this.#seen.add(conn);
-      this.emit("connect", conn);
-    }
     let released = false;
-    const client = conn as PgPoolClient;
-    // Set per lease, as pg-pool does: the closure knows whether this lease was released.
-    client.release = (err?: Error | boolean) => {
+    const release = (err?: Error | boolean) => {
       if (released) {
         throw new PoolError(`Cannot release client: it was already released to pool '${this.#pool.name}'`);
       }
@@ -280,6 +277,26 @@ export class PgPool extends EventEmitter {
         if (this.listenerCount("error") > 0) this.emit("error", error, client);
       });
     };
+    const stale = () => {
+      throw new PoolError(`Cannot use client: it was released to pool '${this.#pool.name}'`);
+    };
+    // One handle per lease, not the shared pg.Client: a `release()` kept past its lease must not
+    // return the next borrower's connection (pg-pool has that gap). Everything but `release`
+    // (and `query`, refused once released) reads and writes through to the pg.Client.
+    const client = new Proxy(conn, {
+      get(target, key) {
+        if (key === "release") return release;
+        if (key === "query" && released) return stale;
+        return Reflect.get(target, key, target);
+      },
+      set(target, key, value) {
+        return Reflect.set(target, key, value, target);
+      },
+    }) as PgPoolClient;
+    if (!this.#seen.has(conn)) {
+      this.#seen.add(conn);
+      this.emit("connect", client);
+    }
     this.emit("acquire", client);
     return client;
   }

@@ -10,6 +10,7 @@ import {
 } from "../mod.ts";
 import { adminQuery, backendCount, terminateBackends, waitFor, withTestDatabase } from "./_db.ts";
 import { loadDenoPostgres } from "./_deno_postgres.ts";
+import { server, withRole } from "./_conninfo_helpers.ts";
 
 const dp = await loadDenoPostgres();
 const ignore = typeof dp === "string";
@@ -252,6 +253,40 @@ test("deno-postgres driver: bad arguments and failed connections give clear erro
   ac.abort(new Error("stop"));
   await assert.rejects(driver.connect(ac.signal), /stop/);
 });
+
+test("deno-postgres driver: a URL whose password has an unencoded # / ? connects, and a wrong one fails without leaking it", () =>
+  withTestDatabase(async (db) => {
+    const password = "Sup3r#Se/cr?et";
+    await withRole(password, async (user) => {
+      const { host, port } = server();
+      const pool = new ConnectionPool<DpClient>({
+        driver: createDenoPostgresDriver<DpClient>(Client, `postgres://${user}:${password}@${host}:${port}/${db.name}`),
+        minSize: 0,
+        maxSize: 1,
+        timeout: 10_000,
+      });
+      try {
+        assert.deepEqual((await pool.query("select current_user as u")).rows, [{ u: user }]);
+      } finally {
+        await pool.close();
+      }
+      const wrong = createDenoPostgresDriver<DpClient>(
+        Client,
+        `postgres://${user}:Sup3r#Wrong@${host}:${port}/${db.name}`,
+        { connectTimeout: 10_000 },
+      );
+      assert.ok(!wrong.description.includes("Sup3r"), wrong.description);
+      const error = await wrong.connect(new AbortController().signal).then(() => undefined, (e) => e as Error);
+      assert.ok(error instanceof Error, "a wrong password fails");
+      const dump = Deno.inspect(error, { depth: 10 });
+      assert.ok(!dump.includes("Sup3r") && !dump.includes("Wrong"), dump);
+    });
+    // Neither tidepool nor deno-postgres can read this one: refused at once, not echoed.
+    assert.throws(
+      () => createDenoPostgresDriver(Client, "postgres://app:Sup3r#x@[bad/db"),
+      (e: Error) => e instanceof TypeError && /'conninfo'/.test(e.message) && !e.message.includes("Sup3r"),
+    );
+  }));
 
 test("deno-postgres driver: a connection attempt to a server that never answers stops at connectTimeout", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

@@ -56,9 +56,10 @@ Deno.test("PgPool connect/release lends the pool's connections and keeps its cou
       assert.equal(pgPool.idleCount, 0);
       const third = pgPool.connect();
       await waitFor(() => pgPool.waitingCount === 1);
+      const pidA = await backendPid(a);
       a.release();
       const c = await third;
-      assert.equal(c, a, "the waiter got the released connection");
+      assert.equal(await backendPid(c), pidA, "the waiter got the released connection");
       b.release();
       c.release();
       assert.equal(pgPool.idleCount, 2);
@@ -95,6 +96,32 @@ Deno.test("PgPool client released twice throws PoolError and is not returned twi
       x.release();
       y.release();
       assert.equal(pgPool.idleCount, 2);
+    } finally {
+      await pgPool.end();
+    }
+  }));
+
+Deno.test("PgPool: a stale release() kept past its lease does not return the next borrower's connection", () =>
+  withTestDatabase(async (db) => {
+    const pool = new ConnectionPool({ conninfo: db.url, minSize: 1, maxSize: 1, timeout: 300 });
+    const pgPool = toPgPool(pool);
+    try {
+      const a = await pgPool.connect();
+      const pidA = await backendPid(a);
+      a.release();
+      const b = await pgPool.connect();
+      assert.equal(await backendPid(b), pidA, "b was lent the same pg.Client");
+      assert.notEqual(a, b, "each lease gets its own handle");
+      assert.throws(() => a.release(), PoolError);
+      assert.throws(() => a.query("select 1"), PoolError);
+      // b still holds the only connection: a third borrower must wait, not share it.
+      await assert.rejects(pgPool.connect(), PoolTimeoutError);
+      assert.equal(await backendPid(b), pidA, "b's lease still works");
+      b.release();
+      const c = await pgPool.connect();
+      assert.equal(await backendPid(c), pidA);
+      c.release();
+      assert.equal(pgPool.idleCount, 1);
     } finally {
       await pgPool.end();
     }

@@ -16,6 +16,7 @@
 import { type ConnectionStatus, type Driver, type QueryResult, statusOfReadyByte } from "../driver.ts";
 import { watchConn, WireState } from "./_wire_watch.ts";
 import { scrubberOf } from "../_scrub.ts";
+import { type Conninfo, parseConninfo } from "../_conninfo.ts";
 
 /** What the driver uses of a deno-postgres `Client` (jsr:@db/postgres 0.19). */
 export interface DenoPostgresClient {
@@ -102,7 +103,7 @@ function releaseTlsHook(): void {
  * @param conninfo What you would pass to `new Client()`: a URL or `ClientOptions`.
  * @param options The connect timeout.
  * @returns A {@linkcode Driver} of deno-postgres `Client` connections.
- * @throws {TypeError} `Client` is not a class.
+ * @throws {TypeError} `Client` is not a class, or `conninfo` is a URL deno-postgres cannot read (never echoed).
  * @example
  * ```ts ignore
  * import { Client } from "jsr:@db/postgres";
@@ -127,6 +128,7 @@ export function createDenoPostgresDriver<C extends DenoPostgresClient>(
   if (typeof conninfo !== "string" && (conninfo === null || typeof conninfo !== "object")) {
     throw new TypeError(`Invalid argument 'conninfo': expected a URL or deno-postgres ClientOptions`);
   }
+  conninfo = splitAsLibpq(conninfo);
   const connectTimeout = options.connectTimeout ?? 10_000;
   const scrub = scrubberFor(conninfo);
   const states = new WeakMap<C, WireState>();
@@ -329,6 +331,71 @@ function withCode(error: Error): Error {
   const e = error as Error & { code?: unknown; fields?: { code?: unknown } };
   if (e.code === undefined && typeof e.fields?.code === "string") e.code = e.fields.code;
   return e;
+}
+
+/**
+ * A URL whose password holds an unencoded `#`, `/` or `?` is split by
+ * deno-postgres elsewhere than libpq splits it: it then reports a piece of the
+ * password as the port or host, where no scrubber can find it. Such a URL is
+ * read with libpq's rules and handed to deno-postgres as `ClientOptions`; one
+ * that cannot be read is refused here, without echoing it.
+ */
+function splitAsLibpq(conninfo: DenoPostgresConninfo): DenoPostgresConninfo {
+  if (typeof conninfo !== "string") return conninfo;
+  let url: URL | undefined;
+  try {
+    url = new URL(conninfo);
+  } catch {
+    // read below
+  }
+  let info: Conninfo | undefined;
+  try {
+    info = parseConninfo(conninfo);
+  } catch {
+    // deno-postgres may know keywords tidepool does not: when the URL parses, it decides
+  }
+  if (url !== undefined && (info === undefined || (info.password ?? "") === decoded(url.password))) return conninfo;
+  if (info === undefined || !/^postgres(ql)?:\/\//.test(conninfo)) {
+    throw new TypeError(
+      "Invalid argument 'conninfo': not a URL deno-postgres can read (percent-encode reserved characters such as # / ? in the password, or pass ClientOptions)",
+    );
+  }
+  return clientOptionsOf(info);
+}
+
+/** deno-postgres `ClientOptions` for a parsed URL, refusing what they cannot express. */
+function clientOptionsOf(info: Conninfo): Record<string, unknown> {
+  const unsupported = (what: string) =>
+    new TypeError(
+      `Invalid argument 'conninfo': its password needs percent-encoding (# / ?) for deno-postgres, which then cannot take ${what}; percent-encode it or pass ClientOptions`,
+    );
+  if (info.hosts.length !== 1 || info.hosts[0].hostaddr !== undefined) throw unsupported("a host list or hostaddr");
+  if (info.tls?.rootcert !== undefined || info.tls?.cert !== undefined || info.tls?.key !== undefined) {
+    throw unsupported("certificate files");
+  }
+  const { application_name, ...rest } = info.config as Record<string, unknown>;
+  if (Object.keys(rest).length > 0 || info.targetSessionAttrs !== "any" || info.connectTimeout !== undefined) {
+    throw unsupported("parameters other than host, port, user, dbname, application_name and sslmode");
+  }
+  const { host, port } = info.hosts[0];
+  const mode = info.tls?.mode;
+  if (mode === "no-verify") throw unsupported("sslmode=no-verify");
+  const options = {
+    hostname: host,
+    host_type: host?.startsWith("/") ? "socket" : undefined,
+    port,
+    user: info.user,
+    password: info.password,
+    database: info.database,
+    applicationName: application_name,
+    tls: mode === undefined
+      ? undefined
+      : mode === "disable"
+      ? { enabled: false, enforce: false }
+      : { enabled: true, enforce: mode !== "prefer" && mode !== "allow" },
+  };
+  // An absent field takes deno-postgres' default (PG* variables), as in a URL.
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
 }
 
 /** The scrubber of `_scrub.ts` fed with the password forms and names deno-postgres' conninfo holds. */
