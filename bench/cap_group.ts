@@ -22,7 +22,7 @@ import { createFakeDriver, type FakeConnection } from "./_fake_driver.ts";
 import { databaseUrl } from "./_db_contenders.ts";
 import { type BenchResult, emit, progress, QUICK, type Table } from "./_report.ts";
 import { fmtMs, fmtNum, fmtRatioRange, median, roundOrder } from "./_stats.ts";
-import { ask, type Msg } from "./_ask.ts";
+import { ask } from "./_ask.ts";
 
 const ROUNDS = QUICK ? 2 : 7;
 const CYCLE_OPS = QUICK ? 20_000 : 200_000;

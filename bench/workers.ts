@@ -17,7 +17,7 @@ import { runFor } from "./_load.ts";
 import { type BenchResult, emit, progress, QUICK } from "./_report.ts";
 import { fmtMs, fmtNum, fmtRatioRange, median, percentileSorted, roundOrder } from "./_stats.ts";
 import { type BenchPool, loadTidepool } from "./_tidepool.ts";
-import { ask, type Msg } from "./_ask.ts";
+import { ask } from "./_ask.ts";
 
 const WORKERS = 4;
 const PER_WORKER = 16; // 64 tasks in all: enough to keep 8 connections busy
