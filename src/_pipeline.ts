@@ -286,7 +286,13 @@ export class PipelineLane<C> {
       },
       (error) => {
         this.#requesting = false;
-        // No connection came within the pool's timeout (or the pool closed): the statements waiting for it fail.
+        if (error instanceof PoolTimeoutError) {
+          // Each waiting statement has its own deadline (a growth request may have started long before they
+          // queued): none fails early on this request's timeout; ask again for those still waiting.
+          if (this.#waiters.size > 0 && !this.#closed) this.#fill();
+          return;
+        }
+        // The pool closed or refuses (fail fast): the statements waiting for a connection fail with its error.
         this.#waiters.rejectAll(() => error);
       },
     );

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type pg from "pg";
-import { ConnectionPool, PoolClosedError, TooManyRequestsError } from "../mod.ts";
+import { ConnectionPool, createPgDriver, PoolClosedError, TooManyRequestsError } from "../mod.ts";
 import { createTestDatabase, type TestDatabase, waitFor } from "./_db.ts";
 import { pidOf } from "./_faults.ts";
 import { recordingDriver, running } from "./_pipeline_helpers.ts";
@@ -318,4 +318,33 @@ Deno.test("pipelined: maxWaiting also caps statements waiting for a pipeline slo
   assert.ok(refused.every((r) => r.reason instanceof TooManyRequestsError), String(refused[0]?.reason));
   // 16 fit in the one connection's pipeline and 2 may wait: the other 42 are refused.
   assert.ok(refused.length >= 40, `${refused.length} refused`);
+});
+
+Deno.test("pipelined: statements waiting for a slot keep their own deadline when an earlier request for one more connection times out", async () => {
+  const inner = createPgDriver(db.url);
+  let opened = 0;
+  // The first connection opens; any further one hangs until its attempt is aborted (the pool cannot grow).
+  const driver = {
+    ...inner,
+    connect(signal: AbortSignal) {
+      if (opened++ === 0) return inner.connect(signal);
+      return new Promise<never>((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+    },
+  };
+  await using pool = new ConnectionPool({ driver, minSize: 1, maxSize: 2, pipeline: 2, timeout: 1_000 });
+  await pool.open({ wait: true });
+  const t0 = performance.now();
+  // Two slow statements fill the one connection's pipeline; the second asks for one more connection (never comes).
+  const slow = [pool.query("select pg_sleep(0.6)"), pool.query("select pg_sleep(0.6)")];
+  await waitFor(() => performance.now() - t0 > 700);
+  // Queued at ~0.7 s with a deadline at ~1.7 s; the growth request times out at ~1 s; the slot frees at ~1.2 s.
+  const late = await Promise.allSettled([1, 2, 3].map((n) => pool.query("select $1::int as n", [n])));
+  assert.deepEqual(
+    late.map((r) => r.status),
+    ["fulfilled", "fulfilled", "fulfilled"],
+    String(
+      late.find((r) => r.status === "rejected")?.reason,
+    ),
+  );
+  await Promise.all(slow);
 });
