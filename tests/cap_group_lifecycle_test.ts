@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { getLogger } from "@logtape/logtape";
-import { ConnectionPool } from "../mod.ts";
+import type pg from "pg";
+import { ConnectionPool, createPgDriver } from "../mod.ts";
 import type { Driver } from "../src/driver.ts";
 import { CapGroupMember } from "../src/cap_group/_member.ts";
 import { waitFor, withTestDatabase } from "./_db.ts";
@@ -228,3 +229,67 @@ Deno.test("capGroup wrapper: the optional driver members (cancel, setRef, setPip
     clearInterval(keepAlive);
   }
 });
+
+/** The group's slot table, as another isolate's member gets it: ask on the group's channel. */
+async function tableOf(g: string): Promise<import("../src/cap_group/_slot_table.ts").SlotTable> {
+  const { SlotTable } = await import("../src/cap_group/_slot_table.ts");
+  const channel = new BroadcastChannel(`tidepool.capGroup:${g}`);
+  try {
+    return await new Promise((resolve) => {
+      channel.onmessage = (e) => {
+        if (e.data?.t === "table") resolve(new SlotTable(e.data.buffer));
+      };
+      channel.postMessage({ t: "hello", id: -1 });
+    });
+  } finally {
+    channel.close();
+  }
+}
+
+Deno.test("capGroup: after its row was reclaimed (a long-blocked isolate), a live pool's close of one connection leaves the group counting exactly what it still holds", () =>
+  withTestDatabase(async (db) => {
+    const g = group();
+    await using pool = new ConnectionPool({ conninfo: db.url, minSize: 0, maxSize: 3, capGroup: g });
+    await pool.open();
+    const conns = [await pool.getconn(), await pool.getconn(), await pool.getconn()];
+    const table = await tableOf(g);
+    assert.equal(table.used, 3);
+    // Another member's tick finds this pool's heartbeat stale and reclaims its row.
+    table.reclaimStale(Date.now() + 60_000, 5_000);
+    assert.equal(table.used, 0);
+    // The pool, alive, closes one connection: it joins again, counting the 2 it keeps.
+    await pool.putconn(conns[0], { discard: true });
+    await waitFor(() => pool.getStats().poolSize === 2);
+    await waitFor(() => table.used === 2, { message: `group counts ${table.used}, the pool holds 2` });
+    for (const conn of conns.slice(1)) await pool.putconn(conn);
+  }));
+
+Deno.test("capGroup: a close made to give room, still running when the pool's row is reclaimed, does not leave the group's count of such closes below zero", () =>
+  withTestDatabase(async (db) => {
+    const g = group();
+    const inner = createPgDriver(db.url);
+    const gate = Promise.withResolvers<void>();
+    // Closes wait at the gate, so the reclaim lands while the close made for room is still under way.
+    const driver: Driver<pg.Client> = {
+      ...inner,
+      close: async (conn, ms) => (await gate.promise, inner.close(conn, ms)),
+    };
+    await using pool = new ConnectionPool({ driver, minSize: 0, maxSize: 2, capGroup: g });
+    await pool.open();
+    const conns = [await pool.getconn(), await pool.getconn()];
+    for (const conn of conns) await pool.putconn(conn); // two idle: the group is full
+    const table = await tableOf(g);
+    const other = table.join(2, table.target, 0, Date.now());
+    assert.ok(typeof other !== "string");
+    table.setQueue(other.row, 1, table.nextTicket()); // a waiter in another isolate
+    const channel = new BroadcastChannel(`tidepool.capGroup:${g}`);
+    channel.postMessage({ t: "poke" });
+    channel.close();
+    await waitFor(() => table.shedding === 1, { message: "the pool started closing an idle connection for room" });
+    table.reclaimStale(Date.now() + 60_000, 5_000); // both rows look stale
+    table.leave(other.row);
+    gate.resolve();
+    await waitFor(() => pool.getStats().poolSize === 1);
+    await waitFor(() => table.used === 1, { message: `group counts ${table.used}, the pool holds 1` });
+    assert.equal(table.shedding, 0);
+  }));

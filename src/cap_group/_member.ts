@@ -215,6 +215,8 @@ export class CapGroupMember {
       return;
     }
     this.#row = joined.row;
+    // A fresh row has no shed recorded: a close under way that was one ends as a plain release there.
+    this.#shedding = 0;
     if (joined.minSize < this.#minSize) {
       this.#hooks.log.warn(
         "capGroup {group}: minSize of pool {pool} lowered from {asked} to {granted}: the group's pools together keep at most maxSize - 1 = {limit} connections warm",
@@ -333,9 +335,10 @@ export class CapGroupMember {
 
   #release(): void {
     if (this.#held === 0) return; // closed after a fatal join error: nothing was reserved
-    this.#held--;
     const table = this.#table!;
+    // Rejoin first (after a reclaim, #enter counts #held slots again, this one included), then give this one back.
     const row = this.#ensureRow();
+    this.#held--;
     if (row === undefined) return;
     const shed = this.#shedding > 0;
     if (shed) this.#shedding--;

@@ -123,6 +123,10 @@ export class SlotTable {
   get queued(): number {
     return Atomics.load(this.#i, H_QUEUED);
   }
+  /** Idle connections being closed to make room for another member's waiter. */
+  get shedding(): number {
+    return Atomics.load(this.#i, H_SHED);
+  }
   /** Sum of the live members' minSize. */
   get minSum(): number {
     return Atomics.load(this.#i, H_MINSUM);
