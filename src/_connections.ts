@@ -88,6 +88,31 @@ export class Connections<C extends object> {
     return attempt;
   }
 
+  /**
+   * Runs a connect hook (an overridden classic `connect()`), bounded like `open()`: past twice `connectTimeout`, or
+   * when the pool closes, the attempt fails; a connection the hook still delivers later is closed.
+   */
+  attemptBounded(run: () => Promise<C>): Promise<C> {
+    return this.attempt(() => {
+      const hook = Promise.resolve().then(run);
+      let abandoned = false;
+      hook.then((conn) => {
+        if (abandoned) void this.close(conn);
+      }, () => {});
+      // Twice connectTimeout: the default connect() is a connect then a configure, each bounded by it, and their
+      // own errors (which name the part that hung) must win over this outer bound.
+      const limit = this.#o.connectTimeout * 2;
+      return within(
+        untilAborted(hook, this.#closing.signal),
+        limit,
+        () => new PoolTimeoutError(`connect() did not finish in ${limit} ms (twice connectTimeout)`),
+      ).catch((error) => {
+        abandoned = true;
+        throw error;
+      });
+    });
+  }
+
   async #open(): Promise<C> {
     const { driver, configure, connectTimeout } = this.#o;
     const conn = await driver.connect(this.#closing.signal);

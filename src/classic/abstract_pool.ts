@@ -282,7 +282,10 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
     }
     if (this.#state === "new") return this.open().then(() => this._getconn(key));
     // From here to the return nothing awaits: looking and taking are one step.
-    const k = key ?? this.getKey();
+    const k = key ?? this.#freeKey();
+    if (k === undefined) {
+      return Promise.reject(new PoolError(`getKey() of pool '${this.name}' keeps making keys already in use`));
+    }
     const bound = this._used.get(k);
     if (bound !== undefined) return Promise.resolve(bound);
     const connecting = this.#connecting.get(k);
@@ -446,6 +449,18 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
 
   // ---- internals ------------------------------------------------------------
 
+  /**
+   * A made key that is not bound or connecting: psycopg2 would hand a plain `getconn()` the connection a caller
+   * bound to key 2 when its counter reached 2 (two borrowers of one connection).
+   */
+  #freeKey(): PoolKey | undefined {
+    for (let tries = 0; tries < 1_000; tries++) {
+      const k = this.getKey();
+      if (!this._used.has(k) && !this.#connecting.has(k)) return k;
+    }
+    return undefined;
+  }
+
   /** Every connection the pool holds or is opening or returning. */
   #size(): number {
     return this._pool.length + this._used.size + this.#pending;
@@ -454,7 +469,7 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
   async #fill(): Promise<void> {
     const missing = Math.max(0, this.#minconn - this.#size());
     this.#pending += missing;
-    const attempts = Array.from({ length: missing }, () => this.#connections.attempt(() => this.connect()));
+    const attempts = Array.from({ length: missing }, () => this.#connections.attemptBounded(() => this.connect()));
     const results = await Promise.allSettled(attempts);
     this.#pending -= missing;
     let failure: unknown;
@@ -480,7 +495,7 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
       this.#pending--;
       this.#connecting.delete(key);
     };
-    const attempt = this.#connections.attempt(() => this.connect(key)).then(
+    const attempt = this.#connections.attemptBounded(() => this.connect(key)).then(
       (conn) => {
         done();
         if (this.#state === "closed") {

@@ -12,6 +12,7 @@
  */
 import type { ConnectionStatus, QueryResult } from "../driver.ts";
 import {
+  ConnectionLostError,
   HostsExhaustedError,
   PoolClosedError,
   PoolConnectError,
@@ -129,6 +130,7 @@ const CLASSES: Record<string, Rebuild> = {
   TooManyRequestsError: plain(TooManyRequestsError),
   PoolExhaustedError: plain(PoolExhaustedError),
   PoolConnectError: plain(PoolConnectError),
+  ConnectionLostError: plain(ConnectionLostError),
   HostsExhaustedError: (wire, options) => new HostsExhaustedError(wire.message, wire.hosts ?? [], options),
   TypeError: plain(TypeError),
   RangeError: plain(RangeError),

@@ -1,0 +1,85 @@
+/**
+ * Promises the classic pools keep beyond psycopg2's: a plain getconn() never
+ * takes a key a caller bound (one borrower per connection), an overridden
+ * connect() hook is bounded like every other wait; and every pool error class
+ * crosses to a Worker as itself.
+ */
+import assert from "node:assert/strict";
+import type pg from "pg";
+import {
+  AbstractConnectionPool,
+  ConnectionLostError,
+  HostsExhaustedError,
+  PoolClosedError,
+  PoolConnectError,
+  PoolError,
+  PoolExhaustedError,
+  type PoolKey,
+  PoolTimeoutError,
+  SimpleConnectionPool,
+  TooManyRequestsError,
+} from "../mod.ts";
+import { fromWireError, toWireError } from "../src/shared/_wire.ts";
+import { withTestDatabase } from "./_db.ts";
+
+Deno.test("SimpleConnectionPool: a plain getconn() never gets the connection a caller bound to a numeric key", () =>
+  withTestDatabase(async (db) => {
+    const pool = new SimpleConnectionPool(0, 4, db.url);
+    try {
+      const bound = await pool.getconn(2); // psycopg2's counter would make key 2 for the second plain getconn()
+      const first = await pool.getconn();
+      const second = await pool.getconn();
+      assert.notEqual(second, bound);
+      assert.notEqual(first, bound);
+      assert.notEqual(first, second);
+      for (const conn of [first, second]) await pool.putconn(conn);
+      await pool.putconn(bound, 2);
+    } finally {
+      await pool.closeall();
+    }
+  }));
+
+/** A connect() override that never settles: a hook waiting on something that never answers. */
+class HangingPool extends AbstractConnectionPool {
+  get(key?: PoolKey): Promise<pg.Client> {
+    return this._getconn(key);
+  }
+  shutdown(): Promise<void> {
+    return this._closeall();
+  }
+  protected override connect(): Promise<pg.Client> {
+    return new Promise(() => {});
+  }
+}
+
+Deno.test("AbstractConnectionPool: a connect() override that never settles fails the request within connectTimeout, and closeall() still ends", () =>
+  withTestDatabase(async (db) => {
+    const pool = new HangingPool(0, 2, { conninfo: db.url, connectTimeout: 300 });
+    const started = performance.now();
+    const error = await pool.get().catch((e) => e);
+    const took = performance.now() - started;
+    assert.ok(error instanceof PoolTimeoutError, String(error));
+    assert.ok(took < 5_000, `rejected after ${Math.round(took)} ms`);
+    const closing = pool.shutdown();
+    await closing;
+  }));
+
+Deno.test("every pool error class crosses the Worker channel as itself", () => {
+  const errors: Error[] = [
+    new PoolError("e"),
+    new PoolTimeoutError("e"),
+    new PoolClosedError("e"),
+    new TooManyRequestsError("e"),
+    new PoolExhaustedError("e"),
+    new PoolConnectError("e"),
+    new ConnectionLostError("e"),
+    new HostsExhaustedError("e", ["h1:5432"]),
+    new TypeError("e"),
+    new RangeError("e"),
+  ];
+  for (const error of errors) {
+    const back = fromWireError(toWireError(error));
+    assert.equal(back.constructor, error.constructor, error.name);
+    assert.equal(back.name, error.name);
+  }
+});
