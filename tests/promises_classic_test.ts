@@ -17,6 +17,7 @@ import {
   type PoolKey,
   PoolTimeoutError,
   SimpleConnectionPool,
+  ThreadedConnectionPool,
   TooManyRequestsError,
 } from "../mod.ts";
 import { fromWireError, toWireError } from "../src/shared/_wire.ts";
@@ -83,3 +84,39 @@ Deno.test("every pool error class crosses the Worker channel as itself", () => {
     assert.equal(back.name, error.name);
   }
 });
+
+/** A pool whose new connections take a while, so a Worker's keyed request is still connecting when it is reclaimed. */
+class SlowThreadedPool extends ThreadedConnectionPool {
+  slow = false;
+  protected override async connect(key?: PoolKey): Promise<pg.Client> {
+    if (this.slow) await new Promise((r) => setTimeout(r, 1_500));
+    return await super.connect(key);
+  }
+}
+
+Deno.test("ThreadedConnectionPool shared with a Worker: a keyed request still connecting when its leases are reclaimed never shares its connection with the Worker's next request or the owner", () =>
+  withTestDatabase(async (db) => {
+    const pool = new SlowThreadedPool(1, 4, db.url);
+    const worker = new Worker(new URL("./_workers/rekey_client.ts", import.meta.url), { type: "module" });
+    try {
+      const owners = await pool.getconn("owner"); // the one idle connection: the Worker's request must connect
+      pool.slow = true;
+      const port = pool.share({ worker, heartbeatTimeout: 100 });
+      const reply = (): Promise<Record<string, unknown>> =>
+        new Promise((resolve) => worker.onmessage = (e) => resolve(e.data));
+      let answer = reply();
+      worker.postMessage({ pool: port }, [port]);
+      const got = await answer;
+      const other = await pool.getconn("b");
+      const otherPid = (await other.query("select pg_backend_pid() as p")).rows[0].p;
+      assert.notEqual(otherPid, got.pid, "the owner's getconn('b') got the backend the Worker holds");
+      answer = reply();
+      worker.postMessage("check");
+      assert.equal((await answer).still, got.pid, "the Worker's lease still works on its own backend");
+      await pool.putconn(other);
+      await pool.putconn(owners);
+    } finally {
+      worker.terminate();
+      await pool.closeall();
+    }
+  }));

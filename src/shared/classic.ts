@@ -19,8 +19,9 @@ export interface ClassicCore<C> {
 }
 
 /** The key a Worker's lease is bound to in the owner's pool. */
-export function workerKey(port: number, key?: string | number): string {
-  return key === undefined ? `tidepool-worker-${port}` : `tidepool-worker-${port}:${typeof key}:${key}`;
+export function workerKey(port: number, key?: string | number, epoch = 0): string {
+  const base = epoch === 0 ? `tidepool-worker-${port}` : `tidepool-worker-${port}@${epoch}`;
+  return key === undefined ? base : `${base}:${typeof key}:${key}`;
 }
 
 /**
@@ -38,7 +39,7 @@ export function classicShareOps<C>(flavor: "classic" | "persistent", core: Class
   return {
     flavor,
     acquire: (r) =>
-      core.getconn(r.key === undefined ? `${workerKey(r.port)}:auto:${++unkeyed}` : workerKey(r.port, r.key)),
+      core.getconn(r.key === undefined ? `${workerKey(r.port)}:auto:${++unkeyed}` : workerKey(r.port, r.key, r.epoch)),
     // putconn looks the key up from the connection.
     release: (conn, r) => core.putconn(conn, undefined, r.close === true),
     query,

@@ -107,6 +107,11 @@ export interface AcquireRequest {
   port: number;
   /** For one `pool.query()` run (given back right after), not a lease the Worker holds. */
   run?: boolean;
+  /**
+   * The port's lease generation (it changes when its leases are reclaimed): a keyed request from before a reclaim
+   * never shares a connection with one after it, which the Worker may already be using.
+   */
+  epoch?: number;
 }
 
 /** How a connection comes back from a Worker, as a pool adapter receives it. */
@@ -347,6 +352,7 @@ class Link<C> {
         signal: controller?.signal,
         key: m.key,
         port: this.id,
+        epoch,
       });
     } catch (error) {
       return this.#fail(m.id, error);
