@@ -22,6 +22,7 @@ import {
 } from "../mod.ts";
 import { fromWireError, toWireError } from "../src/shared/_wire.ts";
 import { withTestDatabase } from "./_db.ts";
+import { startWorker, type WorkerError } from "./_shared_helpers.ts";
 
 Deno.test("SimpleConnectionPool: a plain getconn() never gets the connection a caller bound to a numeric key", () =>
   withTestDatabase(async (db) => {
@@ -117,6 +118,23 @@ Deno.test("ThreadedConnectionPool shared with a Worker: a keyed request still co
       await pool.putconn(owners);
     } finally {
       worker.terminate();
+      await pool.closeall();
+    }
+  }));
+
+Deno.test("ThreadedConnectionPool in a Worker: putconn with another key, or a boolean where the key goes, is refused as in the owner isolate", () =>
+  withTestDatabase(async (db) => {
+    const pool = new ThreadedConnectionPool(0, 2, db.url);
+    const w = startWorker("promises_client.ts");
+    try {
+      await w.attach(pool.share());
+      const r = await w.call<{ wrongKey?: WorkerError; booleanKey?: WorkerError }>("keyedPutconn");
+      assert.ok(r.wrongKey?.isPoolError, JSON.stringify(r.wrongKey));
+      assert.match(String(r.wrongKey?.message), /bound to key a, not b/);
+      assert.equal(r.booleanKey?.name, "TypeError", JSON.stringify(r.booleanKey));
+      assert.match(String(r.booleanKey?.message), /putconn\(conn, undefined, true\)/);
+    } finally {
+      w.terminate();
       await pool.closeall();
     }
   }));

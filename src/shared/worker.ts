@@ -280,7 +280,9 @@ export class AttachedPool implements AsyncDisposable {
         offAbort(signal, abort);
       }
     }
-    return this.#hold(lease.lease!, lease.status);
+    const conn = this.#hold(lease.lease!, lease.status);
+    if (o.key !== undefined) this.#keyOf.set(conn, o.key);
+    return conn;
   }
 
   /**
@@ -337,6 +339,20 @@ export class AttachedPool implements AsyncDisposable {
       throw new PoolError(`Cannot return connection: it is not from pool '${this.name}'`);
     }
     if (conn.gone !== undefined) throw new PoolError(`Cannot return connection: ${conn.gone}`);
+    if (this.flavor === "classic") {
+      // The owner's psycopg2 rules, checked here since the key stays in this isolate.
+      if (typeof key === "boolean") {
+        throw new TypeError("Invalid argument 'key': got a boolean; to close, call putconn(conn, undefined, true)");
+      }
+      const bound = this.#keyOf.get(conn);
+      if (key !== undefined && key !== null && key !== bound) {
+        throw new PoolError(
+          `Cannot return connection: it is bound to key ${String(bound ?? "(none)")}, not ${
+            String(key)
+          }, in pool '${this.name}'`,
+        );
+      }
+    }
     this.#drop(conn.lease, RETURNED);
     this.channel.leaseCount = this.#held.size;
     await this.channel.request({ v: 1, kind: "release", lease: conn.lease, close });
@@ -435,6 +451,9 @@ export class AttachedPool implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+
+  /** The key each connection was taken with (classic pools), for putconn's key check. */
+  readonly #keyOf = new WeakMap<RemoteConnection, string | number>();
 
   #hold(lease: number, status: ConnectionStatus | undefined): RemoteConnection {
     let conn = this.#held.get(lease);

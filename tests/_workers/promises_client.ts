@@ -97,6 +97,15 @@ const commands: Record<string, (m: Command) => Promise<unknown> | unknown> = {
     await pool!.close();
     return pool!.closed;
   },
+  /** A classic pool's putconn rules in a Worker: a wrong key and a boolean key are refused, the right key works. */
+  async keyedPutconn() {
+    const conn = await pool!.getconn("a");
+    const refusal = (p: Promise<unknown>) => p.then(() => undefined, (e) => describe(e));
+    const wrongKey = await refusal(pool!.putconn(conn, "b"));
+    const booleanKey = await refusal(pool!.putconn(conn, true));
+    await pool!.putconn(conn, "a");
+    return { wrongKey, booleanKey };
+  },
 };
 
 serveCommands(commands);
