@@ -506,20 +506,21 @@ export class ConnectionPool<C extends object = pg.Client> {
       this.#counters.requestsErrors++;
       return Promise.reject(options.signal.reason);
     }
-    // Validated whether or not a connection is idle: a bad timeout is a bug to surface now.
+    // Validated once, whether or not a connection is idle: a bad timeout is a bug to surface now.
+    let timeout = this.#o.timeout;
     if (options?.timeout !== undefined) {
       try {
-        duration(options.timeout, "timeout", 0);
+        timeout = duration(options.timeout, "timeout", 0);
       } catch (error) {
         return Promise.reject(error);
       }
     }
-    if (this.#check !== undefined) return this.#getconnChecked(options);
+    if (this.#check !== undefined) return this.#getconnChecked(timeout, options?.signal);
     const conn = this.#lendIdle();
     if (conn !== undefined) return Promise.resolve(conn as PooledConnection<C>);
     // The connection that frees first is lent inside #release and handed over
     // as is: one waiter, one promise, no async wrapper.
-    return this.#enqueue(options, true) as Promise<PooledConnection<C>>;
+    return this.#enqueue(timeout, options?.signal, true) as Promise<PooledConnection<C>>;
   }
 
   /**
@@ -1032,17 +1033,12 @@ export class ConnectionPool<C extends object = pg.Client> {
   }
 
   /** Checkout with a `check` callback: each candidate is probed, failures discarded, within one deadline. */
-  async #getconnChecked(options: GetconnOptions | undefined): Promise<PooledConnection<C>> {
-    const timeout = this.#requestTimeout(options);
+  async #getconnChecked(timeout: number, signal: AbortSignal | undefined): Promise<PooledConnection<C>> {
     const deadline = performance.now() + timeout;
     const origin = this.#leaks.capture(); // before the first await, while the borrower is on the stack
     for (;;) {
       const entry = this.#takeIdle(Date.now()) ??
-        await this.#enqueue(
-          { timeout: Math.max(0, deadline - performance.now()), signal: options?.signal },
-          false,
-          timeout,
-        );
+        await this.#enqueue(Math.max(0, deadline - performance.now()), signal, false, timeout);
       if (this.#state === "closed") {
         this.#discard(entry);
         throw this.#closedError();
@@ -1105,28 +1101,19 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#discard(entry);
   }
 
-  #requestTimeout(options: GetconnOptions | undefined): number {
-    return options?.timeout === undefined ? this.#o.timeout : duration(options.timeout, "timeout", 0);
-  }
-
   /**
    * Queues a request until a connection is handed to it, its deadline passes,
    * or its signal aborts. With `lend`, it resolves with the connection already
    * lent; without, with the entry (the checked path lends after its check).
+   * `timeout` is already validated by `getconn()`.
    */
-  #enqueue(options: GetconnOptions | undefined, lend: true): Promise<C>;
-  #enqueue(options: GetconnOptions | undefined, lend: false, reported: number): Promise<Entry<C>>;
-  #enqueue(options: GetconnOptions | undefined, lend: boolean, reported?: number): Promise<C | Entry<C>> {
+  #enqueue(timeout: number, signal: AbortSignal | undefined, lend: true): Promise<C>;
+  #enqueue(timeout: number, signal: AbortSignal | undefined, lend: false, reported: number): Promise<Entry<C>>;
+  #enqueue(timeout: number, signal: AbortSignal | undefined, lend: boolean, reported?: number): Promise<C | Entry<C>> {
     if (this.#state === "closed") return Promise.reject(this.#closedError());
-    if (options?.signal?.aborted) { // aborted during an earlier round of #getconnChecked
+    if (signal?.aborted) { // aborted during an earlier round of #getconnChecked
       this.#counters.requestsErrors++;
-      return Promise.reject(options.signal.reason);
-    }
-    let timeout: number;
-    try {
-      timeout = this.#requestTimeout(options);
-    } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(signal.reason);
     }
     const refusal = this.#failFast.refusal(this.#name);
     if (refusal !== undefined) return this.#refuse(refusal);
@@ -1139,7 +1126,6 @@ export class ConnectionPool<C extends object = pg.Client> {
     waiter.origin = this.#leaks.capture();
     this.#counters.requestsQueued++;
     this.#waiters.add(waiter);
-    const signal = options?.signal;
     if (signal !== undefined) {
       const aborted = () => {
         if (waiter.reject(signal.reason)) {
