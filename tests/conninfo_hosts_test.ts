@@ -29,17 +29,23 @@ Deno.test.afterAll(async () => {
   await b.close();
 });
 
-async function admin(server: EmbeddedServer, sql: string): Promise<void> {
-  const client = new pg.Client({
+/** A superuser client of `server`, not connected yet. */
+function adminClient(server: EmbeddedServer): pg.Client {
+  return new pg.Client({
     host: server.host,
     port: server.port,
     user: "postgres",
     password: PASSWORD,
     database: "postgres",
   });
+}
+
+/** Runs `sql` on `server` as the superuser on a connection of its own; returns its rows. */
+async function admin(server: EmbeddedServer, sql: string): Promise<Record<string, unknown>[]> {
+  const client = adminClient(server);
   await client.connect();
   try {
-    await client.query(sql);
+    return (await client.query(sql)).rows;
   } finally {
     await client.end();
   }
@@ -50,22 +56,10 @@ async function setReadOnly(server: EmbeddedServer, readOnly: boolean): Promise<v
   await admin(server, `alter system set default_transaction_read_only = ${readOnly ? "on" : "off"}`);
   await admin(server, "select pg_reload_conf()");
   // Wait until new sessions see it.
-  await waitFor(async () => {
-    const client = new pg.Client({
-      host: server.host,
-      port: server.port,
-      user: "postgres",
-      password: PASSWORD,
-      database: "postgres",
-    });
-    await client.connect();
-    try {
-      const { rows } = await client.query("show default_transaction_read_only");
-      return rows[0].default_transaction_read_only === (readOnly ? "on" : "off");
-    } finally {
-      await client.end();
-    }
-  });
+  await waitFor(async () =>
+    (await admin(server, "show default_transaction_read_only"))[0].default_transaction_read_only ===
+      (readOnly ? "on" : "off")
+  );
 }
 
 for (const server of [a, b]) await admin(server, "create table if not exists t (v int)");
@@ -161,13 +155,7 @@ Deno.test("target_session_attrs checks: the server's reports and the fallback qu
   };
   for (const [name, server] of [["a", a], ["b", b]] as const) {
     const reported = new Map<string, string>();
-    const client = new pg.Client({
-      host: server.host,
-      port: server.port,
-      user: "postgres",
-      password: PASSWORD,
-      database: "postgres",
-    });
+    const client = adminClient(server);
     (client as unknown as {
       connection: { on(e: string, f: (m: { parameterName: string; parameterValue: string }) => void): void };
     })
@@ -263,24 +251,9 @@ Deno.test("switchover under a steady write loop: writes heal on the new primary 
 });
 
 Deno.test("failover with idle connections: the first sign that the primary went read-only closes every idle connection to it, the pool refills on the new primary, and toJSON shows the move", async () => {
-  const sessionsOn = async (server: EmbeddedServer) => {
-    const client = new pg.Client({
-      host: server.host,
-      port: server.port,
-      user: "postgres",
-      password: PASSWORD,
-      database: "postgres",
-    });
-    await client.connect();
-    try {
-      const { rows } = await client.query(
-        "select count(*)::int as n from pg_stat_activity where application_name = 'tp-failover'",
-      );
-      return rows[0].n as number;
-    } finally {
-      await client.end();
-    }
-  };
+  const sessionsOn = async (server: EmbeddedServer) =>
+    (await admin(server, "select count(*)::int as n from pg_stat_activity where application_name = 'tp-failover'"))[0]
+      .n as number;
   await using pool = new ConnectionPool({
     conninfo: url([a, b], "?target_session_attrs=read-write&application_name=tp-failover"),
     minSize: 3,
