@@ -34,7 +34,7 @@ export interface DeadlineOptions {
 }
 
 /** Validates `timeout`/`signal` like the pool's options: TypeError/RangeError naming the option. */
-export function deadlineOptions(options: unknown): DeadlineOptions {
+function deadlineOptions(options: unknown): DeadlineOptions {
   if (options === undefined) return {};
   if (options === null || typeof options !== "object") {
     throw new TypeError("Invalid options: expected an object");
