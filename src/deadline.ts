@@ -12,6 +12,7 @@ import type { Driver } from "./driver.ts";
 import { PoolError } from "./errors.ts";
 import { duration } from "./_validate.ts";
 import { MAX_DELAY } from "./_timers.ts";
+import { offAbort, onAbort } from "./_abort.ts";
 
 /**
  * A deadline for a call: `timeout` in ms from the call and/or an abort `signal`.
@@ -33,7 +34,7 @@ export interface DeadlineOptions {
 }
 
 /** Validates `timeout`/`signal` like the pool's options: TypeError/RangeError naming the option. */
-export function deadlineOptions(options: unknown): DeadlineOptions {
+function deadlineOptions(options: unknown): DeadlineOptions {
   if (options === undefined) return {};
   if (options === null || typeof options !== "object") {
     throw new TypeError("Invalid options: expected an object");
@@ -108,13 +109,15 @@ export class Deadline {
     if (this.#at !== Infinity) {
       timer = setTimeout(fire, Math.min(Math.max(0, this.#at - performance.now()), MAX_DELAY)) as unknown as number;
     }
-    this.signal?.addEventListener("abort", fire, { once: true });
+    // Many calls may share one signal (request- or server-wide): _abort.ts keeps their cleanup O(1).
+    const signal = this.signal;
     const disarm = () => {
       done = true;
       clearTimeout(timer);
-      this.signal?.removeEventListener("abort", fire);
+      if (signal !== undefined) offAbort(signal, fire);
     };
-    if (this.signal?.aborted) fire();
+    if (signal?.aborted) fire();
+    else if (signal !== undefined) onAbort(signal, fire);
     return disarm;
   }
 }

@@ -8,7 +8,7 @@
 import type pg from "pg";
 import type { Driver } from "../driver.ts";
 import { PoolError } from "../errors.ts";
-import { MAX_DELAY } from "../_timers.ts";
+import { within } from "../_timers.ts";
 
 /**
  * A `conninfo` computed for each new connection: a string or a `pg.ClientConfig`, sync or async.
@@ -74,27 +74,23 @@ async function callSource(
   timeoutMs: number,
   signal: AbortSignal,
 ): Promise<string | pg.ClientConfig> {
-  let timer: number | undefined;
-  let onAbort: (() => void) | undefined;
-  const stop = new Promise<never>((_, reject) => {
-    if (timeoutMs > 0) {
-      timer = setTimeout(
-        () => reject(new PoolError(`The conninfo function did not settle in ${timeoutMs} ms (connectTimeout)`)),
-        Math.min(timeoutMs, MAX_DELAY),
-      ) as unknown as number;
-    }
+  let onAbort!: () => void;
+  const aborted = new Promise<never>((_, reject) => {
     onAbort = () => reject(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
   });
   let result: unknown;
   try {
-    result = await Promise.race([Promise.resolve().then(source), stop]);
+    result = await within(
+      Promise.race([Promise.resolve().then(source), aborted]),
+      timeoutMs,
+      () => new PoolError(`The conninfo function did not settle in ${timeoutMs} ms (connectTimeout)`),
+    );
   } catch (error) {
     if (error instanceof PoolError || error === signal.reason) throw error;
     throw withheld(error);
   } finally {
-    clearTimeout(timer);
-    signal.removeEventListener("abort", onAbort!);
+    signal.removeEventListener("abort", onAbort);
   }
   if (typeof result === "string" && result !== "") return result;
   if (result !== null && typeof result === "object" && !Array.isArray(result)) return result as pg.ClientConfig;
