@@ -10,6 +10,7 @@ import { type ConnectionStatus, type Driver, FORGET_SESSION, type QueryResult, s
 import { sendCancelRequest } from "./_pg_cancel.ts";
 import { type ConninfoFunction, conninfoFunctionDriver } from "./pg_conninfo_fn.ts";
 import { markBaseline, restoreBaseline } from "./_pg_session.ts";
+import { SESSION_ENDING } from "./_wire_watch.ts";
 import { clientConfig, type Conninfo, describeConninfo, hostLabel, parseConninfo } from "../_conninfo.ts";
 import { scrubber } from "../_scrub.ts";
 import { fitsReported, mismatch, passesFor, sessionFits, type SessionWant } from "../_session_attrs.ts";
@@ -51,8 +52,6 @@ interface PgInternals {
  * give back a connection that still looks idle.
  */
 const doomed = new WeakSet<pg.Client>();
-// Session-ending SQLSTATEs, for servers whose severity text is localized.
-const SESSION_ENDING = new Set(["57P01", "57P02", "57P03", "57P05", "25P03"]);
 
 /**
  * Creates the node-postgres driver for a connection string or `pg.ClientConfig`.
