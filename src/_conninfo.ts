@@ -52,8 +52,8 @@ export interface Conninfo {
 interface Draft {
   host?: string[];
   hostaddr?: string[];
-  port?: string[];
   /** Per-host ports from a URL's netloc (`h1:5432,h2`); `port=` in the query overrides them. */
+  port?: string[];
   targetSessionAttrs?: TargetSessionAttrs;
   loadBalanceHosts?: "disable" | "random";
   connectTimeout?: number;

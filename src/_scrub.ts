@@ -54,7 +54,7 @@ export function scrubberOf(passwords: readonly unknown[], shown: readonly unknow
 }
 
 /** `text` with each secret replaced, but not inside an occurrence of a `shown` name. */
-export function scrubText(text: string, secrets: string[], shown: string[]): string {
+function scrubText(text: string, secrets: string[], shown: string[]): string {
   for (const secret of secrets) {
     if (!text.includes(secret)) continue;
     const keep = ranges(text, shown.filter((name) => name.includes(secret)));

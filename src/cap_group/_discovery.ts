@@ -15,7 +15,7 @@
  * @module
  */
 import { SlotTable } from "./_slot_table.ts";
-import { Timers } from "../_timers.ts";
+import { sleep, Timers } from "../_timers.ts";
 
 /** How long a joiner listens before the election. */
 export const DISCOVERY_MS = 250;
@@ -156,7 +156,7 @@ export class GroupChannel {
     this.#found?.reject(reason);
     this.#bc.close();
     // Let Deno's receive loop see the close before a new channel opens (see #post).
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await sleep(0);
   }
 }
 

@@ -13,7 +13,11 @@ const ERROR_RESPONSE = 0x45; // 'E'
 const QUERY = 0x51; // 'Q': simple query, one ReadyForQuery
 const PARSE = 0x50; // 'P': starts an extended-protocol round, one ReadyForQuery at its Sync
 const SSL_REQUEST = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
-const SESSION_ENDING = new Set(["57P01", "57P02", "57P03", "57P05", "25P03"]);
+/**
+ * Session-ending SQLSTATEs (admin/crash shutdown, cannot connect now, idle and idle-in-transaction timeouts), for servers
+ * whose severity text is localized. Shared with the pg driver: dependency-free, so deno-postgres never loads pg.
+ */
+export const SESSION_ENDING: ReadonlySet<string> = new Set(["57P01", "57P02", "57P03", "57P05", "25P03"]);
 
 /** What the watcher saw on one connection (plain socket, then its TLS stream). */
 export class WireState {

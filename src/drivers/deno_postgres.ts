@@ -17,6 +17,7 @@ import { type ConnectionStatus, type Driver, type QueryResult, statusOfReadyByte
 import { watchConn, WireState } from "./_wire_watch.ts";
 import { scrubberOf } from "../_scrub.ts";
 import { type Conninfo, parseConninfo } from "../_conninfo.ts";
+import { MAX_DELAY } from "../_timers.ts";
 
 /** What the driver uses of a deno-postgres `Client` (jsr:@db/postgres 0.19). */
 export interface DenoPostgresClient {
@@ -182,7 +183,7 @@ export function createDenoPostgresDriver<C extends DenoPostgresClient>(
           timer = setTimeout(() => {
             abort();
             reject(new Error(`Connection attempt timed out after ${connectTimeout} ms`));
-          }, Math.min(connectTimeout, 2_147_483_647)) as unknown as number;
+          }, Math.min(connectTimeout, MAX_DELAY)) as unknown as number;
         })
         : undefined;
       try {

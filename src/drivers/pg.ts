@@ -10,10 +10,12 @@ import { type ConnectionStatus, type Driver, FORGET_SESSION, type QueryResult, s
 import { sendCancelRequest } from "./_pg_cancel.ts";
 import { type ConninfoFunction, conninfoFunctionDriver } from "./pg_conninfo_fn.ts";
 import { markBaseline, restoreBaseline } from "./_pg_session.ts";
+import { SESSION_ENDING } from "./_wire_watch.ts";
 import { clientConfig, type Conninfo, describeConninfo, hostLabel, parseConninfo } from "../_conninfo.ts";
 import { scrubber } from "../_scrub.ts";
 import { fitsReported, mismatch, passesFor, sessionFits, type SessionWant } from "../_session_attrs.ts";
 import { HostsExhaustedError } from "../errors.ts";
+import { MAX_DELAY, within } from "../_timers.ts";
 
 /** Options of {@linkcode createPgDriver}. */
 export interface PgDriverOptions {
@@ -50,8 +52,6 @@ interface PgInternals {
  * give back a connection that still looks idle.
  */
 const doomed = new WeakSet<pg.Client>();
-// Session-ending SQLSTATEs, for servers whose severity text is localized.
-const SESSION_ENDING = new Set(["57P01", "57P02", "57P03", "57P05", "25P03"]);
 
 /**
  * Creates the node-postgres driver for a connection string or `pg.ClientConfig`.
@@ -87,7 +87,7 @@ function pgDriver(conninfo: string | pg.ClientConfig, options: PgDriverOptions, 
   const info = parseConninfo(conninfo);
   const scrub = scrubber(info);
   // Capped at the longest timer: beyond 2^31-1 ms setTimeout would fire at once.
-  const limit = (ms: number) => ms > 0 ? Math.min(Math.max(1, Math.round(ms)), 2_147_483_647) : 0;
+  const limit = (ms: number) => ms > 0 ? Math.min(Math.max(1, Math.round(ms)), MAX_DELAY) : 0;
   const connectTimeout = limit(info.connectTimeout ?? options.connectTimeout ?? 10_000);
 
   return {
@@ -295,7 +295,12 @@ async function connectToHosts(
       try {
         // The check is part of the attempt: bounded by what is left of its time.
         const left = timeoutMs > 0 ? Math.max(1, timeoutMs - (performance.now() - started)) : 0;
-        if (await withinMs(sessionFits(client, want, reportedBy(client)), left, label)) {
+        const fits = await within(
+          sessionFits(client, want, reportedBy(client)),
+          left,
+          () => new Error(`timeout expired: ${label} did not answer the target_session_attrs check`),
+        );
+        if (fits) {
           failover.adopt(client, label, want);
           hostOfClient.set(client, label);
           if (info.hosts.length > 1) {
@@ -326,24 +331,6 @@ async function connectToHosts(
       { cause: lastError === undefined ? undefined : scrub(lastError) },
     ),
   );
-}
-
-/** Rejects with a timeout error when `promise` takes longer than `ms` (0 = no limit). */
-async function withinMs<T>(promise: Promise<T>, ms: number, label: string): Promise<T> {
-  if (ms <= 0) return await promise;
-  let timer: number | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`timeout expired: ${label} did not answer the target_session_attrs check`)),
-      ms,
-    ) as unknown as number;
-    Deno.unrefTimer(timer);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function shuffled<T>(items: readonly T[]): T[] {
