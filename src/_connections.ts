@@ -12,6 +12,7 @@
  * @module
  */
 import type { Logger } from "@logtape/logtape";
+import { untilAborted } from "./_abort.ts";
 import { attachEntry, Entry, type Owner } from "./_entry.ts";
 import { describeError } from "./_log.ts";
 import { within } from "./_timers.ts";
@@ -194,13 +195,4 @@ export class Connections<C extends object> {
       await Promise.allSettled([all, ...forced]);
     }
   }
-}
-
-/** Settles like `promise`, or rejects with the signal's reason when it aborts first. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  const { promise: aborted, reject } = Promise.withResolvers<never>();
-  const onAbort = () => reject(signal.reason);
-  signal.addEventListener("abort", onAbort, { once: true });
-  return Promise.race([promise, aborted]).finally(() => signal.removeEventListener("abort", onAbort));
 }
