@@ -49,3 +49,15 @@ export function offAbort(signal: AbortSignal, callback: () => void): void {
     signal.removeEventListener("abort", subscribers.listener);
   }
 }
+
+/**
+ * Settles like `promise`, or rejects with the signal's reason when `signal` aborts first
+ * (through {@linkcode onAbort}: O(1) however many waits share the signal).
+ */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  const { promise: aborted, reject } = Promise.withResolvers<never>();
+  const abort = () => reject(signal.reason);
+  onAbort(signal, abort);
+  return Promise.race([promise, aborted]).finally(() => offAbort(signal, abort));
+}

@@ -12,9 +12,10 @@
  * @module
  */
 import type { Logger } from "@logtape/logtape";
+import { untilAborted } from "./_abort.ts";
 import { attachEntry, Entry, type Owner } from "./_entry.ts";
 import { describeError } from "./_log.ts";
-import { MAX_DELAY, within } from "./_timers.ts";
+import { within } from "./_timers.ts";
 import type { Driver } from "./driver.ts";
 import { PoolError, PoolTimeoutError } from "./errors.ts";
 
@@ -188,31 +189,10 @@ export class Connections<C extends object> {
         continue;
       }
       const left = deadline - performance.now();
-      if (left > 0 && await finishes(all, left)) continue;
+      // `all` never rejects: a rejection is the bound passing.
+      if (left > 0 && await within(all, left, () => new Error()).then(() => true, () => false)) continue;
       const forced = [...this.#closes.values()].map((conn) => this.#o.driver.close(conn, FORCE_MS).catch(() => {}));
       await Promise.allSettled([all, ...forced]);
     }
-  }
-}
-
-/** Settles like `promise`, or rejects with the signal's reason when it aborts first. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  const { promise: aborted, reject } = Promise.withResolvers<never>();
-  const onAbort = () => reject(signal.reason);
-  signal.addEventListener("abort", onAbort, { once: true });
-  return Promise.race([promise, aborted]).finally(() => signal.removeEventListener("abort", onAbort));
-}
-
-/** True if `promise` settles within `ms`; the timer is cleared either way. */
-async function finishes(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: number | undefined;
-  const expired = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), Math.min(ms, MAX_DELAY)) as unknown as number;
-  });
-  try {
-    return await Promise.race([promise.then(() => true), expired]);
-  } finally {
-    clearTimeout(timer);
   }
 }

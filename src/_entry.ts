@@ -81,7 +81,7 @@ export function attachEntry<C extends object>(entry: Entry<C>): void {
  * changes nothing (the connection went back and was lent again meanwhile: that
  * return belongs to its new borrower).
  */
-export function leaseReturn<C>(conn: C): () => Promise<void> {
+function leaseReturn<C>(conn: C): () => Promise<void> {
   const entry = entryOf(conn);
   if (entry === undefined) return resolved;
   const lease = entry.lease;

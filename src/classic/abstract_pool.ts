@@ -13,8 +13,8 @@ import { prepareForReuse } from "../_return_path.ts";
 import type { Driver } from "../driver.ts";
 import { PoolClosedError, PoolError, PoolExhaustedError } from "../errors.ts";
 import { type ClassicPoolOptions, resolveClassicArgs } from "./options.ts";
-import { SharedPool, type ShareOptions } from "../shared/owner.ts";
-import { classicInfo, classicShareOps } from "../shared/classic.ts";
+import { poolInfo, SharedPool, type ShareOptions } from "../shared/owner.ts";
+import { classicShareOps } from "../shared/classic.ts";
 
 /**
  * What a connection is bound to while in use: psycopg2's hashable key. Keys
@@ -385,7 +385,7 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
    */
   protected _share(flavor: "classic" | "persistent", options: ShareOptions | undefined): MessagePort {
     this.#sharing ??= new SharedPool<C>(
-      classicInfo(this, this.#connectTimeout),
+      poolInfo(this, this.#connectTimeout, "minconn", "maxconn"),
       classicShareOps(flavor, {
         getconn: (key) => this.getconnForShare(key),
         putconn: (conn, key, close) => this.putconnForShare(key, conn, close),

@@ -9,7 +9,7 @@
  * @module
  */
 import type { Driver } from "../driver.ts";
-import { poolInfo, type SharedPoolInfo, type ShareOps } from "./owner.ts";
+import type { ShareOps } from "./owner.ts";
 
 /** The protected core of a classic pool, handed over by the pool's own `share()`. */
 export interface ClassicCore<C> {
@@ -103,25 +103,4 @@ function persistentShareOps<C>(
     query,
     status,
   };
-}
-
-/** A classic pool's name, sizes and state under the names the owner side reads. */
-export function classicInfo(
-  pool: { readonly name: string; readonly minconn: number; readonly maxconn: number; readonly closed: boolean },
-  finishTimeout: number,
-): SharedPoolInfo {
-  return poolInfo({
-    get name() {
-      return pool.name;
-    },
-    get minSize() {
-      return pool.minconn;
-    },
-    get maxSize() {
-      return pool.maxconn;
-    },
-    get closed() {
-      return pool.closed;
-    },
-  }, finishTimeout);
 }

@@ -72,21 +72,24 @@ export interface SharedPoolInfo {
 
 /**
  * A pool's name, sizes and state as the owner side reads them, live (getters:
- * `resize()` and `close()` show), under the names of the modern pool.
+ * `resize()` and `close()` show). `min` and `max` name the pool's size
+ * properties: the modern pool's by default, a classic pool passes `"minconn"`, `"maxconn"`.
  */
-export function poolInfo(
-  pool: { readonly name: string; readonly minSize: number; readonly maxSize: number; readonly closed: boolean },
+export function poolInfo<Min extends string = "minSize", Max extends string = "maxSize">(
+  pool: { readonly name: string; readonly closed: boolean } & { readonly [K in NoInfer<Min | Max>]: number },
   finishTimeout: number,
+  min: Min = "minSize" as Min,
+  max: Max = "maxSize" as Max,
 ): SharedPoolInfo {
   return {
     get name() {
       return pool.name;
     },
     get minSize() {
-      return pool.minSize;
+      return pool[min];
     },
     get maxSize() {
-      return pool.maxSize;
+      return pool[max];
     },
     get closed() {
       return pool.closed;

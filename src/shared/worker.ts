@@ -17,7 +17,7 @@ import {
 } from "../transaction.ts";
 import { duration } from "../_validate.ts";
 import { Channel, type Reply, STATUS_KEY } from "./_channel.ts";
-import { offAbort, onAbort } from "../_abort.ts";
+import { untilAborted } from "../_abort.ts";
 import type { PoolInfo } from "./_wire.ts";
 
 /** node-postgres' transaction status letters: idle, in a transaction, in a failed one; null when broken. */
@@ -261,11 +261,8 @@ export class AttachedPool implements AsyncDisposable {
     if (signal === undefined) {
       lease = await reply;
     } else {
-      const aborted = Promise.withResolvers<never>();
-      const abort = () => aborted.reject(signal.reason);
-      onAbort(signal, abort); // O(1) however many requests share the signal
       try {
-        lease = await Promise.race([reply, aborted.promise]);
+        lease = await untilAborted(reply, signal); // O(1) however many requests share the signal
       } catch (error) {
         if (signal.aborted) {
           this.channel.send({ v: 1, kind: "cancel", id });
@@ -276,8 +273,6 @@ export class AttachedPool implements AsyncDisposable {
           }, () => {});
         }
         throw error;
-      } finally {
-        offAbort(signal, abort);
       }
     }
     const conn = this.#hold(lease.lease!, lease.status);
