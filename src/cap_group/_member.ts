@@ -18,6 +18,7 @@ import { PoolClosedError, PoolError } from "../errors.ts";
 import { Timers } from "../_timers.ts";
 import { GroupChannel } from "./_discovery.ts";
 import { hash32, MAX_ROWS, type Row, SlotTable } from "./_slot_table.ts";
+import { untilAborted } from "../_abort.ts";
 
 /** Heartbeat period: each member writes the time into its row this often. */
 export const HEARTBEAT_MS = 1_000;
@@ -275,7 +276,7 @@ export class CapGroupMember {
 
   async #acquire(signal: AbortSignal): Promise<void> {
     if (this.#closed) throw new PoolClosedError(`Pool '${this.#hooks.pool}' is closed`);
-    if (this.#table === undefined) await abortable(this.#join(), signal);
+    if (this.#table === undefined) await untilAborted(this.#join(), signal);
     signal.throwIfAborted();
     const table = this.#table!;
     const row = this.#ensureRow();
@@ -386,14 +387,4 @@ export class CapGroupMember {
     }
     this.#makeRoom();
   }
-}
-
-/** `promise`, or a rejection with the signal's reason when it aborts first. */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }
