@@ -119,19 +119,12 @@ export async function withConnection<K, T, G>(
   // No timeout or signal (or a host without deadlines): the path of old, nothing allocated.
   const deadline = host.deadlines === undefined ? undefined : deadlineOf(options);
   const conn = await host.getconn(deadline === undefined ? options : deadline.waitOptions() as G);
-  // fn may return conn itself: then never commit, roll back or return the next borrower's lease.
-  const lease = host.leaseOf(conn);
-  try {
-    const result = deadline === undefined ? await fn(conn) : await underDeadline(host, conn, deadline, fn, false);
-    if (!host.holds(conn, lease)) throw host.leaseEnded(conn, "withConnection");
-    await finish(host, conn, false);
-    return result;
-  } catch (error) {
-    if (!(error instanceof FinishTimeout) && host.holds(conn, lease)) await rollbackQuietly(host, conn);
-    throw error;
-  } finally {
-    if (host.holds(conn, lease)) await host.putconn(conn);
-  }
+  return await onLease(
+    host,
+    conn,
+    () => deadline === undefined ? fn(conn) : underDeadline(host, conn, deadline, fn, false),
+    "withConnection",
+  );
 }
 
 /**
@@ -149,29 +142,52 @@ export async function transaction<K, T>(
   const deadline = deadlineOf(options);
   for (let attempt = 0;; attempt++) {
     const conn = await host.getconn(deadline?.waitOptions());
-    const lease = host.leaseOf(conn); // see withConnection
+    const work = async (c: K) => {
+      await host.query(c, begin);
+      return await fn(c);
+    };
     try {
-      let result: T;
-      if (deadline === undefined || host.deadlines === undefined) {
-        await host.query(conn, begin);
-        result = await fn(conn);
-      } else {
-        result = await underDeadline(host, conn, deadline, async (c) => {
-          await host.query(c, begin);
-          return await fn(c);
-        }, true);
-      }
-      if (!host.holds(conn, lease)) throw host.leaseEnded(conn, "transaction");
-      await finish(host, conn, true);
-      return result;
+      return await onLease(
+        host,
+        conn,
+        () =>
+          deadline === undefined || host.deadlines === undefined
+            ? work(conn)
+            : underDeadline(host, conn, deadline, work, true),
+        "transaction",
+      );
     } catch (error) {
-      if (!(error instanceof FinishTimeout) && host.holds(conn, lease)) await rollbackQuietly(host, conn);
       if (attempt >= retries || !isRetryable(error)) throw error;
       host.onRetry?.(error);
-    } finally {
-      if (host.holds(conn, lease)) await host.putconn(conn);
     }
     await sleep((5 + Math.random() * 20) * 2 ** Math.min(attempt, 6));
+  }
+}
+
+/**
+ * One use of a borrowed connection by `withConnection` / `transaction`: runs
+ * `work`, then commits what it left open (`helper` "transaction": the pool
+ * opened it, so anything else means it did not commit), rolls back on throw,
+ * and gives the connection back. `work` may return the connection itself: then
+ * nothing is committed, rolled back or returned on the next borrower's lease.
+ */
+async function onLease<K, T>(
+  host: TransactionHost<K, never>,
+  conn: K,
+  work: () => Promise<T> | T,
+  helper: "withConnection" | "transaction",
+): Promise<T> {
+  const lease = host.leaseOf(conn);
+  try {
+    const result = await work();
+    if (!host.holds(conn, lease)) throw host.leaseEnded(conn, helper);
+    await finish(host, conn, helper === "transaction");
+    return result;
+  } catch (error) {
+    if (!(error instanceof FinishTimeout) && host.holds(conn, lease)) await rollbackQuietly(host, conn);
+    throw error;
+  } finally {
+    if (host.holds(conn, lease)) await host.putconn(conn);
   }
 }
 
