@@ -356,7 +356,9 @@ export class ConnectionPool<C extends object = pg.Client> {
         },
         release: (conn) => this.putconn(conn),
         waiting: () => this.#waiters.size,
-        canGrow: () => this.#state === "open" && this.#all.size + this.#pending < this.#o.maxSize,
+        // With a capGroup, only while the group has a free slot: growth is an opportunity, never a wait on others.
+        canGrow: () =>
+          this.#state === "open" && this.#all.size + this.#pending < this.#o.maxSize && (this.#cap?.hasRoom() ?? true),
         tooMany: () => this.#overMaxWaiting(),
       })
       : undefined;

@@ -153,6 +153,12 @@ export class CapGroupMember {
     this.#join().catch(() => {}); // close() during the join: the attempts waiting for it see the error
   }
 
+  /** A slot is free in the group right now (so a new connection would not wait for another isolate). */
+  hasRoom(): boolean {
+    const table = this.#table;
+    return table !== undefined && table.used < table.max;
+  }
+
   /** The group's figures, for `getStats()`. */
   stats(): CapGroupStats {
     const table = this.#table;
