@@ -23,6 +23,9 @@ async function withDrizzle(
     const db = drizzle({ client: toPgPool(pool) });
     try {
       await db.execute(sql`create table items (id serial primary key, name text not null, qty int not null)`);
+      // Start quiet: the first request may have started a second connection that is still opening, which
+      // poolSize counts and poolAvailable does not; the tests compare the two.
+      await waitFor(() => pool.getStats().poolAvailable === pool.getStats().poolSize);
       await fn(db, pool, appName);
     } finally {
       await pool.close();

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { type Generated, Kysely, PostgresDialect, sql } from "kysely";
 import { ConnectionPool, toPgPool } from "../mod.ts";
-import { withTestDatabase } from "./_db.ts";
+import { waitFor, withTestDatabase } from "./_db.ts";
 import { peakBackends, withAppName } from "./_orm.ts";
 
 interface Database {
@@ -18,6 +18,9 @@ async function withKysely(
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: toPgPool(pool) }) });
     try {
       await sql`create table items (id serial primary key, name text not null, qty int not null)`.execute(db);
+      // Start quiet: the first request may have started a second connection that is still opening, which
+      // poolSize counts and poolAvailable does not; the tests compare the two.
+      await waitFor(() => pool.getStats().poolAvailable === pool.getStats().poolSize);
       await fn(db, pool, appName);
     } finally {
       await db.destroy(); // ends the facade, which closes the pool
