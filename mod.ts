@@ -31,13 +31,13 @@
  *
  * @module
  */
-export { ConnectionPool } from "./src/pool.ts";
-export type { GetconnOptions, OpenOptions, PooledConnection, PutconnOptions } from "./src/pool.ts";
-export { NullConnectionPool } from "./src/null_pool.ts";
-export type { ConnectionPoolOptions } from "./src/pool.ts";
-export type { BackoffOptions } from "./src/_backoff.ts";
+export { ConnectionPool } from "./src/pool/connection_pool.ts";
+export type { GetconnOptions, OpenOptions, PooledConnection, PutconnOptions } from "./src/pool/connection_pool.ts";
+export { NullConnectionPool } from "./src/pool/null_pool.ts";
+export type { ConnectionPoolOptions } from "./src/pool/connection_pool.ts";
+export type { BackoffOptions } from "./src/pool/_backoff.ts";
 export type { PoolStats } from "./src/stats.ts";
-export type { IsolationLevel, TransactionOptions } from "./src/transaction.ts";
+export type { IsolationLevel, TransactionOptions } from "./src/query/transaction.ts";
 export {
   ConnectionLostError,
   HostsExhaustedError,
@@ -53,18 +53,18 @@ export { createPgDriver } from "./src/drivers/pg.ts";
 export { type StatsSource, toPrometheus } from "./src/metrics/prometheus.ts";
 export type { PgDriverOptions } from "./src/drivers/pg.ts";
 export type { ConninfoFunction } from "./src/drivers/pg_conninfo_fn.ts";
-export type { DeadlineOptions } from "./src/deadline.ts";
+export type { DeadlineOptions } from "./src/query/deadline.ts";
 export { AbstractConnectionPool } from "./src/classic/abstract_pool.ts";
 export type { DiscardReason, PoolKey } from "./src/classic/abstract_pool.ts";
 export { SimpleConnectionPool } from "./src/classic/simple_pool.ts";
 export { ThreadedConnectionPool } from "./src/classic/threaded_pool.ts";
 export { PersistentConnectionPool } from "./src/classic/persistent_pool.ts";
 export type { ClassicPoolOptions } from "./src/classic/options.ts";
-export { AttachedPool, attachPool, RemoteConnection } from "./src/shared/worker.ts";
-export type { AttachedGetconnOptions, AttachOptions, TransactionStatus } from "./src/shared/worker.ts";
-export type { ShareOptions } from "./src/shared/owner.ts";
-export { PgPool, toPgPool } from "./src/pg_pool.ts";
-export type { PgConnectCallback, PgPoolClient, PgPoolOptions, PgQueryCallback } from "./src/pg_pool.ts";
+export { AttachedPool, attachPool, RemoteConnection } from "./src/workers/worker.ts";
+export type { AttachedGetconnOptions, AttachOptions, TransactionStatus } from "./src/workers/worker.ts";
+export type { ShareOptions } from "./src/workers/owner.ts";
+export { PgPool, toPgPool } from "./src/compat/pg_pool.ts";
+export type { PgConnectCallback, PgPoolClient, PgPoolOptions, PgQueryCallback } from "./src/compat/pg_pool.ts";
 export { createDenoPostgresDriver } from "./src/drivers/deno_postgres.ts";
 export type {
   DenoPostgresClient,

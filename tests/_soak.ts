@@ -2,7 +2,7 @@
  * The chaos soak: many tasks borrow connections while a chaos loop kills
  * backends and cuts or stalls the network, and borrowers throw on purpose.
  * Invariants are checked continuously and at the end. Run by `tests/soak.ts`
- * (long, `deno task soak`) and `tests/faults_soak_test.ts` (short, default run).
+ * (long, `deno task soak`) and `tests/faults/soak_test.ts` (short, default run).
  *
  * @module
  */

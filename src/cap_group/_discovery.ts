@@ -15,7 +15,7 @@
  * @module
  */
 import { SlotTable } from "./_slot_table.ts";
-import { sleep, Timers } from "../_timers.ts";
+import { sleep, Timers } from "../_util/_timers.ts";
 
 /** How long a joiner listens before the election. */
 export const DISCOVERY_MS = 250;

@@ -15,10 +15,10 @@
 import type { Logger } from "@logtape/logtape";
 import type { Driver } from "../driver.ts";
 import { PoolClosedError, PoolError } from "../errors.ts";
-import { Timers } from "../_timers.ts";
+import { Timers } from "../_util/_timers.ts";
 import { GroupChannel } from "./_discovery.ts";
 import { hash32, MAX_ROWS, type Row, SlotTable } from "./_slot_table.ts";
-import { untilAborted } from "../_abort.ts";
+import { untilAborted } from "../_util/_abort.ts";
 
 /** Heartbeat period: each member writes the time into its row this often. */
 export const HEARTBEAT_MS = 1_000;

@@ -6,15 +6,15 @@
  */
 import type pg from "pg";
 import type { Logger } from "@logtape/logtape";
-import { Connections } from "../_connections.ts";
-import { type Entry, entryOf, type Owner } from "../_entry.ts";
-import { describeError, poolLogger } from "../_log.ts";
-import { prepareForReuse } from "../_return_path.ts";
+import { Connections } from "../core/_connections.ts";
+import { type Entry, entryOf, type Owner } from "../core/_entry.ts";
+import { describeError, poolLogger } from "../_util/_log.ts";
+import { prepareForReuse } from "../core/_return_path.ts";
 import type { Driver } from "../driver.ts";
 import { PoolClosedError, PoolError, PoolExhaustedError } from "../errors.ts";
 import { type ClassicPoolOptions, resolveClassicArgs } from "./options.ts";
-import { poolInfo, SharedPool, type ShareOptions } from "../shared/owner.ts";
-import { classicShareOps } from "../shared/classic.ts";
+import { poolInfo, SharedPool, type ShareOptions } from "../workers/owner.ts";
+import { classicShareOps } from "../workers/classic.ts";
 
 /**
  * What a connection is bound to while in use: psycopg2's hashable key. Keys

@@ -5,7 +5,7 @@
  */
 import type pg from "pg";
 import type { Driver } from "../driver.ts";
-import { callback, checkDriver, count, defaultDriver, duration, isConninfo, poolName } from "../_validate.ts";
+import { callback, checkDriver, count, defaultDriver, duration, isConninfo, poolName } from "../_util/_validate.ts";
 
 /**
  * The options-object form of a classic pool's third argument, for what

@@ -7,7 +7,7 @@
 import type pg from "pg";
 import { PoolError } from "../errors.ts";
 import { AbstractConnectionPool, type PoolKey } from "./abstract_pool.ts";
-import type { ShareOptions } from "../shared/owner.ts";
+import type { ShareOptions } from "../workers/owner.ts";
 
 /** The key of the isolate that owns the pool (psycopg2 keys by thread id). */
 const THIS_ISOLATE: unique symbol = Symbol("tidepool.this-isolate");

@@ -5,7 +5,7 @@
  */
 import type pg from "pg";
 import { AbstractConnectionPool, type PoolKey } from "./abstract_pool.ts";
-import type { ShareOptions } from "../shared/owner.ts";
+import type { ShareOptions } from "../workers/owner.ts";
 
 /**
  * psycopg2's `SimpleConnectionPool`: `getconn(key?)`, `putconn(conn, key?,

@@ -15,9 +15,9 @@
  */
 import { type ConnectionStatus, type Driver, type QueryResult, statusOfReadyByte } from "../driver.ts";
 import { watchConn, WireState } from "./_wire_watch.ts";
-import { scrubberOf } from "../_scrub.ts";
-import { type Conninfo, parseConninfo } from "../_conninfo.ts";
-import { MAX_DELAY } from "../_timers.ts";
+import { scrubberOf } from "./_scrub.ts";
+import { type Conninfo, parseConninfo } from "./_conninfo.ts";
+import { MAX_DELAY } from "../_util/_timers.ts";
 
 /** What the driver uses of a deno-postgres `Client` (jsr:@db/postgres 0.19). */
 export interface DenoPostgresClient {

@@ -11,11 +11,11 @@ import { sendCancelRequest } from "./_pg_cancel.ts";
 import { type ConninfoFunction, conninfoFunctionDriver } from "./pg_conninfo_fn.ts";
 import { markBaseline, restoreBaseline } from "./_pg_session.ts";
 import { SESSION_ENDING } from "./_wire_watch.ts";
-import { clientConfig, type Conninfo, describeConninfo, hostLabel, parseConninfo } from "../_conninfo.ts";
-import { scrubber } from "../_scrub.ts";
-import { fitsReported, mismatch, passesFor, sessionFits, type SessionWant } from "../_session_attrs.ts";
+import { clientConfig, type Conninfo, describeConninfo, hostLabel, parseConninfo } from "./_conninfo.ts";
+import { scrubber } from "./_scrub.ts";
+import { fitsReported, mismatch, passesFor, sessionFits, type SessionWant } from "./_session_attrs.ts";
 import { HostsExhaustedError } from "../errors.ts";
-import { MAX_DELAY, within } from "../_timers.ts";
+import { MAX_DELAY, within } from "../_util/_timers.ts";
 
 /** Options of {@linkcode createPgDriver}. */
 export interface PgDriverOptions {

@@ -8,7 +8,7 @@
 import type pg from "pg";
 import type { Driver } from "../driver.ts";
 import { PoolError } from "../errors.ts";
-import { within } from "../_timers.ts";
+import { within } from "../_util/_timers.ts";
 
 /**
  * A `conninfo` computed for each new connection: a string or a `pg.ClientConfig`, sync or async.

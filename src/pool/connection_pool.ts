@@ -1,0 +1,1456 @@
+/**
+ * `ConnectionPool`: psycopg_pool's pool for Deno.
+ *
+ * @module
+ */
+import type pg from "pg";
+import type { Logger } from "@logtape/logtape";
+import { Backoff } from "./_backoff.ts";
+import { FailFast } from "./_failfast.ts";
+import { Drain } from "./_drain.ts";
+import { startKeepalive } from "./_keepalive.ts";
+import {
+  type Deadline,
+  type DeadlineHost,
+  deadlineOf,
+  type DeadlineOptions,
+  underDeadline,
+} from "../query/deadline.ts";
+import { poolerDriver, resolvePooler } from "../query/_pooler.ts";
+import { Deque } from "./_deque.ts";
+import { Connections } from "../core/_connections.ts";
+import { type Entry, entryOf, holdsLease, leaseOf, returnedInScope } from "../core/_entry.ts";
+import { Jobs } from "./_jobs.ts";
+import { type LeakDetector, leakDetector } from "./_leak.ts";
+import { describeError, poolLogger } from "../_util/_log.ts";
+import { prepareForReuse } from "../core/_return_path.ts";
+import { pipelinable, PipelineLane } from "../query/_pipeline.ts";
+import { MAX_DELAY, Timers, within } from "../_util/_timers.ts";
+import { Waiter, WaiterQueue } from "./_waiters.ts";
+import { offAbort, onAbort } from "../_util/_abort.ts";
+import { type Driver, FORGET_SESSION, type ForgetsSession, type QueryResult } from "../driver.ts";
+import { lastErrorSuffix, PoolClosedError, PoolError, PoolTimeoutError, TooManyRequestsError } from "../errors.ts";
+import { checkSizes, type ResolvedOptions, resolveOptions } from "./options.ts";
+import { count, defaultDriver, duration } from "../_util/_validate.ts";
+import type { BackoffOptions } from "./_backoff.ts";
+import type { ConninfoFunction } from "../drivers/pg_conninfo_fn.ts";
+import { type PoolCounters, type PoolStats, zeroCounters } from "../stats.ts";
+import {
+  transaction as runTransaction,
+  type TransactionHost,
+  type TransactionOptions,
+  withConnection as runWithConnection,
+} from "../query/transaction.ts";
+import { poolInfo, SharedPool, type ShareOptions } from "../workers/owner.ts";
+import { CapGroupMember } from "../cap_group/_member.ts";
+
+/** A connection lent by a pool: the driver's own object, also `AsyncDisposable` (returns it). */
+export type PooledConnection<C> = C & AsyncDisposable;
+
+/**
+ * Options of a {@linkcode ConnectionPool}. Every duration is in milliseconds.
+ * Unknown option names are refused with a `TypeError`, so a typo never goes
+ * unnoticed.
+ *
+ * @example A pool of 4 to 10 connections
+ * ```ts
+ * import type { ConnectionPoolOptions } from "@tidepool/pg";
+ * const options: ConnectionPoolOptions = {
+ *   conninfo: "postgres://app@localhost/app",
+ *   minSize: 4,
+ *   maxSize: 10,
+ *   timeout: 5_000,
+ * };
+ * ```
+ */
+export interface ConnectionPoolOptions<C extends object = pg.Client> {
+  /**
+   * Connection string or `pg.ClientConfig`, or a function (sync or async) returning one, called for every new
+   * connection (rotating passwords, IAM tokens); it shares `connectTimeout` with the attempt, its errors are
+   * connection errors and its result is never logged. Required unless `driver` is given.
+   */
+  conninfo?: string | pg.ClientConfig | ConninfoFunction;
+  /** A driver to use instead of node-postgres (tests, benchmarks, other drivers). */
+  driver?: Driver<C>;
+  /**
+   * Connections kept open. @default 4, or `maxSize` when that is below 4 (0 for NullConnectionPool)
+   */
+  minSize?: number;
+  /**
+   * Most connections open at once. @default minSize, or 10 when minSize is 0 (unbounded for NullConnectionPool)
+   */
+  maxSize?: number;
+  /** Name used in logs, errors and metrics. @default "pool-1", "pool-2", ... */
+  name?: string;
+  /** Longest wait of `getconn`/`connection` for a connection, in ms. @default 30000 */
+  timeout?: number;
+  /** Requests allowed to queue; 0 = unbounded. @default 0 */
+  maxWaiting?: number;
+  /** A connection is replaced after this long (jittered down 5-10%); 0 = never. @default 3600000 */
+  maxLifetime?: number;
+  /** Idle connections above minSize are closed after this long; 0 = never. @default 600000 */
+  maxIdle?: number;
+  /** Give up re-filling after failures for this long, then call `reconnectFailed`. @default 300000 */
+  reconnectTimeout?: number;
+  /** Called when re-filling gave up after `reconnectTimeout`. @default none */
+  reconnectFailed?: (pool: ConnectionPool<C>) => void;
+  /** Concurrent background connection attempts. @default 3 */
+  numWorkers?: number;
+  // The callbacks' parameters are NoInfer: C comes from `driver` (else pg.Client), never from a
+  // callback such as `ConnectionPool.discardAll`, whose `{ query(): Promise<unknown> }` would become C.
+  /** Runs on each new connection before first use; a throw discards it. @default none */
+  configure?: (conn: NoInfer<C>) => Promise<void> | void;
+  /** Runs on each returned connection; a throw discards it. @default none */
+  reset?: (conn: NoInfer<C>) => Promise<void> | void;
+  /** Runs on checkout; a connection that fails it is discarded. @default none */
+  check?: (conn: NoInfer<C>) => Promise<void> | void;
+  /** Which idle connection is handed out first: the most recently returned (`"lifo"`) or the longest idle. @default "lifo" */
+  order?: "fifo" | "lifo";
+  /** Warn with the borrower's stack when a connection stays out this long; 0 = off. @default 0 */
+  leakDetectionThreshold?: number;
+  /** Limit of one connection attempt, and of configure/reset/rollback/probes, in ms; 0 = none. @default 10000 */
+  connectTimeout?: number;
+  /** Reconnect backoff: start, growth and jitter. @default { initialDelay: 1000, multiplier: 2, jitter: 0.1 } */
+  backoff?: BackoffOptions;
+  /**
+   * Probe idle connections this often (one at a time, never a borrowed one) and replace dead ones, so a
+   * connection silently dropped by a firewall or NAT is found before a borrower gets it; 0 = off. @default 0
+   */
+  keepaliveInterval?: number;
+  /** When nothing is borrowed or waiting, the pool's sockets do not keep the process alive (pg-pool's option). @default false */
+  allowExitOnIdle?: boolean;
+  /**
+   * `"transaction"` when `conninfo` points at PgBouncer, Supavisor or RDS Proxy in transaction mode: named prepared
+   * statements and statements that leave session state (`SET` without `LOCAL`, `LISTEN`, session advisory locks,
+   * temp tables without `ON COMMIT DROP`, `WITH HOLD` cursors, `PREPARE`, `DISCARD`) are refused with a `TypeError`,
+   * and `reset: ConnectionPool.discardAll` is refused. @default undefined (a direct connection)
+   */
+  pooler?: "transaction";
+  /**
+   * `pool.query()` statements in flight on one connection (pipelining, drivers that support it); 1 = off.
+   * A call with a deadline (`timeout`/`signal`) is never pipelined. @default 16 (1 for NullConnectionPool)
+   */
+  pipeline?: number;
+  /**
+   * Share one budget of `maxSize` server connections with the pools of the
+   * same name in the other isolates of this process (`deno serve --parallel`,
+   * Workers). Each isolate keeps its own sockets. @default none
+   */
+  capGroup?: string;
+}
+
+/** Options of `getconn()` / `connection()`. */
+export interface GetconnOptions {
+  /** Longest wait in ms. @default the pool's `timeout` */
+  timeout?: number;
+  /** Aborting rejects the request with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** Options of `putconn()`. */
+export interface PutconnOptions {
+  /**
+   * Close the connection instead of keeping it, and open a replacement if the
+   * pool needs one (psycopg2's `putconn(conn, close=True)`, pg-pool's
+   * `release(err)`): for a connection the borrower no longer trusts.
+   * @default false
+   */
+  discard?: boolean;
+}
+
+/** Options of `open()`. */
+export interface OpenOptions {
+  /** Resolve only when `minSize` connections are ready. @default false */
+  wait?: boolean;
+  /** With `wait`, reject with `PoolTimeoutError` after this many ms. @default 30000 */
+  timeout?: number;
+}
+
+/** Internal: how a pool subclass keeps connections (`NullConnectionPool` keeps none). */
+export interface PoolPolicy {
+  /** Whether a returned connection with no waiter stays idle. */
+  keepIdle: boolean;
+  /** Whether each waiter may start its own connection attempt (else one grow at a time). */
+  growPerWaiter: boolean;
+}
+
+const MODERN: PoolPolicy = { keepIdle: true, growPerWaiter: false };
+const RESOLVED: Promise<void> = Promise.resolve();
+/** Past close()'s timeout, how long closes may still finish cleanly before their sockets are destroyed. */
+const CLOSE_GRACE_MS = 100;
+let poolCounter = 0;
+
+type State = "new" | "open" | "closed";
+
+/**
+ * A pool of PostgreSQL connections with psycopg_pool's behaviour: `minSize`
+ * connections kept warm by background workers, growth to `maxSize` on demand,
+ * FIFO waiters with timeouts, rollback of dirty returns, `maxLifetime` and
+ * `maxIdle`, reconnection with backoff, and stats.
+ *
+ * @typeParam C The driver's connection type (`pg.Client` by default).
+ * @example Borrow a connection for a scope
+ * ```ts
+ * import { ConnectionPool } from "@tidepool/pg";
+ * const pool = new ConnectionPool({ conninfo: Deno.env.get("DATABASE_URL"), minSize: 2, maxSize: 10 });
+ * await pool.open({ wait: true });
+ * {
+ *   await using conn = await pool.connection();
+ *   const { rows } = await conn.query("select 1 as x");
+ *   console.log(rows[0].x);
+ * }
+ * await pool.close();
+ * ```
+ */
+export class ConnectionPool<C extends object = pg.Client> {
+  readonly #driver: Driver<C>;
+  readonly #o: ResolvedOptions;
+  readonly #name: string;
+  readonly #policy: PoolPolicy;
+  readonly #reset: ((conn: C) => Promise<void> | void) | undefined;
+  readonly #check: ((conn: C) => Promise<void> | void) | undefined;
+  readonly #reconnectFailed: ((pool: ConnectionPool<C>) => void) | undefined;
+  readonly #log: Logger;
+  readonly #timers = new Timers();
+  readonly #leaks: LeakDetector;
+
+  #state: State = "new";
+  /** Opening, adopting, discarding and closing connections (src/core/_connections.ts). */
+  readonly #connections: Connections<C>;
+  /** Every open connection, whatever its state (the lifecycle's set). */
+  readonly #all: Set<Entry<C>>;
+  readonly #idle = new Deque<Entry<C>>();
+  readonly #waiters = new WaiterQueue<C | Entry<C>>((waiter) => this.#timedOut(waiter));
+  /** Callers of `wait()` / `open({wait})`, settled when `minSize` are ready. */
+  readonly #readyWaiters = new Set<Waiter<void>>();
+  /** Connection attempts in flight or waiting for their backoff; counted in the size. */
+  #pending = 0;
+  /** Of #pending, the attempts waiting for their backoff timer (dropped by close). */
+  #retrying = 0;
+  /** One growth beyond minSize at a time (psycopg_pool, HikariCP's spike rule). */
+  #growing = false;
+  /** Fewest idle connections seen since the last shrink: that many were not needed (maxIdle). */
+  #idleLow = 0;
+  #lastError: Error | undefined;
+  /** When `reconnectFailed` was last called in the current outage; a connection that opens ends the outage. */
+  #toldOutageAt: number | undefined;
+  #counters: PoolCounters = zeroCounters();
+  /** Set while attempts fail with an error waiting will not fix: requests are refused at once. */
+  readonly #failFast = new FailFast();
+  /** Connections `drain()` marked for replacement, and the drains waiting for the refill. */
+  readonly #drain = new Drain<Entry<C>>();
+  /** Connection attempts and retries, on at most numWorkers loops. */
+  readonly #jobs: Jobs;
+  /** close() waiting for the borrowed connections to come back. */
+  #allReturned: Waiter<void> | undefined;
+  /** The work of the first `close()`, returned to every later call. */
+  #closeWork: Promise<void> | undefined;
+  /** Where `pool.query()` statements are pipelined; undefined when `pipeline` is 1 or the driver cannot. */
+  readonly #lane: PipelineLane<C> | undefined;
+  /** The ports lent to Workers by `share()`, made on first use. */
+  #sharing: SharedPool<C> | undefined;
+  /** What `withConnection()` / `transaction()` run against (src/query/transaction.ts). */
+  readonly #tx: TransactionHost<PooledConnection<C>, GetconnOptions | undefined>;
+  /** Statements under a deadline (query, withConnection, transaction): cancelled on the server past it. */
+  readonly #deadlines: DeadlineHost<C>;
+  /** The connection budget shared with other isolates (`capGroup`); it wraps #driver. */
+  readonly #cap: CapGroupMember | undefined;
+
+  /**
+   * Creates a pool. Does no I/O: connections open on `open()` or first use.
+   *
+   * @param options See {@linkcode ConnectionPoolOptions}.
+   * @throws {TypeError} An option has the wrong type or an unknown name.
+   * @throws {RangeError} An option is out of range (`maxSize < minSize`, negative duration, ...).
+   */
+  constructor(options: ConnectionPoolOptions<C>);
+  /** @internal @ignore Subclasses pass a policy and their defaults. */
+  constructor(
+    options: ConnectionPoolOptions<C>,
+    policy: PoolPolicy,
+    defaults: { minSize: number; maxSize?: number; pipeline?: number },
+  );
+  /** @ignore The implementation: hidden from the docs like the internal overload. */
+  constructor(
+    options: ConnectionPoolOptions<C>,
+    policy: PoolPolicy = MODERN,
+    defaults: { minSize: number; maxSize?: number; pipeline?: number } = { minSize: 4 },
+  ) {
+    this.#o = resolveOptions(options, defaults);
+    this.#policy = policy;
+    this.#name = this.#o.name ?? `pool-${++poolCounter}`;
+    const driver = options.driver ?? defaultDriver<C>(options.conninfo!, this.#o.connectTimeout);
+    // Behind a transaction pooler every connection the driver opens checks its statements (src/query/_pooler.ts).
+    const checked = resolvePooler(this.#o.pooler, options.reset === ConnectionPool.discardAll)
+      ? poolerDriver(driver)
+      : driver;
+    this.#cap = this.#o.capGroup === undefined ? undefined : new CapGroupMember(
+      this.#o.capGroup,
+      this.#o.maxSize,
+      this.#o.minSize,
+      {
+        shedIdle: () => this.#shedIdle(),
+        clampMinSize: (minSize) => void this.resize(minSize, this.#o.maxSize).catch(() => {}),
+        waiting: () => this.#waiters.size,
+        log: poolLogger(this.#name),
+        pool: this.#name,
+      },
+    );
+    // Every connect reserves a group slot first; every close frees it once the socket closed.
+    this.#driver = this.#cap?.wrap(checked) ?? checked;
+    this.#reset = options.reset;
+    this.#check = options.check;
+    this.#reconnectFailed = options.reconnectFailed;
+    this.#log = poolLogger(this.#name);
+    this.#connections = new Connections<C>({
+      driver: this.#driver,
+      name: this.#name,
+      log: this.#log,
+      configure: options.configure,
+      connectTimeout: this.#o.connectTimeout,
+    });
+    this.#all = this.#connections.all;
+    this.#jobs = new Jobs(
+      this.#o.numWorkers,
+      (error) =>
+        this.#log.error("Pool {pool}: background job failed: {error}", {
+          pool: this.#name,
+          error: describeError(error),
+        }),
+    );
+    this.#deadlines = {
+      run: (conn, deadline, work) => {
+        const lease = leaseOf(conn); // the caller's: the watch ends with it (work may give conn back early)
+        return underDeadline(this.#driver, conn, deadline, work, this.#o.connectTimeout, () => holdsLease(conn, lease));
+      },
+      pastDeadline: (deadline) =>
+        deadline.signal?.aborted ? deadline.signal.reason : new PoolTimeoutError(
+          `The transaction passed its deadline of ${deadline.timeout} ms on pool '${this.#name}' and was rolled back`,
+        ),
+    };
+    this.#tx = {
+      deadlines: this.#deadlines,
+      getconn: (o) => this.getconn(o),
+      putconn: (conn) => this.putconn(conn),
+      status: (conn) => this.#driver.status(conn),
+      query: (conn, text) => this.#driver.query(conn, text),
+      finishTimeout: this.#o.connectTimeout,
+      leaseOf: (conn) => leaseOf(conn),
+      holds: (conn, lease) => holdsLease(conn, lease),
+      leaseEnded: (_conn, helper) => this.closed ? this.#closedError() : returnedInScope(helper),
+      onRetry: (error) =>
+        this.#log.debug("Pool {pool}: retrying transaction after {code}", {
+          pool: this.#name,
+          code: (error as { code?: string }).code,
+        }),
+    };
+    this.#leaks = leakDetector(
+      this.#o.leakDetectionThreshold,
+      this.#timers,
+      this.#log,
+      this.#name,
+    );
+    this.#lane = this.#o.pipeline > 1 && this.#driver.setPipelined !== undefined
+      ? new PipelineLane(this.#driver, this.#o.pipeline, {
+        name: this.#name,
+        timeout: () => this.#o.timeout,
+        takeIdle: () => this.#lendIdle(),
+        acquire: () => {
+          const conn = this.getconn();
+          this.#counters.requestsNum--; // the statements it serves were counted by query()
+          return conn;
+        },
+        release: (conn) => this.putconn(conn),
+        waiting: () => this.#waiters.size,
+        // With a capGroup, only while the group has a free slot: growth is an opportunity, never a wait on others.
+        canGrow: () =>
+          this.#state === "open" && this.#all.size + this.#pending < this.#o.maxSize && (this.#cap?.hasRoom() ?? true),
+        tooMany: () => this.#overMaxWaiting(),
+      })
+      : undefined;
+  }
+
+  /**
+   * A `check` callback that probes the connection with an empty query.
+   *
+   * @param conn A pg connection.
+   * @example
+   * ```ts
+   * import { ConnectionPool } from "@tidepool/pg";
+   * const pool = new ConnectionPool({ conninfo: "postgres://localhost/app", check: ConnectionPool.checkConnection });
+   * ```
+   */
+  static async checkConnection(
+    conn: { query(text: string): Promise<unknown> },
+  ): Promise<void> {
+    await conn.query("");
+  }
+
+  /**
+   * A `reset` callback that runs `DISCARD ALL`: clears SET, temp tables,
+   * prepared statements, LISTEN, advisory locks, and resets the role. On a
+   * `pg.Client` it also undoes the borrower's JS-side changes: type parsers
+   * (`setTypeParser`) and event listeners added since the pool adopted the
+   * connection (after `configure`) are dropped.
+   *
+   * @param conn A pg connection.
+   * @example
+   * ```ts
+   * import { ConnectionPool } from "@tidepool/pg";
+   * const pool = new ConnectionPool({ conninfo: "postgres://localhost/app", reset: ConnectionPool.discardAll });
+   * ```
+   */
+  static async discardAll(
+    conn: { query(text: string): Promise<unknown> },
+  ): Promise<void> {
+    await conn.query("DISCARD ALL");
+    // The driver forgets what it cached about the session (pg: prepared statement names, and the type
+    // parsers and listeners the borrower added).
+    (conn as ForgetsSession)[FORGET_SESSION]?.();
+  }
+
+  /** The pool's name, used in logs, errors and metrics. */
+  get name(): string {
+    return this.#name;
+  }
+  /** Connections kept open. */
+  get minSize(): number {
+    return this.#o.minSize;
+  }
+  /** Most connections open at once. */
+  get maxSize(): number {
+    return this.#o.maxSize;
+  }
+  /** True once `close()` was called; a closed pool never reopens. */
+  get closed(): boolean {
+    return this.#state === "closed";
+  }
+  /** Default wait of `getconn()`, in ms. */
+  get timeout(): number {
+    return this.#o.timeout;
+  }
+
+  /**
+   * Starts filling the pool to `minSize` in the background.
+   *
+   * @param options `wait: true` resolves only when `minSize` connections are ready.
+   * @throws {PoolClosedError} The pool was closed.
+   * @throws {PoolTimeoutError} With `wait`, not ready in `timeout`; the pool stays open and keeps filling.
+   */
+  async open(options: OpenOptions = {}): Promise<void> {
+    if (this.#state === "closed") throw this.#closedError();
+    if (this.#state === "new") {
+      this.#state = "open";
+      this.#log.debug("Pool {pool} opening to {target}", {
+        pool: this.#name,
+        target: this.#driver.description,
+      });
+      this.#startMaintenance();
+      this.#cap?.start(); // joins the group now, so its figures show before the first connection
+      this.#maybeGrow();
+    }
+    if (options.wait) await this.wait({ timeout: options.timeout });
+  }
+
+  /**
+   * Waits until `minSize` connections are ready.
+   *
+   * @param options `timeout` in ms (default 30000).
+   * @throws {PoolTimeoutError} Not ready in time; `cause` is the last connection error. The pool stays open.
+   */
+  wait(options: { timeout?: number } = {}): Promise<void> {
+    const timeout = duration(options.timeout, "timeout", 30_000);
+    if (this.#state === "closed") return Promise.reject(this.#closedError());
+    if (this.#state === "new") void this.open();
+    if (this.#all.size >= this.#o.minSize) return RESOLVED;
+    const waiter = new Waiter<void>();
+    this.#readyWaiters.add(waiter);
+    const timer = setTimeout(() => {
+      waiter.reject(
+        new PoolTimeoutError(
+          `Pool '${this.#name}' not ready after ${timeout} ms: ${this.#counts()}${lastErrorSuffix(this.#lastError)}`,
+          {
+            cause: this.#lastError,
+          },
+        ),
+      );
+    }, Math.min(timeout, MAX_DELAY));
+    waiter.onSettle(() => {
+      clearTimeout(timer);
+      this.#readyWaiters.delete(waiter);
+    });
+    return waiter.promise;
+  }
+
+  /**
+   * Borrows a connection: an idle one at once, else waits (FIFO) for one to be
+   * returned or opened. Return it with `putconn()`, or use `connection()`.
+   *
+   * @param options `timeout` (ms) and an abort `signal`.
+   * @returns The driver's connection, also `AsyncDisposable`.
+   * @throws {PoolTimeoutError} None became free in time (message has the counts, `cause` the last connection error).
+   * @throws {TooManyRequestsError} `maxWaiting` requests already wait.
+   * @throws {PoolClosedError} The pool is closed.
+   * @example
+   * ```ts
+   * import { ConnectionPool } from "@tidepool/pg";
+   * const pool = new ConnectionPool({ conninfo: Deno.env.get("DATABASE_URL") });
+   * const conn = await pool.getconn({ timeout: 1_000 });
+   * try {
+   *   await conn.query("select 1");
+   * } finally {
+   *   await pool.putconn(conn);
+   * }
+   * await pool.close();
+   * ```
+   */
+  getconn(options?: GetconnOptions): Promise<PooledConnection<C>> {
+    if (this.#state !== "open") {
+      if (this.#state === "closed") return Promise.reject(this.#closedError());
+      void this.open();
+    }
+    this.#counters.requestsNum++;
+    if (options?.signal?.aborted) {
+      this.#counters.requestsErrors++;
+      return Promise.reject(options.signal.reason);
+    }
+    // Validated once, whether or not a connection is idle: a bad timeout is a bug to surface now.
+    let timeout = this.#o.timeout;
+    if (options?.timeout !== undefined) {
+      try {
+        timeout = duration(options.timeout, "timeout", 0);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    if (this.#check !== undefined) return this.#getconnChecked(timeout, options?.signal);
+    const conn = this.#lendIdle();
+    if (conn !== undefined) return Promise.resolve(conn as PooledConnection<C>);
+    // The connection that frees first is lent inside #release and handed over
+    // as is: one waiter, one promise, no async wrapper.
+    return this.#enqueue(timeout, options?.signal, true) as Promise<PooledConnection<C>>;
+  }
+
+  /**
+   * Borrows a connection for a scope: `await using conn = await pool.connection()`
+   * returns it when the scope exits.
+   *
+   * @param options As for `getconn()`.
+   * @example
+   * ```ts
+   * import { ConnectionPool } from "@tidepool/pg";
+   * const pool = new ConnectionPool({ conninfo: Deno.env.get("DATABASE_URL") });
+   * {
+   *   await using conn = await pool.connection();
+   *   await conn.query("select 1");
+   * }
+   * await pool.close();
+   * ```
+   */
+  connection(options?: GetconnOptions): Promise<PooledConnection<C>> {
+    return this.getconn(options);
+  }
+
+  /**
+   * Returns a connection. An idle one goes back to the pool at once; an open or
+   * failed transaction is rolled back (with a warning); a broken one, one still
+   * running a query, or one whose rollback or `reset` fails is discarded and
+   * replaced; one past `maxLifetime` is replaced. With `{ discard: true }` it is
+   * closed and replaced whatever its state.
+   *
+   * @param conn A connection from `getconn()`.
+   * @param options `discard: true` closes the connection instead of keeping it.
+   * @throws {PoolError} The connection is not from this pool or was already returned.
+   * @example
+   * ```ts
+   * import { ConnectionPool } from "@tidepool/pg";
+   * const pool = new ConnectionPool({ conninfo: Deno.env.get("DATABASE_URL") });
+   * const conn = await pool.getconn();
+   * await pool.putconn(conn);
+   * const suspect = await pool.getconn();
+   * await pool.putconn(suspect, { discard: true }); // closed; the pool opens a replacement
+   * await pool.close();
+   * ```
+   */
+  putconn(conn: C, options?: PutconnOptions): Promise<void> {
+    const entry = entryOf(conn);
+    if (entry === undefined || entry.owner !== this) {
+      return Promise.reject(
+        new PoolError(
+          `Cannot return connection: it is not from pool '${this.#name}'`,
+        ),
+      );
+    }
+    if (entry.state !== "in_use") {
+      // close() closed it at its deadline while borrowed: the borrower's late return is no error.
+      if (entry.state === "closed" && this.#state === "closed") return RESOLVED;
+      return Promise.reject(
+        new PoolError(
+          `Cannot return connection: it was already returned to pool '${this.#name}'`,
+        ),
+      );
+    }
+    this.#leaks.returned(entry);
+    const now = Date.now();
+    this.#counters.usageMs += now - entry.lentAt;
+    entry.state = "reserved";
+    if (options?.discard === true) return this.#discard(entry);
+    if (
+      this.#state === "open" && this.#reset === undefined &&
+      now < entry.expiresAt &&
+      this.#driver.status(entry.conn) === "idle"
+    ) {
+      this.#release(entry, now);
+      return RESOLVED;
+    }
+    return this.#returnSlow(entry);
+  }
+
+  /**
+   * Runs `fn` with a connection; commits a transaction left open on success,
+   * rolls back on throw, and always returns the connection.
+   *
+   * @param fn Work to do with the connection.
+   * @param options One deadline for the wait and `fn`: `timeout` (ms) and/or `signal`. Past it the statement
+   *   running is cancelled on the server (57014) and a transaction left open is rolled back, never committed.
+   * @returns What `fn` returns.
+   * @throws Whatever `fn` throws; {@linkcode PoolError} when `fn` left a failed transaction.
+   * @example
+   * ```ts
+   * import { ConnectionPool } from "@tidepool/pg";
+   * const pool = new ConnectionPool({ conninfo: Deno.env.get("DATABASE_URL") });
+   * const n = await pool.withConnection(async (conn) => (await conn.query("select 1 as n")).rows[0].n);
+   * await pool.close();
+   * ```
+   */
+  withConnection<T>(
+    fn: (conn: PooledConnection<C>) => Promise<T> | T,
+    options?: GetconnOptions,
+  ): Promise<T> {
+    return runWithConnection(this.#tx, fn, options);
+  }
+
+  /**
+   * Runs one statement on a pooled connection. With `pipeline` > 1 (the
+   * default) a statement that needs no session of its own may share a
+   * connection with other `query()` statements in flight (pipelining); one that
+   * could leave state behind (`BEGIN`, `COPY`, several statements) runs on a
+   * connection of its own. An SQL error fails only its own statement.
+   *
+   * @param text SQL with `$1`-style placeholders.
+   * @param params Values of the placeholders.
+   * @param options One deadline for the wait and the statement: `timeout` (ms) and/or an abort `signal`. Past it
+   *   a running statement is cancelled on the server and the call rejects with its error (code 57014); the
+   *   connection is kept. Still waiting for a connection: `PoolTimeoutError` (or the signal's reason). A call
+   *   with a deadline is never pipelined: it runs on a connection of its own, since the cancel would stop
+   *   whatever runs on that connection.
+   * @returns The driver's result (`rows`, `rowCount`, `fields`).
+   * @throws {ConnectionLostError} The connection was lost with the pipelined statement in flight: it may have run.
+   * @throws {PoolTimeoutError} No connection or pipeline slot within the pool's `timeout`.
+   * @throws {TypeError} / {RangeError} `timeout` or `signal` is invalid (the message names it).
+   * @example
+   * ```ts
+   * import { ConnectionPool } from "@tidepool/pg";
+   * const pool = new ConnectionPool({ conninfo: Deno.env.get("DATABASE_URL") });
+   * const { rows } = await pool.query("select $1::int as x", [1]);
+   * await pool.close();
+   * ```
+   */
+  query<R = Record<string, unknown>>(
+    text: string,
+    params?: unknown[],
+    options?: DeadlineOptions,
+  ): Promise<QueryResult<R>> {
+    if (options !== undefined) {
+      let deadline: Deadline | undefined;
+      try {
+        deadline = deadlineOf(options);
+      } catch (error) {
+        return Promise.reject(error); // query() is not async: a bad option still rejects, never throws
+      }
+      // Never pipelined: its CancelRequest would cancel whatever runs on the backend, maybe another caller's.
+      if (deadline !== undefined) return this.#queryUnder(text, params, deadline);
+    }
+    // The hot path: no timeout or signal, so no deadline is allocated.
+    if (this.#lane !== undefined && pipelinable(text)) {
+      this.#counters.requestsNum++;
+      return this.#lane.query(text, params) as Promise<QueryResult<R>>;
+    }
+    return this.#queryAlone(text, params);
+  }
+
+  /** `query()` on a connection of its own. */
+  async #queryAlone<R>(text: string, params?: unknown[]): Promise<QueryResult<R>> {
+    const conn = await this.getconn();
+    try {
+      return await this.#driver.query(conn, text, params) as QueryResult<R>;
+    } finally {
+      await this.putconn(conn);
+    }
+  }
+
+  /** `query()` with a timeout or signal: one deadline for the wait and the statement. */
+  async #queryUnder<R>(text: string, params: unknown[] | undefined, deadline: Deadline): Promise<QueryResult<R>> {
+    const conn = await this.getconn(deadline.waitOptions());
+    try {
+      return (await this.#deadlines.run(conn, deadline, () => this.#driver.query(conn, text, params)))
+        .value as QueryResult<R>;
+    } finally {
+      await this.putconn(conn);
+    }
+  }
+
+  /**
+   * Runs `fn` inside BEGIN ... COMMIT; rolls back on throw. Re-runs `fn` on a
+   * serialization failure or deadlock (SQLSTATE 40001, 40P01) up to `retries`
+   * times, each on a fresh transaction after a short jittered pause.
+   *
+   * @param fn The transaction's work; may run more than once with `retries`.
+   * @param options `isolation`, `readOnly`, `retries` (default 0).
+   * @returns What `fn` returns.
+   * @example
+   * ```ts
+   * import { ConnectionPool } from "@tidepool/pg";
+   * const pool = new ConnectionPool({ conninfo: Deno.env.get("DATABASE_URL") });
+   * await pool.transaction(async (conn) => {
+   *   await conn.query("select 1");
+   * }, { isolation: "serializable", retries: 3 });
+   * await pool.close();
+   * ```
+   */
+  transaction<T>(
+    fn: (conn: PooledConnection<C>) => Promise<T> | T,
+    options: TransactionOptions = {},
+  ): Promise<T> {
+    return runTransaction(this.#tx, fn, options);
+  }
+
+  /**
+   * Probes every idle connection; broken ones are discarded (counted in
+   * `connectionsLost`) and replaced.
+   *
+   * @example
+   * ```ts
+   * import { ConnectionPool } from "@tidepool/pg";
+   * const pool = new ConnectionPool({ conninfo: Deno.env.get("DATABASE_URL") });
+   * await pool.check();
+   * await pool.close();
+   * ```
+   */
+  async check(): Promise<void> {
+    if (this.#state === "closed") throw this.#closedError();
+    const entries = this.#idle.drain();
+    for (const entry of entries) entry.state = "reserved";
+    await Promise.all(entries.map(async (entry) => {
+      try {
+        // A blackholed socket never answers: bound the probe like a connection attempt.
+        await within(
+          this.#driver.ping(entry.conn),
+          this.#o.connectTimeout,
+          () => new PoolTimeoutError(`The probe of pool '${this.#name}' got no answer in ${this.#o.connectTimeout} ms`),
+        );
+      } catch (error) {
+        this.#failedCheck(entry, error);
+        return;
+      }
+      this.#release(entry);
+    }));
+    this.#maybeGrow();
+  }
+
+  /**
+   * Replaces every connection (psycopg_pool 3.3's `drain()`): idle ones are
+   * closed now, borrowed ones when they come back, and attempts already under
+   * way open connections that are closed too. New connections are opened
+   * meanwhile (with a `conninfo` function, from its current result), so
+   * requests keep being served. Use it after rotating credentials.
+   *
+   * @param options `timeout` in ms (default: the pool's `timeout`).
+   * @returns Resolves when no connection from before the drain is left and the pool is back at `minSize`.
+   * @throws {PoolTimeoutError} Not done in time (a borrower holds an old connection, the server is down); the
+   *   replacement goes on.
+   * @throws {PoolClosedError} The pool is or gets closed.
+   * @example Rotate a password
+   * ```ts
+   * import { ConnectionPool } from "@tidepool/pg";
+   * let password = "old";
+   * const pool = new ConnectionPool({ conninfo: () => `postgres://app:${password}@localhost/app` });
+   * password = "new"; // after ALTER ROLE app PASSWORD 'new'
+   * await pool.drain();
+   * await pool.close();
+   * ```
+   */
+  drain(options: { timeout?: number } = {}): Promise<void> {
+    const timeout = duration(options.timeout, "timeout", this.#o.timeout);
+    if (this.#state === "closed") return Promise.reject(this.#closedError());
+    if (this.#state === "new") void this.open();
+    this.#drain.start(this.#all);
+    this.#lane?.retire(); // lane connections are borrowed: replaced on return, like any other
+    for (const entry of this.#idle.drain()) {
+      entry.state = "reserved";
+      this.#discard(entry);
+    }
+    this.#maybeGrow();
+    return this.#drain.until(
+      () => this.#drain.pending === 0 && this.#all.size >= this.#o.minSize,
+      timeout,
+      () =>
+        new PoolTimeoutError(
+          `Pool '${this.#name}' not drained after ${timeout} ms: ${this.#drain.pending} old connections left; ${this.#counts()}`,
+          { cause: this.#lastError },
+        ),
+    );
+  }
+
+  /**
+   * Changes `minSize` and `maxSize`. Growing starts new connections; shrinking
+   * closes idle connections above the new maximum (in-use ones close when returned).
+   *
+   * @param minSize New minimum.
+   * @param maxSize New maximum (default: `minSize`).
+   * @throws {RangeError} As for the constructor's options.
+   * @example
+   * ```ts
+   * import { ConnectionPool } from "@tidepool/pg";
+   * const pool = new ConnectionPool({ conninfo: Deno.env.get("DATABASE_URL"), minSize: 1 });
+   * await pool.resize(2, 20);
+   * await pool.close();
+   * ```
+   */
+  resize(minSize: number, maxSize: number = minSize): Promise<void> {
+    // Bad arguments throw at the call, like the constructor's options; a closed pool rejects.
+    const min = count(minSize, "minSize", 0);
+    const max = count(maxSize, "maxSize", min, 0, true);
+    checkSizes(min, max);
+    if (this.#state === "closed") return Promise.reject(this.#closedError());
+    this.#o.minSize = min;
+    this.#o.maxSize = max;
+    while (this.#all.size + this.#pending > max && this.#idle.length > 0) {
+      this.#discard(this.#idle.shift()!);
+    }
+    this.#maybeGrow();
+    this.#notifyReady(); // a lower minSize may already be met
+    return RESOLVED;
+  }
+
+  /**
+   * Current values and counters (psycopg_pool's `get_stats()`).
+   *
+   * @example
+   * ```ts
+   * import { ConnectionPool } from "@tidepool/pg";
+   * const pool = new ConnectionPool({ conninfo: Deno.env.get("DATABASE_URL") });
+   * console.log(pool.getStats().poolSize);
+   * ```
+   */
+  getStats(): PoolStats {
+    return {
+      poolMin: this.#o.minSize,
+      poolMax: this.#o.maxSize,
+      poolSize: this.#all.size + this.#pending,
+      poolAvailable: this.#idle.length,
+      requestsWaiting: this.#waiters.size + (this.#lane?.waiting() ?? 0),
+      ...this.#counters,
+      ...this.#cap?.stats(),
+    };
+  }
+
+  /**
+   * Like `getStats()`, and resets the counters.
+   *
+   * @example
+   * ```ts
+   * import { ConnectionPool } from "@tidepool/pg";
+   * const pool = new ConnectionPool({ conninfo: Deno.env.get("DATABASE_URL") });
+   * const stats = pool.popStats();
+   * ```
+   */
+  popStats(): PoolStats {
+    const stats = this.getStats();
+    this.#counters = zeroCounters();
+    return stats;
+  }
+
+  /**
+   * Closes the pool: waiters get `PoolClosedError`, idle connections close,
+   * connection attempts stop. Connections still out are closed when returned;
+   * after `timeout` ms any still out are closed anyway, so no socket outlives
+   * the pool.
+   *
+   * @param options `timeout` in ms to wait for borrowed connections (default 5000).
+   * @example
+   * ```ts
+   * import { ConnectionPool } from "@tidepool/pg";
+   * const pool = new ConnectionPool({ conninfo: Deno.env.get("DATABASE_URL") });
+   * await pool.close({ timeout: 1_000 });
+   * ```
+   */
+  close(options: { timeout?: number } = {}): Promise<void> {
+    const timeout = duration(options.timeout, "timeout", 5_000);
+    // A second close() (a shutdown handler and `await using`) waits for the first one's work.
+    return this.#closeWork ??= this.#close(timeout);
+  }
+
+  async #close(timeout: number): Promise<void> {
+    // Everything below is bounded by this deadline (plus a grace for clean closes): then sockets are destroyed.
+    const deadline = performance.now() + timeout + CLOSE_GRACE_MS;
+    this.#state = "closed";
+    this.#log.debug("Pool {pool} closing", { pool: this.#name });
+    this.#connections.abort(this.#closedError());
+    this.#timers.cancelAll();
+    this.#pending -= this.#retrying;
+    this.#retrying = 0;
+    this.#waiters.rejectAll(() => this.#closedError()); // also stops the deadline timer
+    this.#lane?.close();
+    for (const waiter of this.#readyWaiters) waiter.reject(this.#closedError());
+    this.#drain.close(() => this.#closedError());
+    for (const entry of this.#idle.drain()) this.#discard(entry);
+    if (this.#all.size > 0) { // borrowed or being returned: #all holds no closed entry
+      const returned = this.#allReturned = new Waiter<void>();
+      const timer = setTimeout(() => returned.resolve(), Math.min(timeout, MAX_DELAY));
+      returned.onSettle(() => clearTimeout(timer));
+      await returned.promise;
+      for (const entry of this.#all) {
+        this.#log.warn(
+          "Pool {pool}: closing a connection still borrowed after {timeout} ms",
+          {
+            pool: this.#name,
+            timeout,
+          },
+        );
+        this.#discard(entry);
+      }
+    }
+    await this.#connections.settle(deadline);
+    await this.#cap?.close(); // after every connection closed, so the group got each slot back
+    this.#sharing?.close(); // after the Workers' leases came back or were closed
+  }
+
+  /**
+   * A port through which a Worker borrows this pool's connections: pass it to
+   * `attachPool(port)` inside the Worker (transfer it). One port per Worker;
+   * every isolate shares this pool's `maxSize`. See {@linkcode ShareOptions}
+   * for how a dead Worker's connections come back.
+   *
+   * @param options `heartbeatTimeout` (ms, default 5000) and the `worker`, for a faster reclaim on its `error` event.
+   * @returns The port to transfer to the Worker.
+   * @throws {PoolClosedError} The pool is closed.
+   * @example
+   * ```ts
+   * import { ConnectionPool } from "@tidepool/pg";
+   * const pool = new ConnectionPool({ conninfo: Deno.env.get("DATABASE_URL"), maxSize: 8 });
+   * const worker = new Worker(new URL("./job.ts", import.meta.url), { type: "module" });
+   * const port = pool.share({ worker });
+   * worker.postMessage({ pool: port }, [port]); // the Worker calls attachPool(e.data.pool)
+   * ```
+   */
+  share(options?: ShareOptions): MessagePort {
+    this.#sharing ??= new SharedPool<C>(poolInfo(this, this.#o.connectTimeout), {
+      flavor: "pool",
+      acquire: (request) => this.getconn(request),
+      release: (conn) => this.putconn(conn),
+      query: (conn, text, params) => this.#driver.query(conn, text, params),
+      status: (conn) => this.#driver.status(conn),
+    });
+    return this.#sharing.share(options);
+  }
+
+  /** `await using pool = new ConnectionPool(...)` closes it at scope exit. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** What `Deno.inspect(pool)` and `console.log(pool)` show: no secrets. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return `${this.constructor.name} ${Deno.inspect(this.toJSON())}`;
+  }
+
+  /**
+   * A summary without secrets, for logs and `JSON.stringify`.
+   *
+   * @example
+   * ```ts
+   * import { ConnectionPool } from "@tidepool/pg";
+   * const pool = new ConnectionPool({ conninfo: "postgres://u:secret@localhost/db" });
+   * console.log(JSON.stringify(pool)); // no "secret" in it
+   * ```
+   */
+  toJSON(): {
+    name: string;
+    target: string;
+    state: string;
+    minSize: number;
+    maxSize: number;
+    size: number;
+    idle: number;
+    waiting: number;
+    hosts?: Record<string, number>;
+  } {
+    const summary: ReturnType<ConnectionPool<C>["toJSON"]> = {
+      name: this.#name,
+      target: this.#driver.description,
+      state: this.#state,
+      minSize: this.#o.minSize,
+      maxSize: this.#o.maxSize,
+      size: this.#all.size + this.#pending,
+      idle: this.#idle.length,
+      waiting: this.#waiters.size,
+    };
+    const hosts = this.#connections.hosts();
+    if (hosts !== undefined) summary.hosts = hosts;
+    return summary;
+  }
+
+  /** @internal Age of the oldest waiter, in ms, for invariant checks in tests. */
+  oldestWaiterAge(): number {
+    return this.#waiters.oldestAge(Date.now());
+  }
+
+  // ---- checkout -------------------------------------------------------------
+
+  /** Pops a usable idle connection; expired ones met on the way are replaced. */
+  #takeIdle(now: number): Entry<C> | undefined {
+    for (;;) {
+      const entry = this.#o.order === "fifo" ? this.#idle.shift() : this.#idle.pop();
+      if (entry === undefined) return undefined;
+      if (now < entry.expiresAt && !entry.lost) {
+        if (this.#idle.length < this.#idleLow) this.#idleLow = this.#idle.length;
+        return entry;
+      }
+      entry.state = "reserved";
+      this.#discard(entry);
+    }
+  }
+
+  /** An idle connection lent at once (getconn's fast path, and the pipelining lane's), or undefined. */
+  #lendIdle(): C | undefined {
+    if (this.#state !== "open" || this.#check !== undefined || this.#idle.length === 0) return undefined;
+    const now = Date.now();
+    const entry = this.#takeIdle(now);
+    if (entry === undefined) return undefined;
+    this.#lend(entry, now);
+    return entry.conn;
+  }
+
+  #lend(entry: Entry<C>, now: number, origin?: string): void {
+    if (this.#o.allowExitOnIdle) this.#driver.setRef?.(entry.conn, true); // its borrower awaits it
+    entry.state = "in_use";
+    entry.lease++;
+    entry.lentAt = now;
+    this.#leaks.lent(entry as Entry<unknown>, origin);
+  }
+
+  /** Checkout with a `check` callback: each candidate is probed, failures discarded, within one deadline. */
+  async #getconnChecked(timeout: number, signal: AbortSignal | undefined): Promise<PooledConnection<C>> {
+    const deadline = performance.now() + timeout;
+    const origin = this.#leaks.capture(); // before the first await, while the borrower is on the stack
+    for (;;) {
+      const entry = this.#takeIdle(Date.now()) ??
+        await this.#enqueue(Math.max(0, deadline - performance.now()), signal, false, timeout);
+      if (this.#state === "closed") {
+        this.#discard(entry);
+        throw this.#closedError();
+      }
+      entry.state = "reserved";
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        this.#release(entry);
+        this.#counters.requestsErrors++;
+        throw this.#timeoutError(timeout);
+      }
+      try {
+        // The callback shares the request's deadline: a check that hangs must not make getconn hang.
+        await within(
+          Promise.resolve(this.#check!(entry.conn)),
+          left,
+          () => new PoolTimeoutError("check() did not finish in time"),
+        );
+        // Same rule as configure/reset: never lend a connection the callback left in a transaction.
+        if (this.#driver.status(entry.conn) !== "idle") throw new PoolError("check left the connection not idle");
+      } catch (error) {
+        this.#failedCheck(entry, error);
+        continue;
+      }
+      if (this.closed || (entry.state as string) === "closed") {
+        // close() ran during the check: the pool is gone, whatever the check said.
+        this.#discard(entry);
+        throw this.#closedError();
+      }
+      this.#lend(entry, Date.now(), origin);
+      return entry.conn as PooledConnection<C>;
+    }
+  }
+
+  /** Keepalive probe of one idle connection, out of the idle queue meanwhile so nobody borrows it. */
+  async #keepalive(entry: Entry<C>): Promise<void> {
+    if (entry.state !== "idle" || this.#state !== "open") return;
+    this.#idle.remove(entry);
+    entry.state = "reserved";
+    try {
+      await within(
+        this.#driver.ping(entry.conn),
+        this.#o.connectTimeout,
+        () => new PoolTimeoutError(`The keepalive probe got no answer in ${this.#o.connectTimeout} ms`),
+      );
+    } catch (error) {
+      this.#failedCheck(entry, error);
+      return;
+    }
+    this.#release(entry);
+  }
+
+  /** A probe or `check` callback failed: the connection was lost (connectionsLost); replace it. */
+  #failedCheck(entry: Entry<C>, error: unknown): void {
+    this.#counters.connectionsLost++;
+    this.#log.warn("Pool {pool}: discarding a connection that failed check: {error}", {
+      pool: this.#name,
+      error: describeError(error),
+    });
+    this.#discard(entry);
+  }
+
+  /**
+   * Queues a request until a connection is handed to it, its deadline passes,
+   * or its signal aborts. With `lend`, it resolves with the connection already
+   * lent; without, with the entry (the checked path lends after its check).
+   * `timeout` is already validated by `getconn()`.
+   */
+  #enqueue(timeout: number, signal: AbortSignal | undefined, lend: true): Promise<C>;
+  #enqueue(timeout: number, signal: AbortSignal | undefined, lend: false, reported: number): Promise<Entry<C>>;
+  #enqueue(timeout: number, signal: AbortSignal | undefined, lend: boolean, reported?: number): Promise<C | Entry<C>> {
+    if (this.#state === "closed") return Promise.reject(this.#closedError());
+    if (signal?.aborted) { // aborted during an earlier round of #getconnChecked
+      this.#counters.requestsErrors++;
+      return Promise.reject(signal.reason);
+    }
+    const refusal = this.#failFast.refusal(this.#name);
+    if (refusal !== undefined) return this.#refuse(refusal);
+    const tooMany = this.#overMaxWaiting();
+    if (tooMany !== undefined) return Promise.reject(tooMany);
+    const waiter = new Waiter<C | Entry<C>>(Date.now());
+    waiter.deadline = waiter.enqueuedAt + timeout;
+    waiter.timeout = reported ?? timeout;
+    waiter.lend = lend;
+    waiter.origin = this.#leaks.capture();
+    this.#counters.requestsQueued++;
+    this.#waiters.add(waiter);
+    if (signal !== undefined) {
+      const aborted = () => {
+        if (waiter.reject(signal.reason)) {
+          this.#waiters.remove(waiter);
+          this.#counters.requestsErrors++;
+          this.#counters.requestsWaitMs += Date.now() - waiter.enqueuedAt;
+        }
+      };
+      onAbort(signal, aborted);
+      waiter.onSettle(() => offAbort(signal, aborted));
+    }
+    this.#maybeGrow();
+    return waiter.promise;
+  }
+
+  /** Fail fast: refuses a request that would wait for a connection that cannot open; keeps an attempt going. */
+  #refuse(refusal: Error): Promise<never> {
+    this.#counters.requestsErrors++;
+    if (this.#pending === 0 && this.#all.size < this.#o.maxSize) this.#startConnect(false);
+    return Promise.reject(refusal);
+  }
+
+  /** Fail fast: an attempt failed in a way waiting will not fix, so every queued request is refused now. */
+  #refuseWaiters(): void {
+    const refusal = this.#failFast.refusal(this.#name);
+    if (refusal === undefined || this.#waiters.size === 0) return;
+    this.#counters.requestsErrors += this.#waiters.size;
+    this.#waiters.rejectAll(() => this.#failFast.refusal(this.#name));
+  }
+
+  /** `TooManyRequestsError` (counted) when `maxWaiting` requests already wait, pipelined statements included. */
+  #overMaxWaiting(): TooManyRequestsError | undefined {
+    if (this.#o.maxWaiting <= 0) return undefined;
+    if (this.#waiters.size + (this.#lane?.waiting() ?? 0) < this.#o.maxWaiting) return undefined;
+    this.#counters.requestsErrors++;
+    return new TooManyRequestsError(
+      `Pool '${this.#name}' refused a request: ${this.#o.maxWaiting} requests already waiting (maxWaiting); ${this.#counts()}`,
+    );
+  }
+
+  /** A queued request reached its deadline (the queue already dropped it). */
+  #timedOut(waiter: Waiter<C | Entry<C>>): void {
+    if (waiter.reject(this.#timeoutError(waiter.timeout))) {
+      this.#counters.requestsErrors++;
+      this.#counters.requestsWaitMs += Date.now() - waiter.enqueuedAt;
+    }
+  }
+
+  /** Hands a ready connection to the oldest waiter, or makes it idle. */
+  #release(entry: Entry<C>, now: number = Date.now()): void {
+    if (this.#state === "closed" || this.#drain.isStale(entry)) {
+      this.#discard(entry);
+      return;
+    }
+    const waiter = this.#waiters.take();
+    if (waiter !== undefined) {
+      this.#counters.requestsWaitMs += now - waiter.enqueuedAt;
+      if (waiter.lend) {
+        this.#lend(entry, now, waiter.origin);
+        waiter.resolve(entry.conn);
+      } else {
+        entry.state = "reserved";
+        waiter.resolve(entry);
+      }
+      return;
+    }
+    if (
+      !this.#policy.keepIdle || this.#all.size + this.#pending > this.#o.maxSize
+    ) {
+      this.#discard(entry);
+      return;
+    }
+    entry.state = "idle";
+    if (this.#o.allowExitOnIdle) this.#driver.setRef?.(entry.conn, false); // an idle socket keeps nobody waiting
+    this.#idle.push(entry);
+  }
+
+  // ---- return ---------------------------------------------------------------
+
+  async #returnSlow(entry: Entry<C>): Promise<void> {
+    if (this.#state === "closed") return this.#discard(entry);
+    if (
+      !(await prepareForReuse(this.#driver, entry.conn, this.#reset, this.#log, this.#name, this.#o.connectTimeout))
+    ) {
+      this.#counters.returnsBad++;
+      return this.#discard(entry);
+    }
+    if (Date.now() >= entry.expiresAt) {
+      this.#log.debug("Pool {pool}: replacing a connection past maxLifetime", { pool: this.#name });
+      return this.#discard(entry);
+    }
+    this.#release(entry);
+  }
+
+  // ---- growth, loss and shrinking -------------------------------------------
+
+  /** Starts the connection attempts needed now: up to minSize, and one growth for waiters. */
+  #maybeGrow(): void {
+    if (this.#state !== "open") return;
+    const { minSize, maxSize } = this.#o;
+    let size = this.#all.size + this.#pending;
+    while (size < minSize) {
+      this.#startConnect(false);
+      size++;
+    }
+    const waiting = this.#waiters.size;
+    if (waiting === 0 || size >= maxSize) return;
+    if (this.#policy.growPerWaiter) {
+      // One attempt per waiter not already served by an attempt in flight.
+      let missing = Math.min(waiting - this.#pending, maxSize - size);
+      while (missing-- > 0) this.#startConnect(false);
+    } else if (!this.#growing) {
+      this.#growing = true;
+      this.#startConnect(true);
+    }
+  }
+
+  #startConnect(growing: boolean): void {
+    this.#pending++;
+    this.#jobs.run(() => this.#connectJob(undefined, growing));
+  }
+
+  /** One connection attempt (psycopg_pool's AddConnection); on failure, retries with backoff. */
+  async #connectJob(
+    attempt: Backoff | undefined,
+    growing: boolean,
+  ): Promise<void> {
+    if (this.#state === "closed") {
+      this.#pending--;
+      return;
+    }
+    const started = performance.now();
+    const epoch = this.#drain.epoch;
+    let conn: C;
+    try {
+      conn = await this.#connections.open();
+    } catch (error) {
+      this.#connectFailed(error, attempt, growing);
+      return;
+    }
+    this.#pending--;
+    this.#toldOutageAt = undefined;
+    this.#failFast.succeeded();
+    this.#lastError = undefined; // a timeout from now on is not about this outage
+    this.#counters.connectionsNum++;
+    this.#counters.connectionsMs += performance.now() - started;
+    if (this.closed) { // closed while connecting
+      void this.#connections.close(conn);
+      return;
+    }
+    const entry = this.#adopt(conn);
+    if (epoch !== this.#drain.epoch) this.#drain.markStale(entry); // started before a drain: old credentials
+    if (growing) this.#growing = false;
+    this.#release(entry);
+    this.#notifyReady();
+    this.#drain.changed();
+    this.#maybeGrow();
+  }
+
+  #connectFailed(
+    error: unknown,
+    attempt: Backoff | undefined,
+    growing: boolean,
+  ): void {
+    if (this.#state === "closed") {
+      this.#pending--;
+      return;
+    }
+    this.#counters.connectionsErrors++;
+    this.#lastError = error instanceof Error ? error : new Error(String(error));
+    if (this.#failFast.failed(error)) this.#refuseWaiters();
+    attempt ??= new Backoff(this.#o.backoff, this.#o.reconnectTimeout);
+    if (attempt.expired()) {
+      this.#pending--;
+      if (growing) this.#growing = false;
+      // Attempts started together give up together, and demand keeps starting new ones:
+      // tell the app once per reconnectTimeout while the outage lasts, not once per attempt.
+      const now = performance.now();
+      if (this.#toldOutageAt !== undefined && now - this.#toldOutageAt < this.#o.reconnectTimeout) return;
+      this.#toldOutageAt = now;
+      this.#log.error(
+        "Pool {pool}: giving up reconnecting after {timeout} ms: {error}",
+        {
+          pool: this.#name,
+          timeout: this.#o.reconnectTimeout,
+          error: describeError(error),
+        },
+      );
+      try {
+        this.#reconnectFailed?.(this);
+      } catch (callbackError) {
+        this.#log.error("Pool {pool}: reconnectFailed threw: {error}", {
+          pool: this.#name,
+          error: describeError(callbackError),
+        });
+      }
+      return;
+    }
+    const delay = attempt.next();
+    this.#log.warn(
+      "Pool {pool}: connection attempt failed, retrying in {delay} ms: {error}",
+      {
+        pool: this.#name,
+        delay: Math.round(delay),
+        error: describeError(error),
+      },
+    );
+    this.#retrying++;
+    this.#timers.after(delay, () => {
+      this.#retrying--;
+      this.#jobs.run(() => this.#connectJob(attempt, growing));
+    });
+  }
+
+  /** Takes a fresh connection under the pool's care. */
+  #adopt(conn: C): Entry<C> {
+    // Jitter the lifetime down 5-10% so connections opened together do not all expire together.
+    // maxLifetime 0 = no limit, as maxIdle 0 is no shrinking (HikariCP's meaning too).
+    const lifetime = this.#o.maxLifetime === 0 ? Infinity : this.#o.maxLifetime * (1 - 0.05 - Math.random() * 0.05);
+    const entry = this.#connections.adopt(conn, this, Date.now() + lifetime, (lost) => this.#onLostIdle(lost));
+    // Beyond a timer's range (~24.8 days) the checks on checkout and return are enough.
+    if (lifetime <= MAX_DELAY) {
+      entry.expiryTimer = this.#timers.after(lifetime, () => {
+        entry.expiryTimer = undefined;
+        if (entry.state !== "idle") return; // a borrowed one is replaced on return
+        this.#idle.remove(entry);
+        entry.state = "reserved";
+        this.#log.debug(
+          "Pool {pool}: replacing an idle connection past maxLifetime",
+          { pool: this.#name },
+        );
+        this.#discard(entry);
+      });
+    }
+    return entry;
+  }
+
+  /** An idle connection's socket died by itself: replace it before anyone borrows it. */
+  #onLostIdle(entry: Entry<C>): void {
+    this.#idle.remove(entry);
+    entry.state = "reserved";
+    this.#counters.connectionsLost++;
+    this.#discard(entry);
+  }
+
+  /** Closes a connection for good and starts a replacement if the pool needs one. */
+  #discard(entry: Entry<C>): Promise<void> {
+    if (entry.state === "closed") return RESOLVED;
+    this.#timers.cancel(entry.expiryTimer);
+    this.#leaks.returned(entry as Entry<unknown>);
+    const closed = this.#connections.discard(entry);
+    this.#drain.closed(entry);
+    if (this.#state === "open") this.#maybeGrow();
+    else if (this.#all.size === 0) {
+      this.#allReturned?.resolve();
+    }
+    return closed;
+  }
+
+  #startMaintenance(): void {
+    if (this.#o.keepaliveInterval > 0) {
+      startKeepalive(this.#timers, this.#o.keepaliveInterval, () => this.#idle.toArray(), (e) => this.#keepalive(e));
+    }
+    const { maxIdle } = this.#o;
+    if (maxIdle <= 0) return;
+    // psycopg_pool's ShrinkPool: connections that stayed idle through a whole
+    // maxIdle period were not needed, whatever the order. Judging by each
+    // connection's own idle time would never shrink a FIFO pool under light
+    // steady load, which touches every connection in turn.
+    this.#idleLow = this.#idle.length;
+    this.#timers.every(maxIdle, () => {
+      let surplus = Math.min(this.#idleLow, this.#all.size + this.#pending - this.#o.minSize);
+      while (surplus-- > 0 && this.#idle.length > 0) {
+        const entry = this.#idle.shift()!; // the front has been idle longest, in either order
+        entry.state = "reserved";
+        this.#log.debug("Pool {pool}: closing a connection not needed for {maxIdle} ms", { pool: this.#name, maxIdle });
+        this.#discard(entry);
+      }
+      this.#idleLow = this.#idle.length;
+    });
+  }
+
+  /** A waiter in another isolate of the capGroup needs room: close one idle connection above minSize. */
+  #shedIdle(): boolean {
+    if (this.#state !== "open" || this.#all.size + this.#pending <= this.#o.minSize) return false;
+    const entry = this.#idle.shift(); // the front has been idle longest, in either order
+    if (entry === undefined) return false;
+    entry.state = "reserved";
+    this.#discard(entry);
+    return true;
+  }
+
+  #notifyReady(): void {
+    if (this.#all.size < this.#o.minSize) return;
+    for (const waiter of this.#readyWaiters) waiter.resolve();
+  }
+
+  /** Open connections (`size`) and attempts (`connecting`) counted apart: an attempt in flight is not a connection. */
+  #counts(): string {
+    const idle = this.#idle.length;
+    let inUse = 0;
+    for (const e of this.#all) if (e.state === "in_use") inUse++;
+    return `size ${this.#all.size} (max ${this.#o.maxSize}), connecting ${this.#pending}, idle ${idle}, in use ${inUse}, waiting ${this.#waiters.size}${
+      this.#cap?.describe() ?? ""
+    }`;
+  }
+
+  #timeoutError(timeout: number): PoolTimeoutError {
+    return new PoolTimeoutError(
+      `Couldn't get a connection from pool '${this.#name}' after ${timeout} ms: ${this.#counts()}${
+        lastErrorSuffix(this.#lastError)
+      }`,
+      { cause: this.#lastError },
+    );
+  }
+
+  #closedError(): PoolClosedError {
+    return new PoolClosedError(`Pool '${this.#name}' is closed`);
+  }
+}

@@ -1,0 +1,260 @@
+/**
+ * The only implementation of `withConnection()` and `transaction()`: BEGIN,
+ * COMMIT or ROLLBACK, the "did not commit" checks and retries. It is written
+ * against {@linkcode TransactionHost}, which a local pool (its driver) and a
+ * Worker's attached pool (its `RemoteConnection`s) both provide, so the two
+ * cannot drift apart.
+ *
+ * @module
+ */
+import { type Deadline, type DeadlineHost, deadlineOf } from "./deadline.ts";
+import type { ConnectionStatus } from "../driver.ts";
+import { PoolError, PoolTimeoutError } from "../errors.ts";
+import { sleep, within } from "../_util/_timers.ts";
+import { count } from "../_util/_validate.ts";
+
+/** Isolation levels PostgreSQL accepts. */
+export type IsolationLevel =
+  | "read uncommitted"
+  | "read committed"
+  | "repeatable read"
+  | "serializable";
+
+/**
+ * Options of `pool.transaction()`.
+ *
+ * @example A serializable transaction retried on conflicts
+ * ```ts
+ * import type { TransactionOptions } from "@tidepool/pg";
+ * const options: TransactionOptions = { isolation: "serializable", retries: 3 };
+ * ```
+ */
+export interface TransactionOptions {
+  /** Isolation level. @default the server's default (read committed) */
+  isolation?: IsolationLevel;
+  /** Start a READ ONLY transaction. @default false */
+  readOnly?: boolean;
+  /** Re-runs on serialization failure / deadlock (SQLSTATE 40001, 40P01). @default 0 */
+  retries?: number;
+  /**
+   * One deadline in ms for the whole call: the wait for a connection, every
+   * attempt and the COMMIT. A statement running at the deadline is cancelled on
+   * the server; a transaction is never committed past it. On a Worker's
+   * attached pool it bounds only the waits for a connection. @default none
+   */
+  timeout?: number;
+  /** Aborting cancels the call like the deadline passing. @default none */
+  signal?: AbortSignal;
+}
+
+const LEVELS = new Set([
+  "read uncommitted",
+  "read committed",
+  "repeatable read",
+  "serializable",
+]);
+const RETRYABLE = new Set(["40001", "40P01"]);
+
+/** The BEGIN statement for `options`; throws TypeError for an unknown isolation level. */
+export function beginStatement(options: TransactionOptions): string {
+  let sql = "BEGIN";
+  if (options.isolation !== undefined) {
+    const level = String(options.isolation).toLowerCase();
+    if (!LEVELS.has(level)) {
+      throw new TypeError(
+        `Invalid option 'isolation': expected one of ${[...LEVELS].join(", ")}, got ${String(options.isolation)}`,
+      );
+    }
+    sql += ` ISOLATION LEVEL ${level.toUpperCase()}`;
+  }
+  if (options.readOnly !== undefined && typeof options.readOnly !== "boolean") {
+    throw new TypeError("Invalid option 'readOnly': expected a boolean");
+  }
+  if (options.readOnly) sql += " READ ONLY";
+  return sql;
+}
+
+/** True for errors worth re-running the whole transaction for. */
+export function isRetryable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && RETRYABLE.has(code);
+}
+
+/** What the transaction helpers need from a pool: borrow, return, and run a statement on a borrowed connection. */
+export interface TransactionHost<K, G = unknown> {
+  getconn(options?: G): Promise<K>;
+  /** Gives the connection back; the pool's return path discards it when it is not idle. */
+  putconn(conn: K): Promise<void>;
+  /** The connection's state after its last statement, without a round trip. */
+  status(conn: K): ConnectionStatus;
+  query(conn: K, text: string): Promise<{ command?: string }>;
+  /** Bound (ms) of the COMMIT/ROLLBACK the pool runs itself; 0 = none. */
+  readonly finishTimeout: number;
+  /** Told before a retry (for a debug log). */
+  onRetry?(error: unknown): void;
+  /** Deadlines on the work (local pools); without it `timeout`/`signal` bound only the wait for a connection. */
+  readonly deadlines?: DeadlineHost<K>;
+  /** A token for the lease `conn` is lent on now (taken right after `getconn`). */
+  leaseOf(conn: K): number;
+  /** Whether `conn` is still lent on `lease`: false once it went back (even if lent again since). */
+  holds(conn: K, lease: number): boolean;
+  /** What a helper throws when `conn` no longer holds its lease after `fn`: the pool closed, or `fn` returned it. */
+  leaseEnded(conn: K, helper: "withConnection" | "transaction"): Error;
+}
+
+const FAILED = "The transaction failed and was rolled back: an error inside it was caught and ignored";
+
+/** Marks the error of a COMMIT/ROLLBACK that got no answer: the connection is busy, no ROLLBACK can follow. */
+class FinishTimeout extends PoolTimeoutError {}
+
+/**
+ * Runs `fn` with a connection; commits a transaction `fn` left open, rolls back
+ * on throw, always gives the connection back.
+ */
+export async function withConnection<K, T, G>(
+  host: TransactionHost<K, G>,
+  fn: (conn: K) => Promise<T> | T,
+  options?: G,
+): Promise<T> {
+  // No timeout or signal (or a host without deadlines): the path of old, nothing allocated.
+  const deadline = host.deadlines === undefined ? undefined : deadlineOf(options);
+  const conn = await host.getconn(deadline === undefined ? options : deadline.waitOptions() as G);
+  return await onLease(
+    host,
+    conn,
+    () => deadline === undefined ? fn(conn) : underDeadline(host, conn, deadline, fn, false),
+    "withConnection",
+  );
+}
+
+/**
+ * Runs `fn` inside BEGIN ... COMMIT on one connection; rolls back on throw;
+ * re-runs on SQLSTATE 40001/40P01 up to `retries` times after a short
+ * jittered pause.
+ */
+export async function transaction<K, T>(
+  host: TransactionHost<K>,
+  fn: (conn: K) => Promise<T> | T,
+  options: TransactionOptions = {},
+): Promise<T> {
+  const begin = beginStatement(options);
+  const retries = count(options.retries, "retries", 0);
+  const deadline = deadlineOf(options);
+  for (let attempt = 0;; attempt++) {
+    const conn = await host.getconn(deadline?.waitOptions());
+    const work = async (c: K) => {
+      await host.query(c, begin);
+      return await fn(c);
+    };
+    try {
+      return await onLease(
+        host,
+        conn,
+        () =>
+          deadline === undefined || host.deadlines === undefined
+            ? work(conn)
+            : underDeadline(host, conn, deadline, work, true),
+        "transaction",
+      );
+    } catch (error) {
+      if (attempt >= retries || !isRetryable(error)) throw error;
+      host.onRetry?.(error);
+    }
+    await sleep((5 + Math.random() * 20) * 2 ** Math.min(attempt, 6));
+  }
+}
+
+/**
+ * One use of a borrowed connection by `withConnection` / `transaction`: runs
+ * `work`, then commits what it left open (`helper` "transaction": the pool
+ * opened it, so anything else means it did not commit), rolls back on throw,
+ * and gives the connection back. `work` may return the connection itself: then
+ * nothing is committed, rolled back or returned on the next borrower's lease.
+ */
+async function onLease<K, T>(
+  host: TransactionHost<K, never>,
+  conn: K,
+  work: () => Promise<T> | T,
+  helper: "withConnection" | "transaction",
+): Promise<T> {
+  const lease = host.leaseOf(conn);
+  try {
+    const result = await work();
+    if (!host.holds(conn, lease)) throw host.leaseEnded(conn, helper);
+    await finish(host, conn, helper === "transaction");
+    return result;
+  } catch (error) {
+    if (!(error instanceof FinishTimeout) && host.holds(conn, lease)) await rollbackQuietly(host, conn);
+    throw error;
+  } finally {
+    if (host.holds(conn, lease)) await host.putconn(conn);
+  }
+}
+
+/**
+ * Runs `fn` under the call's deadline. A transaction still open when the
+ * deadline passed (`began`: the pool opened one) is refused with the host's
+ * past-deadline error, so the caller rolls it back instead of committing.
+ */
+async function underDeadline<K, T>(
+  host: TransactionHost<K, never>,
+  conn: K,
+  deadline: Deadline,
+  fn: (conn: K) => Promise<T> | T,
+  began: boolean,
+): Promise<T> {
+  const deadlines = host.deadlines!;
+  const { value, expired } = await deadlines.run(conn, deadline, async () => await fn(conn));
+  if (expired) {
+    const status = host.status(conn);
+    if (began || status === "intrans" || status === "inerror") throw deadlines.pastDeadline(deadline);
+  }
+  return value;
+}
+
+/** `began`: the pool opened the transaction, so anything but open/idle means it did not commit. */
+async function finish<K>(host: TransactionHost<K, never>, conn: K, began: boolean): Promise<void> {
+  const status = host.status(conn);
+  if (status === "intrans") {
+    // pg rejects a failed query before ReadyForQuery ('E') arrives, so a
+    // failed transaction can still look open here; PostgreSQL then answers
+    // COMMIT with a ROLLBACK tag and no error.
+    const result = await bounded(host, conn, "COMMIT");
+    if (result.command === "ROLLBACK") throw new PoolError(FAILED);
+  } else if (status === "inerror") throw new PoolError(FAILED);
+  else if (began && status !== "idle") {
+    // Lost after fn's last statement: no COMMIT can run, and returning would report a lost write as done.
+    throw new PoolError(
+      `The transaction did not commit: the connection is ${
+        status === "active" ? "still running a query" : "closed or broken"
+      }`,
+    );
+  }
+}
+
+async function rollbackQuietly<K>(host: TransactionHost<K, never>, conn: K): Promise<void> {
+  const status = host.status(conn);
+  if (status !== "intrans" && status !== "inerror") return;
+  try {
+    await bounded(host, conn, "ROLLBACK");
+  } catch {
+    // The return path sees the connection's state and discards it.
+  }
+}
+
+/**
+ * COMMIT or ROLLBACK within `finishTimeout`: on a link gone silent it would
+ * wait forever. Past the bound the statement is still running, so the return
+ * path discards the connection; a COMMIT's outcome is then unknown.
+ */
+function bounded<K>(host: TransactionHost<K, never>, conn: K, statement: "COMMIT" | "ROLLBACK") {
+  return within(
+    host.query(conn, statement),
+    host.finishTimeout,
+    () =>
+      new FinishTimeout(
+        `${statement} got no answer in ${host.finishTimeout} ms (connectTimeout): the connection is discarded` +
+          (statement === "COMMIT" ? " and whether the transaction committed is unknown" : ""),
+      ),
+  );
+}

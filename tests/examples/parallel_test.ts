@@ -1,0 +1,100 @@
+/**
+ * examples/parallel.ts under `deno serve --parallel`: several isolates, each
+ * with its own pool and sockets, share one budget through capGroup.
+ */
+import assert from "node:assert/strict";
+import { adminQuery, waitFor, withTestDatabase } from "../_db.ts";
+import { startExample } from "../_example.ts";
+
+const ISOLATES = 3;
+const MAX_SIZE = 4;
+
+function freePort(): number {
+  const listener = Deno.listen({ port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** Samples the sessions with one application_name until stopped; resolves with the peak. */
+function sampleApp(app: string): { stop(): Promise<number> } {
+  let peak = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const [row] = await adminQuery<{ n: number }>(
+        "select count(*)::int as n from pg_stat_activity where application_name = $1",
+        [app],
+      );
+      peak = Math.max(peak, row.n);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return peak;
+    },
+  };
+}
+
+Deno.test("examples/parallel.ts: a burst over several deno serve --parallel isolates never holds more than maxSize backends", () =>
+  withTestDatabase(async (db) => {
+    const app = `tp-parallel-${Math.random().toString(36).slice(2, 8)}`;
+    const url = new URL(db.url);
+    url.searchParams.set("application_name", app);
+    const server = await startExample(
+      ["serve", "--parallel", "-A", "--port", String(freePort()), "examples/parallel.ts"],
+      {
+        env: { DATABASE_URL: url.toString(), DENO_JOBS: String(ISOLATES), POOL_MAX_SIZE: String(MAX_SIZE) },
+        listening: /listening on (http:\/\/\S+?)\/? with \d+ threads/i,
+      },
+    );
+    let peak: { stop(): Promise<number> } | undefined;
+    try {
+      let res = await fetch(`${server.url}/items`, { method: "POST", body: '{"name": "apple"}' });
+      assert.equal(res.status, 201);
+      await res.body?.cancel();
+      res = await fetch(`${server.url}/items`, { method: "POST", body: "{" });
+      assert.equal(res.status, 400);
+      await res.body?.cancel();
+
+      peak = sampleApp(app);
+      const seen = new Set<string>();
+      // Bursts until requests were served by several isolates (the kernel spreads connections).
+      await waitFor(async () => {
+        const answers = await Promise.all(Array.from({ length: 40 }, async () => {
+          const r = await fetch(`${server.url}/work?ms=30`);
+          return { status: r.status, body: await r.json() as { isolate: string } };
+        }));
+        for (const a of answers) {
+          assert.equal(a.status, 200, JSON.stringify(a.body));
+          seen.add(a.body.isolate);
+        }
+        return seen.size >= 2;
+      }, { timeout: 60_000, interval: 0, message: "requests reached several isolates" });
+      const highest = await peak.stop();
+      peak = undefined;
+      assert.ok(highest <= MAX_SIZE, `peak ${highest} backends > maxSize ${MAX_SIZE}`);
+      assert.ok(highest >= 1, "the sampler saw the pools' sessions");
+
+      res = await fetch(`${server.url}/stats`);
+      const { stats } = await res.json() as { stats: Record<string, number> };
+      assert.equal(stats.groupMax, MAX_SIZE);
+      assert.ok(stats.groupSize <= MAX_SIZE);
+
+      const out = await server.stop("SIGTERM");
+      assert.equal(out.code, 0, out.stderr);
+      await waitFor(async () => {
+        const [row] = await adminQuery<{ n: number }>(
+          "select count(*)::int as n from pg_stat_activity where application_name = $1",
+          [app],
+        );
+        return row.n === 0;
+      }, { message: "every isolate closed its connections" });
+    } finally {
+      await peak?.stop();
+      await server.stop("SIGKILL");
+    }
+  }));

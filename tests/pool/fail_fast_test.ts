@@ -1,0 +1,158 @@
+/**
+ * Fail fast: errors waiting will not fix (wrong password, missing database,
+ * unknown host) refuse requests at once with PoolConnectError; the pool keeps
+ * retrying and heals when the cause is fixed. Transient errors still wait.
+ */
+import assert from "node:assert/strict";
+import { ConnectionPool, PoolConnectError, PoolError, PoolTimeoutError } from "../../mod.ts";
+import { adminQuery, createTestDatabase, databaseUrl, type TestDatabase, waitFor } from "../_db.ts";
+import { closedPort, timed, withPort } from "../_pool_helpers.ts";
+import { isPermanentConnectError } from "../../src/pool/_failfast.ts";
+
+/** Retries every 50 ms: the heal is seen quickly. */
+const STEADY_BACKOFF = { initialDelay: 50, multiplier: 1, jitter: 0 };
+
+let db: TestDatabase;
+Deno.test.beforeAll(async () => {
+  db = await createTestDatabase();
+});
+Deno.test.afterAll(async () => {
+  await db.drop();
+});
+
+function randomName(prefix: string): string {
+  return `${prefix}_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+}
+
+function withCredentials(base: string, user: string, password: string): string {
+  const url = new URL(base);
+  url.username = user;
+  url.password = password;
+  return url.toString();
+}
+
+Deno.test("a wrong password rejects getconn with PoolConnectError at once, and the pool heals after ALTER ROLE", async () => {
+  const role = randomName("tp_ff");
+  const password = `pw-${crypto.randomUUID()}`;
+  await adminQuery(`create role ${role} login password 'something-else'`);
+  const pool = new ConnectionPool({
+    conninfo: withCredentials(db.url, role, password),
+    minSize: 1,
+    timeout: 10_000,
+    backoff: STEADY_BACKOFF,
+  });
+  try {
+    const { ms, error } = await timed(() => pool.getconn());
+    assert.ok(error instanceof PoolConnectError, `expected PoolConnectError, got ${error}`);
+    assert.ok(error instanceof PoolError);
+    assert.ok(ms < 3_000, `rejected after ${Math.round(ms)} ms, pool timeout is 10000`);
+    assert.equal((error.cause as { code?: string }).code, "28P01");
+    assert.match(error.message, /password authentication failed/);
+    assert.ok(!error.message.includes(password), "no password in the message");
+    assert.ok(!String(error.stack).includes(password), "no password in the stack");
+
+    // A second request, while the pool keeps failing, is refused without waiting either.
+    const again = await timed(() => pool.query("select 1"));
+    assert.ok(again.error instanceof PoolConnectError, `expected PoolConnectError, got ${again.error}`);
+    assert.ok(again.ms < 3_000);
+    const errors = pool.getStats().connectionsErrors;
+    await waitFor(() => pool.getStats().connectionsErrors > errors + 1, { message: "keeps retrying" });
+
+    await adminQuery(`alter role ${role} password '${password}'`);
+    await waitFor(() => pool.getStats().poolAvailable >= 1, { timeout: 5_000, message: "heals without restart" });
+    const { rows } = await pool.query<{ u: string }>("select current_user as u");
+    assert.equal(rows[0].u, role);
+  } finally {
+    await pool.close();
+    await adminQuery(`drop role if exists ${role}`);
+  }
+});
+
+Deno.test("a missing database rejects getconn with PoolConnectError at once, and CREATE DATABASE heals the pool", async () => {
+  const name = randomName("tp_ff_missing");
+  const pool = new ConnectionPool({
+    conninfo: databaseUrl(db.url, name),
+    minSize: 1,
+    timeout: 10_000,
+    backoff: STEADY_BACKOFF,
+  });
+  try {
+    const { ms, error } = await timed(() => pool.getconn());
+    assert.ok(error instanceof PoolConnectError, `expected PoolConnectError, got ${error}`);
+    assert.ok(ms < 3_000, `rejected after ${Math.round(ms)} ms`);
+    assert.equal((error.cause as { code?: string }).code, "3D000");
+    assert.match(error.message, /does not exist/);
+
+    await adminQuery(`create database ${name} template template0`);
+    await waitFor(() => pool.getStats().poolAvailable >= 1, { timeout: 5_000, message: "heals without restart" });
+    const { rows } = await pool.query<{ d: string }>("select current_database() as d");
+    assert.equal(rows[0].d, name);
+  } finally {
+    await pool.close();
+    await adminQuery(`drop database if exists ${name} with (force)`);
+  }
+});
+
+Deno.test("an unknown host rejects getconn with PoolConnectError at once; the password stays out of it", async () => {
+  const url = new URL(db.url);
+  url.hostname = "no-such-host.invalid";
+  url.password = "hunter2-secret";
+  const pool = new ConnectionPool({ conninfo: url.toString(), minSize: 1, timeout: 10_000, backoff: STEADY_BACKOFF });
+  try {
+    const { ms, error } = await timed(() => pool.getconn());
+    assert.ok(error instanceof PoolConnectError, `expected PoolConnectError, got ${error}`);
+    assert.ok(ms < 5_000, `rejected after ${Math.round(ms)} ms`);
+    assert.match(String((error.cause as { code?: string }).code), /ENOTFOUND|EAI_AGAIN/);
+    assert.ok(!error.message.includes("hunter2-secret"));
+  } finally {
+    await pool.close();
+  }
+});
+
+Deno.test("a refused connection is transient: getconn still waits its timeout and rejects with PoolTimeoutError", async () => {
+  const pool = new ConnectionPool({
+    conninfo: withPort(db.url, closedPort()),
+    minSize: 1,
+    timeout: 400,
+    backoff: STEADY_BACKOFF,
+  });
+  try {
+    const { ms, error } = await timed(() => pool.getconn());
+    assert.ok(error instanceof PoolTimeoutError, `expected PoolTimeoutError, got ${error}`);
+    assert.ok(!(error instanceof PoolConnectError));
+    assert.ok(ms >= 350, `waited ${Math.round(ms)} ms`);
+  } finally {
+    await pool.close();
+  }
+});
+
+Deno.test("errors waiting will not fix are told apart from transient ones", () => {
+  const error = (code: string | undefined, message = "x") => Object.assign(new Error(message), { code });
+  for (
+    const permanent of [
+      error("28P01"),
+      error("28000"),
+      error("3D000"),
+      error("ENOTFOUND"),
+      error("EAI_AGAIN"),
+      error("ERR_TLS_CERT_ALTNAME_INVALID"),
+      error("DEPTH_ZERO_SELF_SIGNED_CERT"),
+      error(undefined, "invalid peer certificate: UnknownIssuer"),
+      error(undefined, "The server does not support SSL connections"),
+    ]
+  ) assert.equal(isPermanentConnectError(permanent), true, `${permanent.message} (${permanent.code})`);
+  for (
+    const transient of [
+      error("ECONNREFUSED"),
+      error("ECONNRESET"),
+      error("ETIMEDOUT"),
+      error("57P03", "the database system is starting up"),
+      error("53300", "sorry, too many clients already"),
+      error(undefined, "Connection terminated due to connection timeout"),
+      error("XX000", "self-signed certificate"), // a SQLSTATE is the server's word, whatever the text
+      new Error("configure failed"),
+      "not an error",
+      null,
+    ]
+  ) assert.equal(isPermanentConnectError(transient), false, String((transient as Error)?.message ?? transient));
+});
