@@ -52,6 +52,7 @@ export type { ConnectionStatus, Driver, QueryResult } from "./src/driver.ts";
 export { createPgDriver } from "./src/drivers/pg.ts";
 export { type StatsSource, toPrometheus } from "./src/metrics/prometheus.ts";
 export type { PgDriverOptions } from "./src/drivers/pg.ts";
+export type { PreparedStatementsOptions } from "./src/drivers/_statement_cache.ts";
 export type { ConninfoFunction } from "./src/drivers/pg_conninfo_fn.ts";
 export type { DeadlineOptions } from "./src/query/deadline.ts";
 export { AbstractConnectionPool } from "./src/classic/abstract_pool.ts";

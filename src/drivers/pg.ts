@@ -16,6 +16,13 @@ import { scrubber } from "./_scrub.ts";
 import { fitsReported, mismatch, passesFor, sessionFits, type SessionWant } from "./_session_attrs.ts";
 import { HostsExhaustedError } from "../errors.ts";
 import { MAX_DELAY, within } from "../_util/_timers.ts";
+import {
+  clearStatementCache,
+  DEFAULT_PREPARED_STATEMENTS,
+  installStatementCache,
+  type PreparedStatementsOptions,
+  resolvePreparedStatements,
+} from "./_statement_cache.ts";
 
 /** Options of {@linkcode createPgDriver}. */
 export interface PgDriverOptions {
@@ -25,6 +32,12 @@ export interface PgDriverOptions {
    * conninfo overrides it. @default 10000
    */
   connectTimeout?: number;
+  /**
+   * The statement cache: parameterized statements are prepared server-side and reused per connection
+   * (`max` kept, least recently used deallocated; prepared from the use after `after`); `false` turns it off.
+   * See docs/statement_cache.md. @default { max: 100, after: 1 }
+   */
+  preparedStatements?: PreparedStatementsOptions | false;
 }
 
 // node-postgres internals read without a round trip. They are stable across
@@ -89,6 +102,7 @@ function pgDriver(conninfo: string | pg.ClientConfig, options: PgDriverOptions, 
   // Capped at the longest timer: beyond 2^31-1 ms setTimeout would fire at once.
   const limit = (ms: number) => ms > 0 ? Math.min(Math.max(1, Math.round(ms)), MAX_DELAY) : 0;
   const connectTimeout = limit(info.connectTimeout ?? options.connectTimeout ?? 10_000);
+  const statements = resolvePreparedStatements(options.preparedStatements) ?? DEFAULT_PREPARED_STATEMENTS;
 
   return {
     description: describeConninfo(info),
@@ -97,6 +111,7 @@ function pgDriver(conninfo: string | pg.ClientConfig, options: PgDriverOptions, 
       signal.throwIfAborted();
       const client = await connectToHosts(info, signal, connectTimeout, scrub, failover);
       Object.defineProperty(client, FORGET_SESSION, { value: forgetSession, configurable: true });
+      if (statements !== false) installStatementCache(client, statements);
       return client;
     },
 
@@ -200,13 +215,14 @@ function corkBehindOthers(client: pg.Client): void {
 
 /**
  * After DISCARD ALL (`ConnectionPool.discardAll`): the server deallocated the
- * statements pg prepared for named queries, but pg keeps their names and would
+ * statements pg prepared for named queries (the statement cache's included), but pg keeps their names and would
  * skip the Parse next time ("prepared statement ... does not exist"). A clean
  * session also drops what the borrower changed on the client itself (type
  * parsers, event listeners) since the pool adopted it: see _pg_session.ts.
  */
 function forgetSession(this: pg.Client): void {
   restoreBaseline(this);
+  clearStatementCache(this);
 }
 
 /**

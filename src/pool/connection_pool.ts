@@ -43,6 +43,7 @@ import {
 } from "../query/transaction.ts";
 import { poolInfo, SharedPool, type ShareOptions } from "../workers/owner.ts";
 import { CapGroupMember } from "../cap_group/_member.ts";
+import type { PreparedStatementsOptions } from "../drivers/_statement_cache.ts";
 
 /** A connection lent by a pool: the driver's own object, also `AsyncDisposable` (returns it). */
 export type PooledConnection<C> = C & AsyncDisposable;
@@ -137,6 +138,13 @@ export interface ConnectionPoolOptions<C extends object = pg.Client> {
    * Workers). Each isolate keeps its own sockets. @default none
    */
   capGroup?: string;
+  /**
+   * The statement cache of the default pg driver: parameterized statements are prepared server-side and reused
+   * per connection (`max` kept, least recently used deallocated; prepared from the use after `after`); `false`
+   * turns it off. Off behind `pooler: "transaction"` unless given. With `driver`, set it on `createPgDriver`.
+   * See docs/statement_cache.md. @default { max: 100, after: 1 }
+   */
+  preparedStatements?: PreparedStatementsOptions | false;
 }
 
 /** Options of `getconn()` / `connection()`. */
@@ -279,7 +287,8 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#o = resolveOptions(options, defaults);
     this.#policy = policy;
     this.#name = this.#o.name ?? `pool-${++poolCounter}`;
-    const driver = options.driver ?? defaultDriver<C>(options.conninfo!, this.#o.connectTimeout);
+    const prepared = this.#preparedFor(options.driver !== undefined);
+    const driver = options.driver ?? defaultDriver<C>(options.conninfo!, this.#o.connectTimeout, prepared);
     // Behind a transaction pooler every connection the driver opens checks its statements (src/query/_pooler.ts).
     const checked = resolvePooler(this.#o.pooler, options.reset === ConnectionPool.discardAll)
       ? poolerDriver(driver)
@@ -368,6 +377,20 @@ export class ConnectionPool<C extends object = pg.Client> {
         tooMany: () => this.#overMaxWaiting(),
       })
       : undefined;
+  }
+
+  /**
+   * The statement cache the default driver gets: off behind a transaction pooler unless asked for (a prepared
+   * statement lives in one server session; PgBouncer >= 1.21 with `max_prepared_statements` keeps them).
+   */
+  #preparedFor(customDriver: boolean): PreparedStatementsOptions | false | undefined {
+    const given = this.#o.preparedStatements;
+    if (customDriver && given !== undefined) {
+      throw new TypeError(
+        "Invalid option 'preparedStatements': with 'driver', set it on the driver: createPgDriver(conninfo, { preparedStatements })",
+      );
+    }
+    return given ?? (this.#o.pooler === "transaction" ? false : undefined);
   }
 
   /**

@@ -6,6 +6,7 @@
  */
 import type { BackoffOptions } from "./_backoff.ts";
 import { resolvePooler } from "../query/_pooler.ts";
+import { resolvePreparedStatements, type StatementCacheConfig } from "../drivers/_statement_cache.ts";
 import { callback, checkDriver, count, duration, isConninfo, poolName } from "../_util/_validate.ts";
 
 /** Options after defaults, as the pool core uses them. */
@@ -28,6 +29,7 @@ export interface ResolvedOptions {
   allowExitOnIdle: boolean;
   pooler: "transaction" | undefined;
   capGroup: string | undefined;
+  preparedStatements: StatementCacheConfig | undefined;
 }
 
 /** Every option name `ConnectionPool` accepts; anything else is a TypeError. */
@@ -56,6 +58,7 @@ export const OPTION_NAMES: ReadonlySet<string> = new Set([
   "allowExitOnIdle",
   "pooler",
   "capGroup",
+  "preparedStatements",
 ]);
 
 /** The rule `minSize <= maxSize`, `maxSize >= 1`, shared by the constructor and `resize()`. */
@@ -144,6 +147,7 @@ export function resolveOptions(
     allowExitOnIdle: o.allowExitOnIdle === true,
     pooler: resolvePooler(o.pooler),
     capGroup: o.capGroup as string | undefined,
+    preparedStatements: resolvePreparedStatements(o.preparedStatements),
   };
 }
 
