@@ -1,0 +1,174 @@
+/**
+ * Kysely over `TidepoolDialect` (`@tidepool/pg/kysely`) against the real
+ * server: parameters, commit, rollback, savepoints, streaming, session state
+ * in `db.connection()`, and 30 concurrent transactions on a pool of 3.
+ */
+import assert from "node:assert/strict";
+import * as kysely from "kysely";
+import { type Generated, Kysely, sql } from "kysely";
+import { ConnectionPool } from "../../mod.ts";
+import { TidepoolDialect } from "../../src/compat/kysely.ts";
+import { waitFor, withTestDatabase } from "../_db.ts";
+import { peakBackends, withAppName } from "../_orm.ts";
+
+interface Database {
+  items: { id: Generated<number>; name: string; qty: number };
+}
+
+async function withKysely(
+  fn: (db: Kysely<Database>, pool: ConnectionPool, appName: string) => Promise<void>,
+  maxSize = 2,
+): Promise<void> {
+  await withTestDatabase(async (tdb) => {
+    const appName = `kysely_dialect_${crypto.randomUUID().slice(0, 8)}`;
+    const pool = new ConnectionPool({ conninfo: withAppName(tdb.url, appName), minSize: 1, maxSize });
+    const db = new Kysely<Database>({ dialect: new TidepoolDialect({ pool, kysely }) });
+    try {
+      await sql`create table items (id serial primary key, name text not null, qty int not null)`.execute(db);
+      await waitFor(() => pool.getStats().poolAvailable === pool.getStats().poolSize);
+      await fn(db, pool, appName);
+    } finally {
+      await db.destroy(); // closes the pool
+    }
+    assert.equal(pool.closed, true);
+  });
+}
+
+const names = async (db: Kysely<Database>) =>
+  (await db.selectFrom("items").select("name").orderBy("name").execute()).map((r) => r.name);
+
+Deno.test("TidepoolDialect: bad options are TypeErrors naming them", () => {
+  const pool = new ConnectionPool({ conninfo: "postgres://localhost/x" });
+  assert.throws(() => new TidepoolDialect({ pool: undefined as never, kysely }), {
+    name: "TypeError",
+    message: /'pool'/,
+  });
+  assert.throws(() => new TidepoolDialect({ pool, kysely: {} as never }), { name: "TypeError", message: /'kysely'/ });
+});
+
+Deno.test("Kysely over TidepoolDialect runs parameterized queries through pool.query (prepared)", () =>
+  withKysely(async (db, pool) => {
+    await db.insertInto("items").values([{ name: "apple", qty: 3 }, { name: "pear", qty: 1 }]).execute();
+    for (let i = 0; i < 3; i++) {
+      const rows = await db.selectFrom("items").select(["name", "qty"]).where("qty", ">", 2).execute();
+      assert.deepEqual(rows, [{ name: "apple", qty: 3 }]);
+    }
+    const updated = await db.updateTable("items").set({ qty: 5 }).where("name", "=", "pear").executeTakeFirst();
+    assert.equal(updated.numUpdatedRows, 1n);
+    await db.insertInto("items").values({ name: "'); drop table items; --", qty: 0 }).execute();
+    assert.equal((await names(db)).length, 3);
+    // No connection was borrowed for them: they went through pool.query(), whose statement cache prepared the select.
+    assert.equal(pool.getStats().requestsNum > 0, true);
+    const prepared = await pool.withConnection((c) =>
+      c.query<{ statement: string }>("select statement from pg_prepared_statements where not from_sql")
+    );
+    assert.ok(prepared.rows.some((r: { statement: string }) => r.statement.includes(`"qty" > $1`)));
+  }));
+
+Deno.test("a Kysely transaction over TidepoolDialect commits on one connection", () =>
+  withKysely(async (db, pool) => {
+    const pids = await db.transaction().execute(async (trx) => {
+      await trx.insertInto("items").values({ name: "a", qty: 1 }).execute();
+      const one = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx);
+      await trx.insertInto("items").values({ name: "b", qty: 2 }).execute();
+      const two = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx);
+      return [one.rows[0].pid, two.rows[0].pid];
+    });
+    assert.equal(pids[0], pids[1]);
+    assert.deepEqual(await names(db), ["a", "b"]);
+    assert.equal(pool.getStats().returnsBad, 0);
+  }));
+
+Deno.test("a Kysely transaction over TidepoolDialect that throws is rolled back and its connection kept", () =>
+  withKysely(async (db, pool) => {
+    await assert.rejects(
+      db.transaction().execute(async (trx) => {
+        await trx.insertInto("items").values({ name: "ghost", qty: 1 }).execute();
+        throw new Error("handler failed");
+      }),
+      /handler failed/,
+    );
+    assert.deepEqual(await names(db), []);
+    const stats = pool.getStats();
+    assert.equal(stats.poolAvailable, stats.poolSize, "every connection is back and idle");
+    assert.equal(stats.returnsBad, 0);
+  }));
+
+Deno.test("a rolled-back Kysely savepoint over TidepoolDialect keeps the outer transaction's work", () =>
+  withKysely(async (db) => {
+    const trx = await db.startTransaction().execute();
+    try {
+      await trx.insertInto("items").values({ name: "outer", qty: 1 }).execute();
+      const sp = await trx.savepoint("inner").execute();
+      await sp.insertInto("items").values({ name: "inner", qty: 2 }).execute();
+      await sp.rollbackToSavepoint("inner").execute();
+      const kept = await trx.savepoint("kept").execute();
+      await kept.insertInto("items").values({ name: "kept", qty: 3 }).execute();
+      await kept.releaseSavepoint("kept").execute();
+      await trx.commit().execute();
+    } catch (error) {
+      await trx.rollback().execute();
+      throw error;
+    }
+    assert.deepEqual(await names(db), ["kept", "outer"]);
+  }));
+
+Deno.test("30 concurrent Kysely transactions over TidepoolDialect on maxSize 3 all commit, never more than 3 backends", () =>
+  withKysely(async (db, pool, appName) => {
+    const { result, peak } = await peakBackends(
+      appName,
+      () =>
+        Promise.all(Array.from({ length: 30 }, (_, i) =>
+          db.transaction().execute(async (trx) => {
+            await trx.insertInto("items").values({ name: `t${i}`, qty: i }).execute();
+            const row = await trx.selectFrom("items").select("qty").where("name", "=", `t${i}`)
+              .executeTakeFirstOrThrow();
+            return row.qty;
+          }))),
+    );
+    assert.deepEqual(result, Array.from({ length: 30 }, (_, i) => i));
+    assert.ok(peak >= 1 && peak <= 3, `saw ${peak} backends with maxSize 3`);
+    const [{ n }] = await db.selectFrom("items").select((eb) => eb.fn.countAll<string>().as("n")).execute();
+    assert.equal(Number(n), 30);
+    assert.equal(pool.getStats().returnsBad, 0);
+  }, 3));
+
+Deno.test("30 concurrent Kysely queries over TidepoolDialect on maxSize 3 get their own rows", () =>
+  withKysely(async (db, _pool, appName) => {
+    const { result, peak } = await peakBackends(appName, () =>
+      Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          sql<{ n: number }>`select ${i}::int as n`.execute(db).then((r) => r.rows[0].n)),
+      ));
+    assert.deepEqual(result, Array.from({ length: 30 }, (_, i) => i));
+    assert.ok(peak <= 3, `saw ${peak} backends with maxSize 3`);
+  }, 3));
+
+Deno.test("Kysely stream() over TidepoolDialect yields every row in chunks, in a transaction or not", () =>
+  withKysely(async (db, pool) => {
+    await db.insertInto("items").values(Array.from({ length: 25 }, (_, i) => ({ name: `s${i}`, qty: i }))).execute();
+    const seen: number[] = [];
+    for await (const row of db.selectFrom("items").select("qty").where("qty", ">=", 0).orderBy("qty").stream(7)) {
+      seen.push(row.qty);
+    }
+    assert.deepEqual(seen, Array.from({ length: 25 }, (_, i) => i));
+    const inTx = await db.transaction().execute(async (trx) => {
+      const out: number[] = [];
+      for await (const row of trx.selectFrom("items").select("qty").where("qty", "<", 5).orderBy("qty").stream(2)) {
+        out.push(row.qty);
+      }
+      return out;
+    });
+    assert.deepEqual(inTx, [0, 1, 2, 3, 4]);
+    const stats = pool.getStats();
+    assert.equal(stats.poolAvailable, stats.poolSize);
+  }));
+
+Deno.test("db.connection() over TidepoolDialect keeps one session after a statement that leaves session state", () =>
+  withKysely(async (db) => {
+    const got = await db.connection().execute(async (conn) => {
+      await sql`set application_name = 'pinned_here'`.execute(conn);
+      return (await sql<{ a: string }>`select current_setting('application_name') as a`.execute(conn)).rows[0].a;
+    });
+    assert.equal(got, "pinned_here");
+  }));
