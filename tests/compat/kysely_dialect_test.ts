@@ -5,37 +5,24 @@
  */
 import assert from "node:assert/strict";
 import * as kysely from "kysely";
-import { type Generated, Kysely, sql } from "kysely";
+import { type Kysely, sql } from "kysely";
 import { ConnectionPool } from "../../mod.ts";
 import { TidepoolDialect } from "../../src/compat/kysely.ts";
-import { waitFor, withTestDatabase } from "../_db.ts";
-import { peakBackends, withAppName } from "../_orm.ts";
+import { peakBackends } from "../_orm.ts";
+import {
+  itemNames,
+  type ItemsDatabase,
+  rollsBackAndKeepsConnection,
+  savepointsKeepOuterWork,
+  withKyselyOver,
+} from "../_kysely_cases.ts";
 
-interface Database {
-  items: { id: Generated<number>; name: string; qty: number };
-}
+type Database = ItemsDatabase;
 
-async function withKysely(
-  fn: (db: Kysely<Database>, pool: ConnectionPool, appName: string) => Promise<void>,
-  maxSize = 2,
-): Promise<void> {
-  await withTestDatabase(async (tdb) => {
-    const appName = `kysely_dialect_${crypto.randomUUID().slice(0, 8)}`;
-    const pool = new ConnectionPool({ conninfo: withAppName(tdb.url, appName), minSize: 1, maxSize });
-    const db = new Kysely<Database>({ dialect: new TidepoolDialect({ pool, kysely }) });
-    try {
-      await sql`create table items (id serial primary key, name text not null, qty int not null)`.execute(db);
-      await waitFor(() => pool.getStats().poolAvailable === pool.getStats().poolSize);
-      await fn(db, pool, appName);
-    } finally {
-      await db.destroy(); // closes the pool
-    }
-    assert.equal(pool.closed, true);
-  });
-}
+const withKysely = (fn: (db: Kysely<Database>, pool: ConnectionPool, appName: string) => Promise<void>, maxSize = 2) =>
+  withKyselyOver("kysely_dialect", (pool) => new TidepoolDialect({ pool, kysely }), fn, maxSize);
 
-const names = async (db: Kysely<Database>) =>
-  (await db.selectFrom("items").select("name").orderBy("name").execute()).map((r) => r.name);
+const names = itemNames;
 
 Deno.test("TidepoolDialect: bad options are TypeErrors naming them", () => {
   const pool = new ConnectionPool({ conninfo: "postgres://localhost/x" });
@@ -80,38 +67,10 @@ Deno.test("a Kysely transaction over TidepoolDialect commits on one connection",
   }));
 
 Deno.test("a Kysely transaction over TidepoolDialect that throws is rolled back and its connection kept", () =>
-  withKysely(async (db, pool) => {
-    await assert.rejects(
-      db.transaction().execute(async (trx) => {
-        await trx.insertInto("items").values({ name: "ghost", qty: 1 }).execute();
-        throw new Error("handler failed");
-      }),
-      /handler failed/,
-    );
-    assert.deepEqual(await names(db), []);
-    const stats = pool.getStats();
-    assert.equal(stats.poolAvailable, stats.poolSize, "every connection is back and idle");
-    assert.equal(stats.returnsBad, 0);
-  }));
+  withKysely((db, pool) => rollsBackAndKeepsConnection(db, pool)));
 
 Deno.test("a rolled-back Kysely savepoint over TidepoolDialect keeps the outer transaction's work", () =>
-  withKysely(async (db) => {
-    const trx = await db.startTransaction().execute();
-    try {
-      await trx.insertInto("items").values({ name: "outer", qty: 1 }).execute();
-      const sp = await trx.savepoint("inner").execute();
-      await sp.insertInto("items").values({ name: "inner", qty: 2 }).execute();
-      await sp.rollbackToSavepoint("inner").execute();
-      const kept = await trx.savepoint("kept").execute();
-      await kept.insertInto("items").values({ name: "kept", qty: 3 }).execute();
-      await kept.releaseSavepoint("kept").execute();
-      await trx.commit().execute();
-    } catch (error) {
-      await trx.rollback().execute();
-      throw error;
-    }
-    assert.deepEqual(await names(db), ["kept", "outer"]);
-  }));
+  withKysely((db) => savepointsKeepOuterWork(db)));
 
 Deno.test("30 concurrent Kysely transactions over TidepoolDialect on maxSize 3 all commit, never more than 3 backends", () =>
   withKysely(async (db, pool, appName) => {

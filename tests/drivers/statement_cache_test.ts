@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import pg from "pg";
-import { ConnectionPool, createPgDriver } from "../../mod.ts";
+import { ConnectionPool, type ConnectionPoolOptions, createPgDriver } from "../../mod.ts";
 import { createTestDatabase, type TestDatabase, waitFor } from "../_db.ts";
 import { pidOf, terminate } from "../_faults.ts";
 import { findPgBouncer, startPgBouncer } from "../_pgbouncer.ts";
@@ -36,6 +36,17 @@ async function onTestDb(sql: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+/** A pool of one connection (so every sample of pg_prepared_statements sees the statements' session), cache at once. */
+function onePool(options: Partial<ConnectionPoolOptions<pg.Client>> = {}): ConnectionPool {
+  return new ConnectionPool({
+    conninfo: db.url,
+    minSize: 1,
+    maxSize: 1,
+    preparedStatements: { max: 10, after: 0 },
+    ...options,
+  });
 }
 
 async function preparedInPool(pool: ConnectionPool): Promise<string[]> {
@@ -132,12 +143,7 @@ Deno.test("the cache bound holds on a lent connection's own query() too", async 
 
 Deno.test("after ALTER TABLE ADD COLUMN the next autocommit query succeeds with the new shape", async () => {
   await onTestDb("create table shape_a (id int primary key, a text); insert into shape_a values (1, 'x')");
-  await using pool = new ConnectionPool({
-    conninfo: db.url,
-    minSize: 1,
-    maxSize: 1,
-    preparedStatements: { max: 10, after: 0 },
-  });
+  await using pool = onePool();
   const text = "select * from shape_a where id = $1";
   assert.deepEqual((await pool.query(text, [1])).rows, [{ id: 1, a: "x" }]);
   assert.equal((await preparedInPool(pool)).length, 1);
@@ -151,12 +157,7 @@ Deno.test("after ALTER TABLE ADD COLUMN the next autocommit query succeeds with 
 
 Deno.test("after DROP TABLE and a re-create with other columns the next autocommit query succeeds", async () => {
   await onTestDb("create table shape_b (id int primary key, a text); insert into shape_b values (1, 'x')");
-  await using pool = new ConnectionPool({
-    conninfo: db.url,
-    minSize: 1,
-    maxSize: 1,
-    preparedStatements: { max: 10, after: 0 },
-  });
+  await using pool = onePool();
   const text = "select * from shape_b where id = $1";
   assert.deepEqual((await pool.query(text, [1])).rows, [{ id: 1, a: "x" }]);
   await onTestDb(
@@ -168,12 +169,7 @@ Deno.test("after DROP TABLE and a re-create with other columns the next autocomm
 
 Deno.test("inside a transaction the stale-plan error reaches the caller and the cache is repaired", async () => {
   await onTestDb("create table shape_c (id int primary key, a text); insert into shape_c values (1, 'x')");
-  await using pool = new ConnectionPool({
-    conninfo: db.url,
-    minSize: 1,
-    maxSize: 1,
-    preparedStatements: { max: 10, after: 0 },
-  });
+  await using pool = onePool();
   const text = "select * from shape_c where id = $1";
   await pool.query(text, [1]);
   await onTestDb("alter table shape_c add column b int default 3");
@@ -193,13 +189,7 @@ Deno.test("inside a transaction the stale-plan error reaches the caller and the 
 });
 
 Deno.test("discardAll clears the cache: statements are prepared afresh and the count starts over", async () => {
-  await using pool = new ConnectionPool({
-    conninfo: db.url,
-    minSize: 1,
-    maxSize: 1,
-    reset: ConnectionPool.discardAll,
-    preparedStatements: { max: 10, after: 0 },
-  });
+  await using pool = onePool({ reset: ConnectionPool.discardAll });
   for (let k = 0; k < 3; k++) await pool.query(`select $1::int + ${k} as n`, [k]);
   // The reset ran when the last connection came back; a withConnection sees the session after it.
   assert.deepEqual(await preparedInPool(pool), []);
@@ -208,12 +198,7 @@ Deno.test("discardAll clears the cache: statements are prepared afresh and the c
 });
 
 Deno.test("a DISCARD ALL sent by the caller (26000 on the next use) is repaired and the statement runs once more", async () => {
-  await using pool = new ConnectionPool({
-    conninfo: db.url,
-    minSize: 1,
-    maxSize: 1,
-    preparedStatements: { max: 10, after: 0 },
-  });
+  await using pool = onePool();
   const text = "select $1::text as t";
   await pool.query(text, ["a"]);
   await pool.withConnection((conn) => conn.query("DEALLOCATE ALL"));
@@ -222,12 +207,7 @@ Deno.test("a DISCARD ALL sent by the caller (26000 on the next use) is repaired 
 });
 
 Deno.test("a lost connection's cache is gone: its replacement prepares afresh", async () => {
-  await using pool = new ConnectionPool({
-    conninfo: db.url,
-    minSize: 1,
-    maxSize: 1,
-    preparedStatements: { max: 10, after: 0 },
-  });
+  await using pool = onePool();
   for (let k = 0; k < 3; k++) await pool.query(`select $1::int * ${k + 1} as n`, [2]);
   const pid = await pool.withConnection((conn) => pidOf(conn));
   assert.ok(await terminate(pid));
