@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Kysely, PostgresDialect, sql } from "kysely";
+import { type Kysely, PostgresDialect, sql } from "kysely";
 import { type ConnectionPool, toPgPool } from "../../mod.ts";
 import { peakBackends } from "../_orm.ts";
 import {
