@@ -94,6 +94,8 @@ class StatementCache {
   readonly #seen = new Map<string, number>();
   /** Names still prepared on the server but out of the cache: deallocated at the next autocommit statement. */
   #stale: string[] = [];
+  /** A statement in a transaction found the cache full: make room at the next statement outside one. */
+  #starved = false;
   #counter = 0;
 
   constructor(readonly config: Required<PreparedStatementsOptions>) {}
@@ -114,11 +116,26 @@ class StatementCache {
     }
     // A DEALLOCATE inside a transaction could fail and abort it: only autocommit statements make room.
     if (autocommit) this.#makeRoom(drop);
-    if (this.#named.size + this.#stale.length >= this.config.max) return undefined;
+    if (this.#named.size + this.#stale.length >= this.config.max) {
+      this.#starved = true;
+      return undefined;
+    }
     this.#seen.delete(text);
     const name = `tidepool_${++this.#counter}`;
     this.#named.set(text, name);
     return name;
+  }
+
+  /**
+   * Outside a transaction, before any statement (a `BEGIN` too): deallocates the stale names and, when a
+   * statement in a transaction found the cache full, the least recently used one, so a connection that only
+   * runs transactions keeps its cache fresh as well.
+   */
+  tidy(drop: (name: string) => void): void {
+    if (this.#stale.length === 0 && !this.#starved) return;
+    this.flushStale(drop);
+    if (this.#starved && this.#named.size >= this.config.max) this.#evict(drop);
+    this.#starved = false;
   }
 
   /** Deallocates the stale names (outside a transaction only). */
@@ -144,11 +161,13 @@ class StatementCache {
 
   #makeRoom(drop: (name: string) => void): void {
     this.flushStale(drop);
-    while (this.#named.size >= this.config.max) {
-      const [text, name] = this.#named.entries().next().value!;
-      this.#named.delete(text);
-      drop(name);
-    }
+    while (this.#named.size >= this.config.max) this.#evict(drop);
+  }
+
+  #evict(drop: (name: string) => void): void {
+    const [text, name] = this.#named.entries().next().value!;
+    this.#named.delete(text);
+    drop(name);
   }
 }
 
@@ -171,7 +190,10 @@ export function installStatementCache(client: pg.Client, config: Required<Prepar
     writable: true,
     value: function (this: pg.Client, ...args: unknown[]): unknown {
       const call = cacheable(args);
-      if (call === undefined) return original.apply(this, args);
+      if (call === undefined) {
+        if (inAutocommit(this)) cache.tidy((name) => deallocate(this, original, name));
+        return original.apply(this, args);
+      }
       return runCached(this, original, cache, call);
     },
   });
@@ -222,7 +244,7 @@ function inAutocommit(client: pg.Client): boolean {
 function runCached(client: pg.Client, original: QueryFn, cache: StatementCache, call: CacheableCall): Promise<unknown> {
   const autocommit = inAutocommit(client);
   const drop = (name: string) => deallocate(client, original, name);
-  if (autocommit) cache.flushStale(drop);
+  if (autocommit) cache.tidy(drop);
   const name = cache.nameFor(call.text, autocommit, drop);
   const run = (n: string | undefined): Promise<unknown> =>
     original.call(

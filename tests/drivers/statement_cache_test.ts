@@ -141,6 +141,28 @@ Deno.test("the cache bound holds on a lent connection's own query() too", async 
   });
 });
 
+Deno.test("a connection that only runs transactions keeps at most `max` statements and still caches new texts", async () => {
+  await onTestDb("create table tx_only (id int primary key, v int); insert into tx_only values (1, 1)");
+  await using pool = onePool({ preparedStatements: { max: 2, after: 0 } });
+  const texts = [0, 1, 2, 3].map((k) => `select v + ${k} as n from tx_only where id = $1`);
+  for (let round = 0; round < 3; round++) {
+    for (const [k, text] of texts.entries()) {
+      const { rows } = await pool.transaction(async (conn) => {
+        const result = await conn.query(text, [1]);
+        // Sampled inside the transaction, on its session.
+        assert.ok((await preparedOn(conn)).length <= 2);
+        return result;
+      });
+      assert.equal(rows[0].n, 1 + k);
+    }
+  }
+  // The last text used got a slot although every statement ran inside a transaction.
+  const { rows } = await pool.withConnection((c) =>
+    c.query<{ statement: string }>("select statement from pg_prepared_statements where not from_sql")
+  );
+  assert.ok(rows.some((r: { statement: string }) => r.statement === texts[3]), JSON.stringify(rows));
+});
+
 Deno.test("after ALTER TABLE ADD COLUMN the next autocommit query succeeds with the new shape", async () => {
   await onTestDb("create table shape_a (id int primary key, a text); insert into shape_a values (1, 'x')");
   await using pool = onePool();
@@ -181,7 +203,12 @@ Deno.test("inside a transaction the stale-plan error reaches the caller and the 
     { code: "0A000", message: /cached plan must not change result type/ },
   );
   // Repaired: the same text works in a transaction and outside, and the stale name is gone from the server.
-  const inTx = await pool.transaction((conn) => conn.query(text, [1]));
+  const inTx = await pool.transaction(async (conn) => {
+    const result = await conn.query(text, [1]);
+    // Deallocated before the BEGIN of this transaction: only the fresh statement is prepared.
+    assert.equal((await preparedOn(conn)).length, 1);
+    return result;
+  });
   assert.deepEqual(inTx.rows, [{ id: 1, a: "x", b: 3 }]);
   assert.deepEqual((await pool.query(text, [1])).rows, [{ id: 1, a: "x", b: 3 }]);
   const names = await preparedInPool(pool);
