@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import pg from "pg";
-import { ConnectionPool, type ConnectionPoolOptions, createPgDriver } from "../../mod.ts";
+import { ConnectionPool, type ConnectionPoolOptions, createPgDriver, NullConnectionPool } from "../../mod.ts";
 import { createTestDatabase, type TestDatabase, waitFor } from "../_db.ts";
 import { pidOf, terminate } from "../_faults.ts";
 import { findPgBouncer, startPgBouncer } from "../_pgbouncer.ts";
@@ -268,6 +268,35 @@ Deno.test("pipelined and cached: 256 concurrent calls over churning statements g
     assert.equal(ok.filter(Boolean).length, 256);
   }
   for (let i = 0; i < 4; i++) assert.ok((await preparedInPool(pool)).length <= 4);
+});
+
+Deno.test("query configs without a name (rowMode, types: what Drizzle sends) are cached and keep their options", async () => {
+  await using pool = onePool();
+  const text = "select $1::int as n, $2::text as t";
+  const types = { getTypeParser: () => (value: string) => `parsed:${value}` };
+  await pool.withConnection(async (conn) => {
+    for (let i = 0; i < 3; i++) {
+      const arrays = await conn.query({ text, values: [i, "x"], rowMode: "array" });
+      assert.deepEqual(arrays.rows, [[i, "x"]]);
+      const typed = await conn.query({ text, values: [i, "y"], types } as never);
+      assert.deepEqual((typed as { rows: unknown[] }).rows, [{ n: `parsed:${i}`, t: "parsed:y" }]);
+    }
+    assert.deepEqual((await preparedOn(conn)).length, 1);
+    // A name of the caller's is pg's business: prepared under that name, not the cache's.
+    await conn.query({ name: "mine", text: "select $1::int as m", values: [1] });
+    const names = await preparedOn(conn);
+    assert.equal(names.length, 2);
+    assert.ok(names.includes("mine"));
+  });
+});
+
+Deno.test("NullConnectionPool takes the option too", async () => {
+  await using pool = new NullConnectionPool({ conninfo: db.url, maxSize: 1, preparedStatements: { max: 5, after: 0 } });
+  assert.throws(() => new NullConnectionPool({ conninfo: db.url, preparedStatements: { max: -1 } }), {
+    name: "RangeError",
+    message: /'preparedStatements.max'/,
+  });
+  assert.equal((await pool.query("select $1::int as n", [3])).rows[0].n, 3);
 });
 
 Deno.test("preparedStatements: false sends no named statement", async () => {
