@@ -256,9 +256,8 @@ function runCached(client: pg.Client, original: QueryFn, cache: StatementCache, 
     ) as Promise<unknown>;
   if (name === undefined) return run(undefined);
   return run(name).catch((error: unknown) => {
-    const code = (error as { code?: unknown } | null)?.code;
-    if (code !== "0A000" && code !== "26000") throw error;
-    if (code === "0A000" && !/cached plan/i.test(String((error as Error).message))) throw error;
+    const code = staleCode(error);
+    if (code === undefined) throw error;
     // 26000: the server no longer knows the name; pg must send the Parse again if the name came back.
     if (code === "26000") forgetParsed(client, name);
     cache.forget(call.text, name, code === "0A000");
@@ -267,6 +266,23 @@ function runCached(client: pg.Client, original: QueryFn, cache: StatementCache, 
     cache.flushStale(drop);
     return run(cache.nameFor(call.text, true, drop));
   });
+}
+
+/**
+ * `0A000` or `26000` when `error` says the cached statement is stale, else undefined. `0A000` (feature not
+ * supported) has other causes, some raised while the statement runs: only the plan cache's own refusal counts,
+ * known by the server function that raised it (not localized, unlike the message) or the English message.
+ *
+ * @param error What a statement rejected with.
+ * @returns The SQLSTATE of a stale statement, or undefined.
+ */
+export function staleCode(error: unknown): "0A000" | "26000" | undefined {
+  const { code, routine, message } = (error ?? {}) as { code?: unknown; routine?: unknown; message?: unknown };
+  if (code === "26000") return code;
+  if (code !== "0A000") return undefined;
+  return routine === "RevalidateCachedQuery" || /cached plan must not change result type/.test(String(message))
+    ? code
+    : undefined;
 }
 
 /** Queued ahead of the caller's statement on the same client, so the two are in order and nothing is left active. */

@@ -10,6 +10,7 @@ import { ConnectionPool, type ConnectionPoolOptions, createPgDriver, NullConnect
 import { createTestDatabase, type TestDatabase, waitFor } from "../_db.ts";
 import { pidOf, terminate } from "../_faults.ts";
 import { findPgBouncer, startPgBouncer } from "../_pgbouncer.ts";
+import { staleCode } from "../../src/drivers/_statement_cache.ts";
 
 let db: TestDatabase;
 Deno.test.beforeAll(async () => {
@@ -83,6 +84,19 @@ Deno.test("preparedStatements: bad values are TypeError/RangeError naming the op
     () => new ConnectionPool({ driver: createPgDriver(conninfo), preparedStatements: false }),
     { name: "TypeError", message: /'preparedStatements'.*createPgDriver/ },
   );
+});
+
+Deno.test("only the plan cache's 0A000 counts as stale, in any server language; other 0A000 errors are the caller's", () => {
+  const localized = { code: "0A000", routine: "RevalidateCachedQuery", message: "el plan almacenado no debe cambiar" };
+  assert.equal(staleCode(localized), "0A000");
+  assert.equal(staleCode({ code: "0A000", message: "cached plan must not change result type" }), "0A000");
+  assert.equal(staleCode({ code: "26000", message: 'prepared statement "tidepool_1" does not exist' }), "26000");
+  assert.equal(
+    staleCode({ code: "0A000", routine: "ExecLockRows", message: "FOR UPDATE is not supported" }),
+    undefined,
+  );
+  assert.equal(staleCode({ code: "42P01" }), undefined);
+  assert.equal(staleCode(undefined), undefined);
 });
 
 Deno.test("a repeated parameterized statement is prepared once per connection, from the use after `after`", async () => {
@@ -200,7 +214,7 @@ Deno.test("inside a transaction the stale-plan error reaches the caller and the 
       await conn.query("select 1");
       await conn.query(text, [1]);
     }),
-    { code: "0A000", message: /cached plan must not change result type/ },
+    { code: "0A000", routine: "RevalidateCachedQuery", message: /cached plan must not change result type/ },
   );
   // Repaired: the same text works in a transaction and outside, and the stale name is gone from the server.
   const inTx = await pool.transaction(async (conn) => {
