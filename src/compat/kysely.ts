@@ -27,7 +27,14 @@
 import type pg from "pg";
 import { pipelinable } from "../query/_pipeline.ts";
 
-/** One statement's result, as `pool.query()` gives it. */
+/**
+ * One statement's result, as `pool.query()` gives it. *
+ * @example What pool.query() returns
+ * ```ts
+ * import type { TidepoolQueryResult } from "@tidepool/pg/kysely";
+ * const result: TidepoolQueryResult = { rows: [{ n: 1 }], rowCount: 1, command: "SELECT" };
+ * ```
+ */
 export interface TidepoolQueryResult {
   /** The rows. */
   rows: unknown[];
@@ -37,7 +44,15 @@ export interface TidepoolQueryResult {
   command?: string;
 }
 
-/** What the dialect needs of a tidepool pool: a `ConnectionPool` or `NullConnectionPool` of `pg.Client`. */
+/**
+ * What the dialect needs of a tidepool pool: a `ConnectionPool` or `NullConnectionPool` of `pg.Client`. *
+ * @example A ConnectionPool fits
+ * ```ts
+ * import { ConnectionPool } from "@tidepool/pg";
+ * import type { TidepoolKyselyPool } from "@tidepool/pg/kysely";
+ * const pool: TidepoolKyselyPool = new ConnectionPool({ conninfo: "postgres://localhost/app" });
+ * ```
+ */
 export interface TidepoolKyselyPool {
   /** `pool.query()`. */
   query(text: string, params?: unknown[]): Promise<TidepoolQueryResult>;
@@ -49,7 +64,14 @@ export interface TidepoolKyselyPool {
   close(): Promise<void>;
 }
 
-/** A query Kysely compiled: SQL text with `$n` placeholders and its parameters. */
+/**
+ * A query Kysely compiled: SQL text with `$n` placeholders and its parameters. *
+ * @example Kysely's compiled query
+ * ```ts
+ * import type { KyselyCompiledQuery } from "@tidepool/pg/kysely";
+ * const query: KyselyCompiledQuery = { sql: "select * from t where id = $1", parameters: [1] };
+ * ```
+ */
 export interface KyselyCompiledQuery {
   /** The SQL text. */
   readonly sql: string;
@@ -57,7 +79,14 @@ export interface KyselyCompiledQuery {
   readonly parameters: readonly unknown[];
 }
 
-/** What a Kysely connection returns for one query. */
+/**
+ * What a Kysely connection returns for one query. *
+ * @example An UPDATE's result
+ * ```ts
+ * import type { KyselyQueryResult } from "@tidepool/pg/kysely";
+ * const result: KyselyQueryResult<never> = { rows: [], numAffectedRows: 2n };
+ * ```
+ */
 export interface KyselyQueryResult<R> {
   /** Rows affected by INSERT, UPDATE, DELETE or MERGE. */
   readonly numAffectedRows?: bigint;
@@ -65,7 +94,15 @@ export interface KyselyQueryResult<R> {
   readonly rows: R[];
 }
 
-/** The classes of Kysely's PostgreSQL dialect this dialect borrows: pass `import * as kysely from "kysely"`. */
+/**
+ * The classes of Kysely's PostgreSQL dialect this dialect borrows: pass `import * as kysely from "kysely"`. *
+ * @example The Kysely module
+ * ```ts
+ * import * as kysely from "kysely";
+ * import type { KyselyPostgresParts } from "@tidepool/pg/kysely";
+ * const parts: KyselyPostgresParts<unknown, unknown, unknown> = kysely;
+ * ```
+ */
 export interface KyselyPostgresParts<Compiler, Adapter, Introspector> {
   /** Kysely's `PostgresQueryCompiler`. */
   readonly PostgresQueryCompiler: new () => Compiler;
@@ -76,7 +113,16 @@ export interface KyselyPostgresParts<Compiler, Adapter, Introspector> {
   readonly PostgresIntrospector: new (db: any) => Introspector;
 }
 
-/** Options of {@linkcode TidepoolDialect}. */
+/**
+ * Options of {@linkcode TidepoolDialect}. *
+ * @example Pool and Kysely
+ * ```ts
+ * import * as kysely from "kysely";
+ * import { ConnectionPool } from "@tidepool/pg";
+ * import { TidepoolDialect } from "@tidepool/pg/kysely";
+ * const dialect = new TidepoolDialect({ pool: new ConnectionPool({ conninfo: "postgres://localhost/app" }), kysely });
+ * ```
+ */
 export interface TidepoolDialectOptions<Compiler, Adapter, Introspector> {
   /** The pool the queries run on; `db.destroy()` closes it. */
   readonly pool: TidepoolKyselyPool;
@@ -84,7 +130,14 @@ export interface TidepoolDialectOptions<Compiler, Adapter, Introspector> {
   readonly kysely: KyselyPostgresParts<Compiler, Adapter, Introspector>;
 }
 
-/** Kysely's transaction settings. */
+/**
+ * Kysely's transaction settings. *
+ * @example A serializable read-only transaction
+ * ```ts
+ * import type { KyselyTransactionSettings } from "@tidepool/pg/kysely";
+ * const settings: KyselyTransactionSettings = { isolationLevel: "serializable", accessMode: "read only" };
+ * ```
+ */
 export interface KyselyTransactionSettings {
   /** `read only` or `read write`. */
   readonly accessMode?: string;
@@ -230,7 +283,17 @@ export class TidepoolKyselyConnection {
   }
 }
 
-/** Kysely's Driver over the pool: see {@linkcode TidepoolDialect}. */
+/**
+ * Kysely's Driver over the pool: see {@linkcode TidepoolDialect}. *
+ * @example Made by the dialect
+ * ```ts
+ * import * as kysely from "kysely";
+ * import { ConnectionPool } from "@tidepool/pg";
+ * import { TidepoolDialect } from "@tidepool/pg/kysely";
+ * const dialect = new TidepoolDialect({ pool: new ConnectionPool({ conninfo: "postgres://localhost/app" }), kysely });
+ * const driver = dialect.createDriver();
+ * ```
+ */
 export class TidepoolKyselyDriver {
   readonly #pool: TidepoolKyselyPool;
 

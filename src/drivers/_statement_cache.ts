@@ -22,7 +22,16 @@
  */
 import type pg from "pg";
 
-/** The `preparedStatements` option: how many statements each connection keeps, and after how many uses. */
+/**
+ * The `preparedStatements` option: how many statements each connection keeps, and after how many uses.
+ *
+ * @example A bigger cache, statements prepared from their first use
+ * ```ts
+ * import { ConnectionPool, type PreparedStatementsOptions } from "@tidepool/pg";
+ * const preparedStatements: PreparedStatementsOptions = { max: 500, after: 0 };
+ * const pool = new ConnectionPool({ conninfo: "postgres://localhost/app", preparedStatements });
+ * ```
+ */
 export interface PreparedStatementsOptions {
   /** Statements kept per connection; the least recently used is deallocated past it. @default 100 */
   max?: number;
