@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import pg from "pg";
 import { ConnectionPool, type ConnectionPoolOptions, createPgDriver, NullConnectionPool } from "../../mod.ts";
 import { createTestDatabase, type TestDatabase, waitFor } from "../_db.ts";
-import { pidOf, terminate } from "../_faults.ts";
+import { backendPids, pidOf, sessionsInState, terminate } from "../_faults.ts";
 import { findPgBouncer, startPgBouncer } from "../_pgbouncer.ts";
 import { staleCode } from "../../src/drivers/_statement_cache.ts";
 
@@ -311,6 +311,42 @@ Deno.test("NullConnectionPool takes the option too", async () => {
     message: /'preparedStatements.max'/,
   });
   assert.equal((await pool.query("select $1::int as n", [3])).rows[0].n, 3);
+});
+
+Deno.test("a backend killed under pipelined cached statements fails only its own as ConnectionLostError; the pool goes on", async () => {
+  await using pool = new ConnectionPool({
+    conninfo: db.url,
+    minSize: 2,
+    maxSize: 2,
+    pipeline: 16,
+    preparedStatements: { max: 4, after: 0 },
+  });
+  await pool.open({ wait: true });
+  const calls = Array.from(
+    { length: 32 },
+    (_, i) =>
+      pool.query(`select pg_sleep(0.05 * ($1::int % 2)), $1::int as n, ${i % 3} as k`, [i]).then(
+        (r) => r.rows[0].n === i && r.rows[0].k === i % 3 ? "ok" : "wrong row",
+        (e: Error) => e.name,
+      ),
+  );
+  // Statements are in flight on the server: kill one of the two backends under them.
+  await waitFor(async () => (await sessionsInState(db.name, "active")) > 0, { timeout: 5_000 });
+  const [victim] = await backendPids(db.name);
+  assert.ok(await terminate(victim));
+  const outcomes = await Promise.all(calls);
+  assert.ok(outcomes.every((o) => o === "ok" || o === "ConnectionLostError"), JSON.stringify(outcomes));
+  assert.ok(outcomes.includes("ok"));
+  assert.ok(outcomes.includes("ConnectionLostError"), "the kill hit statements in flight");
+  // The replacement starts with an empty cache and the same texts work everywhere.
+  const again = await Promise.all(
+    Array.from(
+      { length: 32 },
+      (_, i) => pool.query(`select $1::int as n, ${i % 3} as k`, [i]).then((r) => r.rows[0].n),
+    ),
+  );
+  assert.deepEqual(again, Array.from({ length: 32 }, (_, i) => i));
+  for (let i = 0; i < 2; i++) assert.ok((await preparedInPool(pool)).length <= 4);
 });
 
 Deno.test("preparedStatements: false sends no named statement", async () => {
