@@ -52,6 +52,19 @@ export async function withKyselyOver(
 export const itemNames = async (db: Kysely<ItemsDatabase>): Promise<string[]> =>
   (await db.selectFrom("items").select("name").orderBy("name").execute()).map((r) => r.name);
 
+/** Inserts, selects with a parameter, updates; a value that would be SQL if spliced in stays a parameter. @example `await runsParameterizedQueries(db)` */
+export async function runsParameterizedQueries(db: Kysely<ItemsDatabase>): Promise<void> {
+  await db.insertInto("items").values([{ name: "apple", qty: 3 }, { name: "pear", qty: 1 }]).execute();
+  for (let i = 0; i < 3; i++) {
+    const rows = await db.selectFrom("items").select(["name", "qty"]).where("qty", ">", 2).execute();
+    assert.deepEqual(rows, [{ name: "apple", qty: 3 }]);
+  }
+  const updated = await db.updateTable("items").set({ qty: 5 }).where("name", "=", "pear").executeTakeFirst();
+  assert.equal(updated.numUpdatedRows, 1n);
+  await db.insertInto("items").values({ name: "'); drop table items; --", qty: 0 }).execute();
+  assert.equal((await itemNames(db)).length, 3);
+}
+
 /** A transaction whose callback throws is rolled back and every connection is back, idle and kept. @example `await rollsBackAndKeepsConnection(db, pool)` */
 export async function rollsBackAndKeepsConnection(db: Kysely<ItemsDatabase>, pool: ConnectionPool): Promise<void> {
   await assert.rejects(
@@ -84,4 +97,22 @@ export async function savepointsKeepOuterWork(db: Kysely<ItemsDatabase>): Promis
     throw error;
   }
   assert.deepEqual(await itemNames(db), ["kept", "outer"]);
+}
+
+/**
+ * Registers the cases both dialects share, named with `over` (" over TidepoolDialect", or "" for the original names).
+ *
+ * @example
+ * ```ts
+ * sharedKyselyTests("", withKysely);
+ * ```
+ */
+export function sharedKyselyTests(
+  over: string,
+  withKysely: (fn: (db: Kysely<ItemsDatabase>, pool: ConnectionPool) => Promise<void>) => Promise<void>,
+): void {
+  Deno.test(`a Kysely transaction${over} that throws is rolled back and its connection kept`, () =>
+    withKysely((db, pool) => rollsBackAndKeepsConnection(db, pool)));
+  Deno.test(`a rolled-back Kysely savepoint${over} keeps the outer transaction's work`, () =>
+    withKysely((db) => savepointsKeepOuterWork(db)));
 }

@@ -12,17 +12,15 @@ import { peakBackends } from "../_orm.ts";
 import {
   itemNames,
   type ItemsDatabase,
-  rollsBackAndKeepsConnection,
-  savepointsKeepOuterWork,
+  runsParameterizedQueries,
+  sharedKyselyTests,
   withKyselyOver,
 } from "../_kysely_cases.ts";
 
-type Database = ItemsDatabase;
-
-const withKysely = (fn: (db: Kysely<Database>, pool: ConnectionPool, appName: string) => Promise<void>, maxSize = 2) =>
-  withKyselyOver("kysely_dialect", (pool) => new TidepoolDialect({ pool, kysely }), fn, maxSize);
-
-const names = itemNames;
+const withKysely = (
+  fn: (db: Kysely<ItemsDatabase>, pool: ConnectionPool, appName: string) => Promise<void>,
+  maxSize = 2,
+) => withKyselyOver("kysely_dialect", (pool) => new TidepoolDialect({ pool, kysely }), fn, maxSize);
 
 Deno.test("TidepoolDialect: bad options are TypeErrors naming them", () => {
   const pool = new ConnectionPool({ conninfo: "postgres://localhost/x" });
@@ -35,17 +33,13 @@ Deno.test("TidepoolDialect: bad options are TypeErrors naming them", () => {
 
 Deno.test("Kysely over TidepoolDialect runs parameterized queries through pool.query (prepared)", () =>
   withKysely(async (db, pool) => {
-    await db.insertInto("items").values([{ name: "apple", qty: 3 }, { name: "pear", qty: 1 }]).execute();
-    for (let i = 0; i < 3; i++) {
-      const rows = await db.selectFrom("items").select(["name", "qty"]).where("qty", ">", 2).execute();
-      assert.deepEqual(rows, [{ name: "apple", qty: 3 }]);
-    }
-    const updated = await db.updateTable("items").set({ qty: 5 }).where("name", "=", "pear").executeTakeFirst();
-    assert.equal(updated.numUpdatedRows, 1n);
-    await db.insertInto("items").values({ name: "'); drop table items; --", qty: 0 }).execute();
-    assert.equal((await names(db)).length, 3);
-    // No connection was borrowed for them: they went through pool.query(), whose statement cache prepared the select.
-    assert.equal(pool.getStats().requestsNum > 0, true);
+    // Counts the statements that go through pool.query() rather than a borrowed connection.
+    let viaQuery = 0;
+    const query = pool.query.bind(pool);
+    pool.query = ((...args: Parameters<typeof query>) => (viaQuery++, query(...args))) as typeof pool.query;
+    await runsParameterizedQueries(db);
+    assert.equal(viaQuery, 7, "every statement went through pool.query()");
+    // The statement cache prepared the repeated select.
     const prepared = await pool.withConnection((c) =>
       c.query<{ statement: string }>("select statement from pg_prepared_statements where not from_sql")
     );
@@ -62,15 +56,11 @@ Deno.test("a Kysely transaction over TidepoolDialect commits on one connection",
       return [one.rows[0].pid, two.rows[0].pid];
     });
     assert.equal(pids[0], pids[1]);
-    assert.deepEqual(await names(db), ["a", "b"]);
+    assert.deepEqual(await itemNames(db), ["a", "b"]);
     assert.equal(pool.getStats().returnsBad, 0);
   }));
 
-Deno.test("a Kysely transaction over TidepoolDialect that throws is rolled back and its connection kept", () =>
-  withKysely((db, pool) => rollsBackAndKeepsConnection(db, pool)));
-
-Deno.test("a rolled-back Kysely savepoint over TidepoolDialect keeps the outer transaction's work", () =>
-  withKysely((db) => savepointsKeepOuterWork(db)));
+sharedKyselyTests(" over TidepoolDialect", withKysely);
 
 Deno.test("30 concurrent Kysely transactions over TidepoolDialect on maxSize 3 all commit, never more than 3 backends", () =>
   withKysely(async (db, pool, appName) => {

@@ -5,8 +5,8 @@ import { peakBackends } from "../_orm.ts";
 import {
   itemNames,
   type ItemsDatabase,
-  rollsBackAndKeepsConnection,
-  savepointsKeepOuterWork,
+  runsParameterizedQueries,
+  sharedKyselyTests,
   withKyselyOver,
 } from "../_kysely_cases.ts";
 
@@ -18,17 +18,7 @@ const withKysely = (fn: (db: Kysely<Database>, pool: ConnectionPool, appName: st
 
 const names = itemNames;
 
-Deno.test("Kysely through toPgPool runs parameterised queries", () =>
-  withKysely(async (db) => {
-    await db.insertInto("items").values([{ name: "apple", qty: 3 }, { name: "pear", qty: 1 }]).execute();
-    const rows = await db.selectFrom("items").select(["name", "qty"]).where("qty", ">", 2).execute();
-    assert.deepEqual(rows, [{ name: "apple", qty: 3 }]);
-    const updated = await db.updateTable("items").set({ qty: 5 }).where("name", "=", "pear").executeTakeFirst();
-    assert.equal(updated.numUpdatedRows, 1n);
-    // A value that would be SQL if it were spliced in stays a parameter.
-    await db.insertInto("items").values({ name: "'); drop table items; --", qty: 0 }).execute();
-    assert.equal((await names(db)).length, 3);
-  }));
+Deno.test("Kysely through toPgPool runs parameterised queries", () => withKysely((db) => runsParameterizedQueries(db)));
 
 Deno.test("a Kysely transaction commits", () =>
   withKysely(async (db, pool) => {
@@ -40,11 +30,7 @@ Deno.test("a Kysely transaction commits", () =>
     assert.equal(pool.getStats().returnsBad, 0);
   }));
 
-Deno.test("a Kysely transaction that throws is rolled back and its connection kept", () =>
-  withKysely((db, pool) => rollsBackAndKeepsConnection(db, pool)));
-
-Deno.test("a rolled-back Kysely savepoint keeps the outer transaction's work", () =>
-  withKysely((db) => savepointsKeepOuterWork(db)));
+sharedKyselyTests("", withKysely);
 
 Deno.test("many concurrent Kysely queries on a small pool never open more than maxSize backends", () =>
   withKysely(async (db, pool, appName) => {

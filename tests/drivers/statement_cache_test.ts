@@ -7,8 +7,8 @@
 import assert from "node:assert/strict";
 import pg from "pg";
 import { ConnectionPool, type ConnectionPoolOptions, createPgDriver, NullConnectionPool } from "../../mod.ts";
-import { createTestDatabase, type TestDatabase, waitFor } from "../_db.ts";
-import { backendPids, pidOf, sessionsInState, terminate } from "../_faults.ts";
+import { adminQuery, createTestDatabase, type TestDatabase, waitFor } from "../_db.ts";
+import { pidOf, terminate } from "../_faults.ts";
 import { findPgBouncer, startPgBouncer } from "../_pgbouncer.ts";
 import { staleCode } from "../../src/drivers/_statement_cache.ts";
 
@@ -48,6 +48,13 @@ function onePool(options: Partial<ConnectionPoolOptions<pg.Client>> = {}): Conne
     preparedStatements: { max: 10, after: 0 },
     ...options,
   });
+}
+
+/** A full pool of `size` pipelining connections with a small cache (4), so statements churn through it. */
+async function pipelinedPool(size: number): Promise<ConnectionPool> {
+  const pool = onePool({ minSize: size, maxSize: size, pipeline: 16, preparedStatements: { max: 4, after: 0 } });
+  await pool.open({ wait: true });
+  return pool;
 }
 
 async function preparedInPool(pool: ConnectionPool): Promise<string[]> {
@@ -262,14 +269,7 @@ Deno.test("a lost connection's cache is gone: its replacement prepares afresh", 
 
 Deno.test("pipelined and cached: 256 concurrent calls over churning statements get the right rows", async () => {
   await onTestDb("create table pipe_rows as select g as id, 'row-' || g as label from generate_series(1, 300) g");
-  await using pool = new ConnectionPool({
-    conninfo: db.url,
-    minSize: 4,
-    maxSize: 4,
-    pipeline: 16,
-    preparedStatements: { max: 4, after: 0 },
-  });
-  await pool.open({ wait: true });
+  await using pool = await pipelinedPool(4);
   for (let round = 0; round < 3; round++) {
     const calls = Array.from({ length: 256 }, (_, i) => {
       // Ten texts over a cache of four: every connection evicts and deallocates while statements are in flight.
@@ -314,14 +314,7 @@ Deno.test("NullConnectionPool takes the option too", async () => {
 });
 
 Deno.test("a backend killed under pipelined cached statements fails only its own as ConnectionLostError; the pool goes on", async () => {
-  await using pool = new ConnectionPool({
-    conninfo: db.url,
-    minSize: 2,
-    maxSize: 2,
-    pipeline: 16,
-    preparedStatements: { max: 4, after: 0 },
-  });
-  await pool.open({ wait: true });
+  await using pool = await pipelinedPool(2);
   const calls = Array.from(
     { length: 32 },
     (_, i) =>
@@ -330,10 +323,17 @@ Deno.test("a backend killed under pipelined cached statements fails only its own
         (e: Error) => e.name,
       ),
   );
-  // Statements are in flight on the server: kill one of the two backends under them.
-  await waitFor(async () => (await sessionsInState(db.name, "active")) > 0, { timeout: 5_000 });
-  const [victim] = await backendPids(db.name);
-  assert.ok(await terminate(victim));
+  // Kill a backend while it runs one of these statements (others are pipelined behind it).
+  let victim: number | undefined;
+  await waitFor(async () => {
+    const rows = await adminQuery<{ pid: number }>(
+      "select pid from pg_stat_activity where datname = $1 and state = 'active' and query like '%pg_sleep(0.05%'",
+      [db.name],
+    );
+    victim = rows[0]?.pid;
+    return victim !== undefined;
+  }, { timeout: 5_000, interval: 2 });
+  assert.ok(await terminate(victim!));
   const outcomes = await Promise.all(calls);
   assert.ok(outcomes.every((o) => o === "ok" || o === "ConnectionLostError"), JSON.stringify(outcomes));
   assert.ok(outcomes.includes("ok"));
