@@ -341,7 +341,7 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
     }
     this._used.delete(bound);
     this._rused.delete(conn);
-    entry.state = "reserved";
+    entry.moveTo("reserved");
     if (!close && this.#reset === undefined && this.driver.status(conn) === "idle") {
       return this.#keepOrClose(entry); // the common case: no I/O before deciding
     }
@@ -479,9 +479,7 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
       } else if (this.#state === "closed") {
         void this.#connections.close(result.value);
       } else {
-        const entry = this.#adopt(result.value);
-        entry.state = "idle";
-        this._pool.push(entry.conn);
+        this.#makeIdle(this.#adopt(result.value));
       }
     }
     if (this.#state === "closed") throw this.#closedError();
@@ -521,13 +519,14 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
       const conn = this._pool.pop();
       if (conn === undefined) return undefined;
       const entry = entryOf(conn)!;
+      entry.moveTo("reserved");
       if (!entry.lost && this.driver.status(conn) === "idle") return entry;
       this.#discard(entry, "lost");
     }
   }
 
   #bind(key: PoolKey, entry: Entry<C>): void {
-    entry.state = "in_use";
+    entry.moveTo("in_use");
     entry.lease++;
     entry.lentAt = Date.now();
     this._used.set(key, entry.conn);
@@ -562,16 +561,23 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
 
   #keepOrClose(entry: Entry<C>): Promise<void> {
     if (this._pool.length >= this.#minconn) return this.#discard(entry, "surplus");
-    entry.state = "idle";
-    this._pool.push(entry.conn);
+    this.#makeIdle(entry);
     return RESOLVED;
+  }
+
+  /** Being in `_pool` and being `idle` are one fact: only this and `#discard` change both. */
+  #makeIdle(entry: Entry<C>): void {
+    entry.moveTo("idle");
+    this._pool.push(entry.conn);
   }
 
   #discard(entry: Entry<C>, reason: DiscardReason): Promise<void> {
     if (entry.state === "closed") return RESOLVED;
     if (entry.state === "idle") {
+      // Rare (an idle connection that died by itself), so a scan of the psycopg2-shaped array is fine.
       const at = this._pool.indexOf(entry.conn);
       if (at >= 0) this._pool.splice(at, 1);
+      entry.moveTo("reserved");
     }
     try {
       this.onConnectionDiscarded(entry.conn, reason);

@@ -158,7 +158,10 @@ export class Connections<C extends object> {
   /** Closes an adopted connection for good (once: a second call does nothing). */
   discard(entry: Entry<C>): Promise<void> {
     if (entry.state === "closed") return RESOLVED;
-    entry.state = "closed";
+    if (entry.state === "idle") {
+      throw new PoolError("Internal error: an idle connection must leave the idle list before it is discarded");
+    }
+    entry.moveTo("closed");
     this.all.delete(entry);
     return this.close(entry.conn);
   }

@@ -17,7 +17,7 @@ import {
   underDeadline,
 } from "../query/deadline.ts";
 import { poolerDriver, resolvePooler } from "../query/_pooler.ts";
-import { Deque } from "./_deque.ts";
+import { IdleList } from "./_idle.ts";
 import { Connections } from "../core/_connections.ts";
 import { type Entry, entryOf, holdsLease, leaseOf, returnedInScope } from "../core/_entry.ts";
 import { Jobs } from "./_jobs.ts";
@@ -219,7 +219,7 @@ export class ConnectionPool<C extends object = pg.Client> {
   readonly #connections: Connections<C>;
   /** Every open connection, whatever its state (the lifecycle's set). */
   readonly #all: Set<Entry<C>>;
-  readonly #idle = new Deque<Entry<C>>();
+  readonly #idle = new IdleList<C>();
   readonly #waiters = new WaiterQueue<C | Entry<C>>((waiter) => this.#timedOut(waiter));
   /** Callers of `wait()` / `open({wait})`, settled when `minSize` are ready. */
   readonly #readyWaiters = new Set<Waiter<void>>();
@@ -593,7 +593,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#leaks.returned(entry);
     const now = Date.now();
     this.#counters.usageMs += now - entry.lentAt;
-    entry.state = "reserved";
+    entry.moveTo("reserved");
     if (options?.discard === true) return this.#discard(entry);
     if (
       this.#state === "open" && this.#reset === undefined &&
@@ -739,8 +739,7 @@ export class ConnectionPool<C extends object = pg.Client> {
    */
   async check(): Promise<void> {
     if (this.#state === "closed") throw this.#closedError();
-    const entries = this.#idle.drain();
-    for (const entry of entries) entry.state = "reserved";
+    const entries = this.#idle.takeAll();
     await Promise.all(entries.map(async (entry) => {
       try {
         // A blackholed socket never answers: bound the probe like a connection attempt.
@@ -786,8 +785,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     if (this.#state === "new") void this.open();
     this.#drain.start(this.#all);
     this.#lane?.retire(); // lane connections are borrowed: replaced on return, like any other
-    for (const entry of this.#idle.drain()) {
-      entry.state = "reserved";
+    for (const entry of this.#idle.takeAll()) {
       this.#discard(entry);
     }
     this.#maybeGrow();
@@ -904,7 +902,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#lane?.close();
     for (const waiter of this.#readyWaiters) waiter.reject(this.#closedError());
     this.#drain.close(() => this.#closedError());
-    for (const entry of this.#idle.drain()) this.#discard(entry);
+    for (const entry of this.#idle.takeAll()) this.#discard(entry);
     if (this.#all.size > 0) { // borrowed or being returned: #all holds no closed entry
       const returned = this.#allReturned = new Waiter<void>();
       const timer = setTimeout(() => returned.resolve(), Math.min(timeout, MAX_DELAY));
@@ -1017,7 +1015,6 @@ export class ConnectionPool<C extends object = pg.Client> {
         if (this.#idle.length < this.#idleLow) this.#idleLow = this.#idle.length;
         return entry;
       }
-      entry.state = "reserved";
       this.#discard(entry);
     }
   }
@@ -1034,7 +1031,7 @@ export class ConnectionPool<C extends object = pg.Client> {
 
   #lend(entry: Entry<C>, now: number, origin?: string): void {
     if (this.#o.allowExitOnIdle) this.#driver.setRef?.(entry.conn, true); // its borrower awaits it
-    entry.state = "in_use";
+    entry.moveTo("in_use");
     entry.lease++;
     entry.lentAt = now;
     this.#leaks.lent(entry as Entry<unknown>, origin);
@@ -1051,7 +1048,6 @@ export class ConnectionPool<C extends object = pg.Client> {
         this.#discard(entry);
         throw this.#closedError();
       }
-      entry.state = "reserved";
       const left = deadline - performance.now();
       if (left <= 0) {
         this.#release(entry);
@@ -1071,7 +1067,7 @@ export class ConnectionPool<C extends object = pg.Client> {
         this.#failedCheck(entry, error);
         continue;
       }
-      if (this.closed || (entry.state as string) === "closed") {
+      if (this.closed || entry.state === "closed") {
         // close() ran during the check: the pool is gone, whatever the check said.
         this.#discard(entry);
         throw this.#closedError();
@@ -1085,7 +1081,6 @@ export class ConnectionPool<C extends object = pg.Client> {
   async #keepalive(entry: Entry<C>): Promise<void> {
     if (entry.state !== "idle" || this.#state !== "open") return;
     this.#idle.remove(entry);
-    entry.state = "reserved";
     try {
       await within(
         this.#driver.ping(entry.conn),
@@ -1195,7 +1190,6 @@ export class ConnectionPool<C extends object = pg.Client> {
         this.#lend(entry, now, waiter.origin);
         waiter.resolve(entry.conn);
       } else {
-        entry.state = "reserved";
         waiter.resolve(entry);
       }
       return;
@@ -1206,7 +1200,6 @@ export class ConnectionPool<C extends object = pg.Client> {
       this.#discard(entry);
       return;
     }
-    entry.state = "idle";
     if (this.#o.allowExitOnIdle) this.#driver.setRef?.(entry.conn, false); // an idle socket keeps nobody waiting
     this.#idle.push(entry);
   }
@@ -1360,7 +1353,6 @@ export class ConnectionPool<C extends object = pg.Client> {
         entry.expiryTimer = undefined;
         if (entry.state !== "idle") return; // a borrowed one is replaced on return
         this.#idle.remove(entry);
-        entry.state = "reserved";
         this.#log.debug(
           "Pool {pool}: replacing an idle connection past maxLifetime",
           { pool: this.#name },
@@ -1374,7 +1366,6 @@ export class ConnectionPool<C extends object = pg.Client> {
   /** An idle connection's socket died by itself: replace it before anyone borrows it. */
   #onLostIdle(entry: Entry<C>): void {
     this.#idle.remove(entry);
-    entry.state = "reserved";
     this.#counters.connectionsLost++;
     this.#discard(entry);
   }
@@ -1408,7 +1399,6 @@ export class ConnectionPool<C extends object = pg.Client> {
       let surplus = Math.min(this.#idleLow, this.#all.size + this.#pending - this.#o.minSize);
       while (surplus-- > 0 && this.#idle.length > 0) {
         const entry = this.#idle.shift()!; // the front has been idle longest, in either order
-        entry.state = "reserved";
         this.#log.debug("Pool {pool}: closing a connection not needed for {maxIdle} ms", { pool: this.#name, maxIdle });
         this.#discard(entry);
       }
@@ -1421,7 +1411,6 @@ export class ConnectionPool<C extends object = pg.Client> {
     if (this.#state !== "open" || this.#all.size + this.#pending <= this.#o.minSize) return false;
     const entry = this.#idle.shift(); // the front has been idle longest, in either order
     if (entry === undefined) return false;
-    entry.state = "reserved";
     this.#discard(entry);
     return true;
   }
