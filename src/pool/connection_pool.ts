@@ -999,11 +999,6 @@ export class ConnectionPool<C extends object = pg.Client> {
     return summary;
   }
 
-  /** @internal Age of the oldest waiter, in ms, for invariant checks in tests. */
-  oldestWaiterAge(): number {
-    return this.#waiters.oldestAge(Date.now());
-  }
-
   // ---- checkout -------------------------------------------------------------
 
   /** Pops a usable idle connection; expired ones met on the way are replaced. */
