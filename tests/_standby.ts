@@ -6,9 +6,8 @@
  *
  * @module
  */
-import pg from "pg";
 import { freePort } from "../tools/_embedded.ts";
-import { waitFor } from "./_db.ts";
+import { queryOnce, waitFor } from "./_db.ts";
 
 const BIN = "/usr/lib/postgresql/15/bin";
 
@@ -82,16 +81,8 @@ export async function startStandbyPair(): Promise<StandbyPair> {
       new Deno.Command(`${BIN}/postgres`, { args, ...ids, cwd: dir, stdout: "null", stderr: "null" }).spawn(),
     );
   };
-  const query = async (port: number, sql: string) => {
-    const client = new pg.Client({ host: "127.0.0.1", port, user: "postgres", database: "postgres" });
-    client.on("error", () => {});
-    await client.connect();
-    try {
-      return (await client.query(sql)).rows;
-    } finally {
-      await client.end();
-    }
-  };
+  const query = (port: number, sql: string) =>
+    queryOnce({ host: "127.0.0.1", port, user: "postgres", database: "postgres" }, sql);
   const ready = (port: number) =>
     waitFor(() => query(port, "select 1").then(() => true, () => false), { timeout: 30_000, interval: 100 });
   const close = async () => {

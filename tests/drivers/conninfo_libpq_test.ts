@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { ConnectionPool, PoolConnectError } from "../../mod.ts";
 import { parseConninfo } from "../../src/drivers/_conninfo.ts";
 import { adminQuery, createTestDatabase } from "../_db.ts";
+import { prng } from "../_prng.ts";
 import { assertNoSecret, quoted, server, surfaces, withRole } from "../_conninfo_helpers.ts";
 
 const db = await createTestDatabase();
@@ -105,16 +106,6 @@ Deno.test("a URL password with an unencoded '?' connects to the real server", ()
     assert.equal(rows[0].u, user);
   }));
 
-/** A deterministic PRNG (mulberry32), so a failing password can be replayed from the seed in the message. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Printable ASCII (minus what a URL cannot hold unencoded) and letters SASLprep leaves as they are. */
 const ASCII = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join("");
 const UNICODE = "éßжλøü日本語ñçÅ";
@@ -129,7 +120,7 @@ function password(next: () => number, forUrl: boolean): string {
 
 Deno.test("property: random passwords libpq would read (printable ASCII and unicode; no @ / % in URLs) all connect, and none shows in an error when wrong", async () => {
   const seed = Number(Deno.env.get("TP_PASSWORD_SEED") ?? Date.now() % 1_000_000);
-  const next = random(seed);
+  const next = prng(seed);
   const { host, port } = server();
   const user = `tp_prop_${crypto.randomUUID().slice(0, 8)}`;
   await adminQuery(`create role ${user} login password 'x'`);
