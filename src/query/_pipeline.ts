@@ -306,7 +306,7 @@ export class PipelineLane<C> {
     waiter.reject(
       this.#host.timeoutError?.(waiter.timeout, detail) ??
         new PoolTimeoutError(
-          `Couldn't get a connection from pool '${this.#host.name}' after ${waiter.timeout} ms${detail}`,
+          `Couldn't get a connection from pool '${this.#host.name}' after ${Math.round(waiter.timeout)} ms${detail}`,
         ),
     );
   }
