@@ -110,7 +110,7 @@ export interface ConnectionPoolOptions<C extends object = pg.Client> {
   leakDetectionThreshold?: number;
   /** Limit of one connection attempt, and of configure/reset/rollback/probes, in ms; 0 = none. @default 10000 */
   connectTimeout?: number;
-  /** Reconnect backoff: start, growth and jitter. @default { initialDelay: 1000, multiplier: 2, jitter: 0.1 } */
+  /** Reconnect backoff: start, growth, jitter and ceiling. @default { initialDelay: 1000, multiplier: 2, jitter: 0.1, maxDelay: 4000 } */
   backoff?: BackoffOptions;
   /**
    * Probe idle connections this often (one at a time, never a borrowed one) and replace dead ones, so a
@@ -227,6 +227,10 @@ export class ConnectionPool<C extends object = pg.Client> {
   #pending = 0;
   /** Of #pending, the attempts waiting for their backoff timer (dropped by close). */
   #retrying = 0;
+  /** Wakes one attempt sleeping in its backoff now (fail fast under demand): the timer is cancelled. */
+  readonly #sleeping = new Set<() => void>();
+  /** performance.now() when the last connection attempt started. */
+  #lastAttemptAt = -Infinity;
   /** One growth beyond minSize at a time (psycopg_pool, HikariCP's spike rule). */
   #growing = false;
   /** Fewest idle connections seen since the last shrink: that many were not needed (maxIdle). */
@@ -366,6 +370,7 @@ export class ConnectionPool<C extends object = pg.Client> {
         canGrow: () =>
           this.#state === "open" && this.#all.size + this.#pending < this.#o.maxSize && (this.#cap?.hasRoom() ?? true),
         tooMany: () => this.#overMaxWaiting(),
+        timeoutError: (timeout, detail) => this.#timeoutError(timeout, detail),
       })
       : undefined;
   }
@@ -468,7 +473,9 @@ export class ConnectionPool<C extends object = pg.Client> {
     const timer = setTimeout(() => {
       waiter.reject(
         new PoolTimeoutError(
-          `Pool '${this.#name}' not ready after ${timeout} ms: ${this.#counts()}${lastErrorSuffix(this.#lastError)}`,
+          `Pool '${this.#name}' not ready after ${Math.round(timeout)} ms: ${this.#counts()}${
+            lastErrorSuffix(this.#lastError)
+          }`,
           {
             cause: this.#lastError,
           },
@@ -898,6 +905,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#timers.cancelAll();
     this.#pending -= this.#retrying;
     this.#retrying = 0;
+    this.#sleeping.clear();
     this.#waiters.rejectAll(() => this.#closedError()); // also stops the deadline timer
     this.#lane?.close();
     for (const waiter of this.#readyWaiters) waiter.reject(this.#closedError());
@@ -980,6 +988,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     minSize: number;
     maxSize: number;
     size: number;
+    connecting: number;
     idle: number;
     waiting: number;
     hosts?: Record<string, number>;
@@ -990,7 +999,9 @@ export class ConnectionPool<C extends object = pg.Client> {
       state: this.#state,
       minSize: this.#o.minSize,
       maxSize: this.#o.maxSize,
-      size: this.#all.size + this.#pending,
+      // One meaning of size everywhere (errors, inspect, JSON): open connections; attempts apart.
+      size: this.#all.size,
+      connecting: this.#pending,
       idle: this.#idle.length,
       waiting: this.#waiters.size,
     };
@@ -1113,7 +1124,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       this.#counters.requestsErrors++;
       return Promise.reject(signal.reason);
     }
-    const refusal = this.#failFast.refusal(this.#name);
+    const refusal = this.#all.size === 0 ? this.#failFast.refusal(this.#name) : undefined;
     if (refusal !== undefined) return this.#refuse(refusal);
     const tooMany = this.#overMaxWaiting();
     if (tooMany !== undefined) return Promise.reject(tooMany);
@@ -1139,15 +1150,27 @@ export class ConnectionPool<C extends object = pg.Client> {
     return waiter.promise;
   }
 
-  /** Fail fast: refuses a request that would wait for a connection that cannot open; keeps an attempt going. */
+  /**
+   * Fail fast: refuses a request that would wait for a connection that cannot open; keeps an attempt going.
+   * Demand shortens the backoff: when every attempt sleeps and the last one started `initialDelay` ago or
+   * more, one wakes now, so a fixed password heals a busy pool about a second after the fix.
+   */
   #refuse(refusal: Error): Promise<never> {
     this.#counters.requestsErrors++;
     if (this.#pending === 0 && this.#all.size < this.#o.maxSize) this.#startConnect(false);
+    else if (
+      this.#pending === this.#retrying && performance.now() - this.#lastAttemptAt >= this.#o.backoff.initialDelay
+    ) this.#sleeping.values().next().value?.();
     return Promise.reject(refusal);
   }
 
-  /** Fail fast: an attempt failed in a way waiting will not fix, so every queued request is refused now. */
+  /**
+   * Fail fast: an attempt failed in a way waiting will not fix, so every queued request is refused now, but
+   * only when nothing could serve them: a connection out (borrowed, being returned) may come back, so while
+   * one exists requests wait within their timeout, the attempt's error as their `cause`.
+   */
   #refuseWaiters(): void {
+    if (this.#all.size > 0) return;
     const refusal = this.#failFast.refusal(this.#name);
     if (refusal === undefined || this.#waiters.size === 0) return;
     this.#counters.requestsErrors += this.#waiters.size;
@@ -1253,7 +1276,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       this.#pending--;
       return;
     }
-    const started = performance.now();
+    const started = this.#lastAttemptAt = performance.now();
     const epoch = this.#drain.epoch;
     let conn: C;
     try {
@@ -1330,10 +1353,17 @@ export class ConnectionPool<C extends object = pg.Client> {
       },
     );
     this.#retrying++;
-    this.#timers.after(delay, () => {
+    const retry = () => {
+      this.#sleeping.delete(wake);
       this.#retrying--;
       this.#jobs.run(() => this.#connectJob(attempt, growing));
-    });
+    };
+    const timer = this.#timers.after(delay, retry);
+    const wake = () => {
+      this.#timers.cancel(timer);
+      retry();
+    };
+    this.#sleeping.add(wake);
   }
 
   /** Takes a fresh connection under the pool's care. */
@@ -1372,6 +1402,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#leaks.returned(entry as Entry<unknown>);
     const closed = this.#connections.discard(entry);
     this.#drain.closed(entry);
+    this.#refuseWaiters(); // the last connection that could have come back is gone
     if (this.#state === "open") this.#maybeGrow();
     else if (this.#all.size === 0) {
       this.#allReturned?.resolve();
@@ -1425,9 +1456,9 @@ export class ConnectionPool<C extends object = pg.Client> {
     }`;
   }
 
-  #timeoutError(timeout: number): PoolTimeoutError {
+  #timeoutError(timeout: number, detail = ""): PoolTimeoutError {
     return new PoolTimeoutError(
-      `Couldn't get a connection from pool '${this.#name}' after ${timeout} ms: ${this.#counts()}${
+      `Couldn't get a connection from pool '${this.#name}' after ${Math.round(timeout)} ms${detail}: ${this.#counts()}${
         lastErrorSuffix(this.#lastError)
       }`,
       { cause: this.#lastError },

@@ -180,7 +180,7 @@ function resolveBackoff(value: unknown): Required<BackoffOptions> {
   }
   const b = (value ?? {}) as Record<string, unknown>;
   for (const key of Object.keys(b)) {
-    if (key !== "initialDelay" && key !== "multiplier" && key !== "jitter") {
+    if (key !== "initialDelay" && key !== "multiplier" && key !== "jitter" && key !== "maxDelay") {
       throw new TypeError(`Unknown option 'backoff.${key}'`);
     }
   }
@@ -196,9 +196,11 @@ function resolveBackoff(value: unknown): Required<BackoffOptions> {
       "Invalid option 'backoff.jitter': must be between 0 and 1",
     );
   }
-  return {
-    initialDelay: duration(b.initialDelay, "backoff.initialDelay", 1000),
-    multiplier,
-    jitter,
-  };
+  const initialDelay = duration(b.initialDelay, "backoff.initialDelay", 1000);
+  // The ceiling never lowers a start delay given above it: `initialDelay: 10_000` alone keeps meaning 10 s.
+  const maxDelay = duration(b.maxDelay, "backoff.maxDelay", Math.max(4000, initialDelay));
+  if (maxDelay < initialDelay) {
+    throw new RangeError("Invalid option 'backoff.maxDelay': must be at least backoff.initialDelay");
+  }
+  return { initialDelay, multiplier, jitter, maxDelay };
 }

@@ -2,8 +2,8 @@
 // server it boots. They spawn their own servers, so they unset DATABASE_URL
 // for the children (this file itself runs under `deno task test`).
 import assert from "node:assert/strict";
-import pg from "pg";
 import { startEmbedded } from "../../tools/_embedded.ts";
+import { queryOnce } from "../_db.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
@@ -137,20 +137,6 @@ Deno.test("with_postgres reports a port in use in one line and leaves nothing", 
   assert.match(stderr, new RegExp(`port ${listener.addr.port} .*in use`));
   await assertNothingLeft(tmp);
 });
-
-async function queryOnce(
-  config: pg.ClientConfig,
-  sql: string,
-): Promise<Record<string, unknown>[]> {
-  const client = new pg.Client(config);
-  client.on("error", () => {});
-  await client.connect();
-  try {
-    return (await client.query(sql)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 Deno.test("startEmbedded() restarts on the same port with the same data", async () => {
   const server = await startEmbedded();
