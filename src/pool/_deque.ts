@@ -1,6 +1,8 @@
 /**
  * A double-ended queue on a ring buffer: O(1) push/shift/pop at both ends, so
- * the waiter queue never pays for `Array.prototype.shift` on a long array.
+ * the idle queue (FIFO or LIFO lending) and the job queue never pay for
+ * `Array.prototype.shift` on a long array. Waiters have their own linked list
+ * (`WaiterQueue`).
  */
 export class Deque<T> {
   #buf: (T | undefined)[] = new Array(16);
@@ -35,7 +37,11 @@ export class Deque<T> {
     return item;
   }
 
-  /** Removes one item anywhere in the queue: O(n), for rare events (a lost idle connection). */
+  /**
+   * Removes one item anywhere in the queue (the first if it is in twice): O(n),
+   * for events rarer than a checkout (an idle connection lost, expired, or taken
+   * out for a keepalive probe).
+   */
   remove(item: T): boolean {
     const items = this.toArray();
     const index = items.indexOf(item);
