@@ -1,8 +1,8 @@
 /**
  * A double-ended queue on a ring buffer: O(1) push/shift/pop at both ends, so
- * the idle queue (FIFO or LIFO lending) and the job queue never pay for
- * `Array.prototype.shift` on a long array. Waiters have their own linked list
- * (`WaiterQueue`).
+ * the job queue never pays for `Array.prototype.shift` on a long array. Idle
+ * connections (`IdleList`) and waiters (`WaiterQueue`) have linked lists of
+ * their own, since they also leave from the middle.
  */
 export class Deque<T> {
   #buf: (T | undefined)[] = new Array(16);
@@ -35,21 +35,6 @@ export class Deque<T> {
     const item = this.#buf[i];
     this.#buf[i] = undefined;
     return item;
-  }
-
-  /**
-   * Removes one item anywhere in the queue (the first if it is in twice): O(n),
-   * for events rarer than a checkout (an idle connection lost, expired, or taken
-   * out for a keepalive probe).
-   */
-  remove(item: T): boolean {
-    const items = this.toArray();
-    const index = items.indexOf(item);
-    if (index < 0) return false;
-    items.splice(index, 1);
-    this.clear();
-    for (const it of items) this.push(it);
-    return true;
   }
 
   /** Removes and returns every item, oldest first. */

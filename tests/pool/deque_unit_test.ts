@@ -1,7 +1,7 @@
 /**
- * Unit tests of `Deque` (src/pool/_deque.ts), the ring buffer behind the idle
- * queue and the job queue: both ends, growth across the wrap, remove, drain,
- * clear, checked step by step against an array.
+ * Unit tests of `Deque` (src/pool/_deque.ts), the ring buffer behind the job
+ * queue: both ends, growth across the wrap, drain, clear, checked step by step
+ * against an array.
  */
 import assert from "node:assert/strict";
 import { Deque } from "../../src/pool/_deque.ts";
@@ -43,7 +43,7 @@ Deno.test("Deque: grows while its items wrap around the end of the ring, keeping
   assert.equal(deque.shift(), 10);
 });
 
-Deno.test("Deque: a long random mix of push, shift, pop and remove matches an array", () => {
+Deno.test("Deque: a long random mix of push, shift and pop matches an array", () => {
   const deque = new Deque<number>();
   const model: number[] = [];
   let seed = 7;
@@ -58,51 +58,13 @@ Deno.test("Deque: a long random mix of push, shift, pop and remove matches an ar
       deque.push(step);
       model.push(step);
     } else if (op < 8) assert.equal(deque.shift(), model.shift(), `shift at step ${step}`);
-    else if (op < 9) assert.equal(deque.pop(), model.pop(), `pop at step ${step}`);
-    else if (model.length > 0) {
-      const item = model[random(model.length)];
-      assert.equal(deque.remove(item), true);
-      model.splice(model.indexOf(item), 1);
-    }
+    else assert.equal(deque.pop(), model.pop(), `pop at step ${step}`);
     assert.equal(deque.length, model.length, `length at step ${step}`);
     longest = Math.max(longest, model.length);
     if (step % 500 === 0) assert.deepEqual(deque.toArray(), model, `items at step ${step}`);
   }
   assert.deepEqual(deque.toArray(), model);
   assert.ok(longest > 1_000, `the ring grew to ${longest} items`);
-});
-
-Deno.test("Deque: remove() takes one item out of the front, the middle or the back; false when absent", () => {
-  const deque = dequeOf("a", "b", "c", "d", "e");
-  assert.equal(deque.remove("c"), true);
-  assert.deepEqual(deque.toArray(), ["a", "b", "d", "e"]);
-  assert.equal(deque.remove("a"), true);
-  assert.equal(deque.remove("e"), true);
-  assert.deepEqual(deque.toArray(), ["b", "d"]);
-  assert.equal(deque.remove("zz"), false);
-  assert.equal(deque.remove("c"), false, "already removed");
-  assert.equal(deque.length, 2);
-  assert.equal(deque.shift(), "b");
-  assert.equal(deque.pop(), "d");
-});
-
-Deno.test("Deque: remove() of an item in twice takes out the first only", () => {
-  const deque = dequeOf("x", "y", "x");
-  assert.equal(deque.remove("x"), true);
-  assert.deepEqual(deque.toArray(), ["y", "x"]);
-});
-
-Deno.test("Deque: remove() works on a wrapped and grown ring", () => {
-  const deque = new Deque<number>();
-  for (let i = 0; i < 14; i++) deque.push(i);
-  for (let i = 0; i < 12; i++) deque.shift();
-  for (let i = 14; i < 40; i++) deque.push(i);
-  assert.equal(deque.remove(20), true);
-  const expected = Array.from({ length: 28 }, (_, i) => i + 12).filter((i) => i !== 20);
-  assert.deepEqual(deque.toArray(), expected);
-  deque.push(40);
-  assert.equal(deque.pop(), 40);
-  assert.equal(deque.shift(), 12);
 });
 
 Deno.test("Deque: drain() returns every item oldest first and leaves it empty and reusable", () => {

@@ -239,20 +239,6 @@ Deno.test("WaiterQueue: rejectAll() fails every waiter in FIFO order with a fres
   assert.equal(timers.live, 0);
 });
 
-Deno.test("WaiterQueue: oldestAge() is the age of the waiter served next, 0 when none waits", () => {
-  const { queue } = timingQueue();
-  assert.equal(queue.oldestAge(5_000), 0);
-  const first = waiter(60_000, 1_000);
-  const second = waiter(60_000, 2_000);
-  queue.add(first);
-  queue.add(second);
-  assert.equal(queue.oldestAge(5_000), 4_000);
-  queue.take();
-  assert.equal(queue.oldestAge(5_000), 3_000);
-  queue.rejectAll(closed);
-  assert.equal(queue.oldestAge(5_000), 0);
-});
-
 Deno.test("WaiterQueue: 20,000 waiters sharing one AbortSignal add one listener to it and all fail on abort", async () => {
   const { queue } = timingQueue();
   const { controller, signal, listeners } = countedController();
