@@ -27,7 +27,7 @@ function disposerOf(conn: object): () => Promise<void> {
 
 /** What the pool does when it lends an entry. */
 function lend(entry: Entry<object>): void {
-  entry.state = "in_use";
+  entry.moveTo("in_use");
   entry.lease++;
 }
 
@@ -63,6 +63,7 @@ Deno.test("leaseOf: the current lease of a lent connection, 0 for one no pool ma
   assert.equal(leaseOf(conn), 0);
   lend(entry);
   assert.equal(leaseOf(conn), 1);
+  entry.moveTo("reserved"); // returned
   lend(entry);
   assert.equal(leaseOf(conn), 2);
 });
@@ -73,12 +74,12 @@ Deno.test("holdsLease: true only while the connection is lent on that lease", ()
   const lease = leaseOf(conn);
   assert.equal(holdsLease(conn, lease), true);
   assert.equal(holdsLease(conn, lease + 1), false, "another lease");
-  entry.state = "idle"; // returned
+  entry.moveTo("idle"); // returned
   assert.equal(holdsLease(conn, lease), false, "returned, not lent again yet");
   lend(entry);
   assert.equal(holdsLease(conn, lease), false, "lent again: the lease belongs to the new borrower");
   assert.equal(holdsLease(conn, leaseOf(conn)), true);
-  entry.state = "closed";
+  entry.moveTo("closed");
   assert.equal(holdsLease(conn, leaseOf(conn)), false);
   assert.equal(holdsLease({}, 0), false, "a connection no pool made holds no lease");
 });
@@ -96,7 +97,7 @@ Deno.test("attachEntry: a return bound to a lease that ended is refused and retu
   const { entry, conn, returned } = attached();
   lend(entry);
   const staleReturn = disposerOf(conn); // read on lease 1, as `await using` does
-  entry.state = "idle"; // returned some other way, then lent to another borrower
+  entry.moveTo("idle"); // returned some other way, then lent to another borrower
   lend(entry);
   await assert.rejects(
     staleReturn(),
