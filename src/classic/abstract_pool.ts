@@ -6,7 +6,7 @@
  */
 import type pg from "pg";
 import type { Logger } from "@logtape/logtape";
-import { Connections } from "../core/_connections.ts";
+import { Connections, inspectPool } from "../core/_connections.ts";
 import { type Entry, entryOf, type Owner } from "../core/_entry.ts";
 import { describeError, poolLogger } from "../_util/_log.ts";
 import { prepareForReuse } from "../core/_return_path.ts";
@@ -220,7 +220,7 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
 
   /** What `Deno.inspect(pool)` shows: counts, no connection objects, no secrets. */
   [Symbol.for("Deno.customInspect")](): string {
-    return `${this.constructor.name} ${Deno.inspect(this.toJSON())}`;
+    return inspectPool(this);
   }
 
   /**
@@ -246,7 +246,7 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
     used: number;
     hosts?: Record<string, number>;
   } {
-    const summary: ReturnType<AbstractConnectionPool<C>["toJSON"]> = {
+    return this.#connections.summary<ReturnType<AbstractConnectionPool<C>["toJSON"]>>({
       name: this.#name,
       target: this.driver.description,
       state: this.#state,
@@ -255,11 +255,7 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
       size: this.#size(),
       idle: this._pool.length,
       used: this._used.size,
-    };
-    // With a host list: open connections per `host:port`, as ConnectionPool shows them.
-    const hosts = this.#connections.hosts();
-    if (hosts !== undefined) summary.hosts = hosts;
-    return summary;
+    });
   }
 
   // ---- the key-based core (psycopg2's _getconn / _putconn / _closeall) ------

@@ -18,7 +18,7 @@ import {
 } from "../query/deadline.ts";
 import { poolerDriver, resolvePooler } from "../query/_pooler.ts";
 import { IdleList } from "./_idle.ts";
-import { Connections } from "../core/_connections.ts";
+import { Connections, inspectPool } from "../core/_connections.ts";
 import { type Entry, entryOf, holdsLease, leaseOf, returnedInScope } from "../core/_entry.ts";
 import { Jobs } from "./_jobs.ts";
 import { type LeakDetector, leakDetector } from "./_leak.ts";
@@ -846,7 +846,7 @@ export class ConnectionPool<C extends object = pg.Client> {
 
   /** What `Deno.inspect(pool)` and `console.log(pool)` show: no secrets. */
   [Symbol.for("Deno.customInspect")](): string {
-    return `${this.constructor.name} ${Deno.inspect(this.toJSON())}`;
+    return inspectPool(this);
   }
 
   /**
@@ -871,7 +871,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     waiting: number;
     hosts?: Record<string, number>;
   } {
-    const summary: ReturnType<ConnectionPool<C>["toJSON"]> = {
+    return this.#connections.summary<ReturnType<ConnectionPool<C>["toJSON"]>>({
       name: this.#name,
       target: this.#driver.description,
       state: this.#state,
@@ -882,10 +882,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       connecting: this.#pending,
       idle: this.#idle.length,
       waiting: this.#waiters.size,
-    };
-    const hosts = this.#connections.hosts();
-    if (hosts !== undefined) summary.hosts = hosts;
-    return summary;
+    });
   }
 
   // ---- checkout -------------------------------------------------------------
