@@ -9,7 +9,6 @@
 
 import pg from "pg";
 import postgres from "postgres";
-import * as kysely from "kysely";
 import { Kysely, PostgresDialect, sql as ksql } from "kysely";
 import { PostgresJSDialect } from "kysely-postgres-js";
 import { drizzle } from "drizzle-orm/node-postgres";
@@ -225,7 +224,7 @@ export const kyselyTidepool: AppContender = {
   name: "Kysely / tidepool",
   async create(url) {
     const pool = await openTidepool(url, "kysely-tidepool");
-    return kyselyTarget(new Kysely<KyselyDb>({ dialect: new TidepoolDialect({ pool, kysely }) }));
+    return kyselyTarget(new Kysely<KyselyDb>({ dialect: new TidepoolDialect({ pool }) }));
   },
 };
 

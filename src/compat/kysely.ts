@@ -3,10 +3,11 @@
  * outside a transaction go through `pool.query()`, so they are pipelined and
  * prepared like any other; `db.transaction()` gets a connection of its own.
  *
- * Typed structurally: tidepool does not import Kysely. Kysely's PostgreSQL
- * query compiler, adapter and introspector come from the Kysely the
- * application already imports (`kysely` option), so there is one Kysely in
- * the program and its version is the application's.
+ * Typed structurally: the main entry (`@tidepool/pg`) never loads Kysely,
+ * and this one takes only Kysely's PostgreSQL query compiler, adapter and
+ * introspector from it. They come from the Kysely this package pins, or,
+ * with the `kysely` option, from the application's own module, so that the
+ * program holds one Kysely of the application's version.
  *
  * @example Kysely over a tidepool pool
  * ```ts
@@ -16,7 +17,7 @@
  *
  * const pool = new ConnectionPool({ conninfo: Deno.env.get("DATABASE_URL") });
  * const db = new kysely.Kysely<{ items: { id: number; name: string } }>({
- *   dialect: new TidepoolDialect({ pool, kysely }),
+ *   dialect: new TidepoolDialect({ pool }), // or { pool, kysely }: the application's Kysely classes
  * });
  * const rows = await db.selectFrom("items").selectAll().where("id", "=", 1).execute();
  * await db.destroy(); // closes the pool
@@ -25,7 +26,15 @@
  * @module
  */
 import type pg from "pg";
+import { PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler } from "kysely";
 import { pipelinable } from "../query/_pipeline.ts";
+
+/** Kysely's PostgreSQL classes of the version this package pins: used when the `kysely` option is not given. */
+const PINNED_KYSELY: KyselyPostgresParts<PostgresQueryCompiler, PostgresAdapter, PostgresIntrospector> = {
+  PostgresQueryCompiler,
+  PostgresAdapter,
+  PostgresIntrospector,
+};
 
 /**
  * One statement's result, as `pool.query()` gives it. *
@@ -126,8 +135,11 @@ export interface KyselyPostgresParts<Compiler, Adapter, Introspector> {
 export interface TidepoolDialectOptions<Compiler, Adapter, Introspector> {
   /** The pool the queries run on; `db.destroy()` closes it. */
   readonly pool: TidepoolKyselyPool;
-  /** The application's Kysely module (`import * as kysely from "kysely"`), for its PostgreSQL compiler. */
-  readonly kysely: KyselyPostgresParts<Compiler, Adapter, Introspector>;
+  /**
+   * The application's Kysely module (`import * as kysely from "kysely"`), for its PostgreSQL compiler.
+   * @default the Kysely version this package pins
+   */
+  readonly kysely?: KyselyPostgresParts<Compiler, Adapter, Introspector>;
 }
 
 /**
@@ -184,7 +196,7 @@ export class TidepoolKyselyConnection {
    * import { ConnectionPool } from "@tidepool/pg";
    * import { TidepoolDialect } from "@tidepool/pg/kysely";
    * const pool = new ConnectionPool({ conninfo: "postgres://localhost/app" });
-   * const db = new kysely.Kysely<{ t: { id: number } }>({ dialect: new TidepoolDialect({ pool, kysely }) });
+   * const db = new kysely.Kysely<{ t: { id: number } }>({ dialect: new TidepoolDialect({ pool }) });
    * await db.selectFrom("t").selectAll().execute();
    * ```
    */
@@ -212,7 +224,7 @@ export class TidepoolKyselyConnection {
    * import { ConnectionPool } from "@tidepool/pg";
    * import { TidepoolDialect } from "@tidepool/pg/kysely";
    * const pool = new ConnectionPool({ conninfo: "postgres://localhost/app" });
-   * const db = new kysely.Kysely<{ t: { id: number } }>({ dialect: new TidepoolDialect({ pool, kysely }) });
+   * const db = new kysely.Kysely<{ t: { id: number } }>({ dialect: new TidepoolDialect({ pool }) });
    * for await (const row of db.selectFrom("t").selectAll().stream(100)) console.log(row.id);
    * ```
    */
@@ -430,7 +442,7 @@ export class TidepoolKyselyDriver {
  *
  * const pool = new ConnectionPool({ conninfo: Deno.env.get("DATABASE_URL") });
  * const db = new kysely.Kysely<{ items: { id: number; name: string } }>({
- *   dialect: new TidepoolDialect({ pool, kysely }),
+ *   dialect: new TidepoolDialect({ pool }),
  * });
  * await db.transaction().execute(async (trx) => {
  *   await trx.insertInto("items").values({ id: 1, name: "a" }).execute();
@@ -438,18 +450,24 @@ export class TidepoolKyselyDriver {
  * await db.destroy();
  * ```
  */
-export class TidepoolDialect<Compiler, Adapter, Introspector> {
+export class TidepoolDialect<
+  Compiler = PostgresQueryCompiler,
+  Adapter = PostgresAdapter,
+  Introspector = PostgresIntrospector,
+> {
   readonly #pool: TidepoolKyselyPool;
   readonly #kysely: KyselyPostgresParts<Compiler, Adapter, Introspector>;
 
   /**
    * Creates the dialect.
    *
-   * @param options The pool, and the application's Kysely module.
+   * @param options The pool, and optionally the application's Kysely module.
    * @throws {TypeError} `pool` is missing or `kysely` lacks Kysely's PostgreSQL classes.
    */
   constructor(options: TidepoolDialectOptions<Compiler, Adapter, Introspector>) {
-    const { pool, kysely } = options ?? {};
+    const { pool } = options ?? {};
+    const kysely = options?.kysely ??
+      (PINNED_KYSELY as unknown as KyselyPostgresParts<Compiler, Adapter, Introspector>);
     if (pool === undefined || pool === null || typeof pool.query !== "function") {
       throw new TypeError("Invalid option 'pool': expected a ConnectionPool");
     }

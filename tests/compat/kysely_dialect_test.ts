@@ -20,7 +20,7 @@ import {
 const withKysely = (
   fn: (db: Kysely<ItemsDatabase>, pool: ConnectionPool, appName: string) => Promise<void>,
   maxSize = 2,
-) => withKyselyOver("kysely_dialect", (pool) => new TidepoolDialect({ pool, kysely }), fn, maxSize);
+) => withKyselyOver("kysely_dialect", (pool) => new TidepoolDialect({ pool }), fn, maxSize);
 
 Deno.test("TidepoolDialect: bad options are TypeErrors naming them", () => {
   const pool = new ConnectionPool({ conninfo: "postgres://localhost/x" });
@@ -30,6 +30,11 @@ Deno.test("TidepoolDialect: bad options are TypeErrors naming them", () => {
   });
   assert.throws(() => new TidepoolDialect({ pool, kysely: {} as never }), { name: "TypeError", message: /'kysely'/ });
 });
+
+Deno.test("TidepoolDialect({ pool, kysely }) compiles with the application's own Kysely classes", () =>
+  withKyselyOver("kysely_dialect_own", (pool) => new TidepoolDialect({ pool, kysely }), async (db) => {
+    await runsParameterizedQueries(db);
+  }));
 
 Deno.test("Kysely over TidepoolDialect runs parameterized queries through pool.query (prepared)", () =>
   withKysely(async (db, pool) => {
