@@ -1,0 +1,38 @@
+/**
+ * A Worker for `tests/workers/at_most_once_test.ts`: queues many
+ * `pool.query()` writes on the owner and reports, per call, what it was told
+ * (done, or failed and how), so the test can compare with the rows the server
+ * committed.
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import { type AttachedPool, attachPool, PoolClosedError } from "../../mod.ts";
+import { type Command, serveCommands } from "./_commands.ts";
+
+let pool: AttachedPool | undefined;
+let calls: Promise<PromiseSettledResult<unknown>[]> | undefined;
+
+serveCommands({
+  async attach(m) {
+    pool = await attachPool(m.port as MessagePort);
+    return "attached";
+  },
+  /** Starts `n` pool.query calls at once and answers without waiting for them. */
+  queue(m) {
+    calls = Promise.allSettled(
+      Array.from({ length: m.n as number }, (_, i) => pool!.query(m.text as string, [i])),
+    );
+    return "queued";
+  },
+  /** Detaches while the queued calls wait, then reports what each call was told. */
+  async closeAndCount() {
+    await pool!.close();
+    const settled = await calls!;
+    const done = settled.filter((s) => s.status === "fulfilled").length;
+    const closed = settled.filter((s) => s.status === "rejected" && s.reason instanceof PoolClosedError).length;
+    const other = settled.filter((s) => s.status === "rejected" && !(s.reason instanceof PoolClosedError))
+      .map((s) => String((s as PromiseRejectedResult).reason));
+    return { done, closed, other };
+  },
+});
