@@ -8,7 +8,7 @@
  */
 /// <reference lib="deno.worker" />
 import { type AttachedPool, attachPool, PoolClosedError } from "../../mod.ts";
-import { type Command, serveCommands } from "./_commands.ts";
+import { serveCommands } from "./_commands.ts";
 
 let pool: AttachedPool | undefined;
 let calls: Promise<PromiseSettledResult<unknown>[]> | undefined;
