@@ -96,9 +96,14 @@ function releaseTlsHook(): void {
  * ended by the server is discarded, with no extra round trip. Its sockets use
  * TCP no-delay (deno-postgres's own do not: each of its 5 writes per
  * parameterised query then waits on delayed ACKs, ~25 queries/s on one
- * connection). An idle connection killed by the server is only noticed by its
- * next statement: use `check: ConnectionPool.checkConnection` where that
- * matters.
+ * connection). While a connection is idle the driver keeps one read pending on
+ * its socket, so a session the server ends is noticed at once and the pool's
+ * size matches the server's, as with node-postgres. NotificationResponse
+ * messages (a session that ran LISTEN) are dropped before deno-postgres sees
+ * them, so they cannot break the next borrower; deno-postgres has no
+ * notification API, so LISTEN through this driver receives nothing. Commands
+ * without a count give `rowCount` null from `pool.query()`. Cost: one copy of
+ * each chunk read from the socket.
  *
  * @param Client deno-postgres's `Client` class (`import { Client } from "jsr:@db/postgres"`).
  * @param conninfo What you would pass to `new Client()`: a URL or `ClientOptions`.
@@ -234,7 +239,8 @@ export function createDenoPostgresDriver<C extends DenoPostgresClient>(
       }
       return {
         rows: result.rows as Record<string, unknown>[],
-        rowCount: result.rowCount ?? null,
+        // deno-postgres reports NaN for commands whose tag has no count (CREATE, SET, BEGIN); pg reports null.
+        rowCount: Number.isFinite(result.rowCount) ? result.rowCount! : null,
         fields: (result.rowDescription?.columns ?? []).map((c) => ({ name: c.name, dataTypeID: c.typeOid })),
         command: result.command,
       };
@@ -245,6 +251,8 @@ export function createDenoPostgresDriver<C extends DenoPostgresClient>(
       if (state === undefined) return;
       state.onLost = (error) => onLost(error === undefined ? undefined : scrub(error));
       if (state.closed || state.doomed) state.onLost(undefined);
+      // Keep a read pending on the idle socket, so a session the server ends is noticed now, not at its next use.
+      else state.readAhead?.();
     },
   };
 }

@@ -76,7 +76,9 @@ export function beginStatement(options: TransactionOptions): string {
 
 /** True for errors worth re-running the whole transaction for. */
 export function isRetryable(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
+  const e = error as { code?: unknown; fields?: { code?: unknown } } | null;
+  // deno-postgres puts the SQLSTATE in `fields.code`, and a borrower's own queryObject is not the driver's to rewrite.
+  const code = e?.code ?? e?.fields?.code;
   return typeof code === "string" && RETRYABLE.has(code);
 }
 
