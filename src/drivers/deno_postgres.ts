@@ -18,6 +18,7 @@ import { watchConn, WireState } from "./_wire_watch.ts";
 import { scrubberOf } from "./_scrub.ts";
 import { type Conninfo, parseConninfo } from "./_conninfo.ts";
 import { MAX_DELAY } from "../_util/_timers.ts";
+import { markAbandoned } from "./_abandoned.ts";
 
 /** What the driver uses of a deno-postgres `Client` (jsr:@db/postgres 0.19). */
 export interface DenoPostgresClient {
@@ -141,6 +142,7 @@ export function createDenoPostgresDriver<C extends DenoPostgresClient>(
 
   const close = async (client: C, timeoutMs = 5_000): Promise<void> => {
     const state = states.get(client);
+    if (state !== undefined) closing.add(state);
     let timer: number | undefined;
     const timedOut = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, timeoutMs) as unknown as number;
@@ -308,6 +310,9 @@ function cannotHook(cause: unknown): Error {
   );
 }
 
+/** Clients the driver is closing: statements of theirs that fail now fail because of it. */
+const closing = new WeakSet<WireState>();
+
 /**
  * deno-postgres writes a statement only after awaits, so a borrower that
  * returns the client without awaiting its query would pass for idle: the
@@ -329,7 +334,15 @@ function countCalls(client: DenoPostgresClient, state: WireState): void {
           state.calls--;
           throw error;
         }
-        return running.finally(() => state.calls--);
+        return running.then((value) => {
+          state.calls--;
+          return value;
+        }, (error) => {
+          state.calls--;
+          // Failed because the pool closed the client under it: the borrower was told with a PoolError.
+          if (closing.has(state)) markAbandoned(error);
+          throw error;
+        });
       },
     });
   }
