@@ -5,20 +5,14 @@
  * on. Runs in a child process, where dying shows as its exit code.
  */
 import assert from "node:assert/strict";
+import { runChild } from "../_child.ts";
 import { createTestDatabase } from "../_db.ts";
 
 Deno.test("an un-awaited query inside transaction(): a PoolError, and no unhandled rejection from the pool's cleanup", async () => {
   const db = await createTestDatabase();
   try {
-    const child = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", new URL("../_children/unawaited_query.ts", import.meta.url).pathname, db.url],
-      stdout: "piped",
-      stderr: "piped",
-      stdin: "null",
-    }).output();
-    const stdout = new TextDecoder().decode(child.stdout);
-    const stderr = new TextDecoder().decode(child.stderr);
-    assert.equal(child.code, 0, `the child process died:\n${stderr}\n${stdout}`);
+    const { code, stdout, stderr } = await runChild("unawaited_query.ts", [db.url]);
+    assert.equal(code, 0, `the child process died:\n${stderr}\n${stdout}`);
     assert.doesNotMatch(stderr, /Uncaught|unhandled/i);
     const results: Record<string, string> = JSON.parse(stdout.trim().split("\n").at(-1)!);
     assert.ok(Object.keys(results).length >= 3, stdout);
