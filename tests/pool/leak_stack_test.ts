@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { getTextFormatter, type LogRecord } from "@logtape/logtape";
-import pg from "pg";
+import type pg from "pg";
 import { ConnectionPool, type PooledConnection } from "../../mod.ts";
 
 type Conn = PooledConnection<pg.Client>;
