@@ -28,11 +28,21 @@ serveCommands({
   /** Detaches while the queued calls wait, then reports what each call was told. */
   async closeAndCount() {
     await pool!.close();
-    const settled = await calls!;
-    const done = settled.filter((s) => s.status === "fulfilled").length;
-    const closed = settled.filter((s) => s.status === "rejected" && s.reason instanceof PoolClosedError).length;
-    const other = settled.filter((s) => s.status === "rejected" && !(s.reason instanceof PoolClosedError))
-      .map((s) => String((s as PromiseRejectedResult).reason));
-    return { done, closed, other };
+    return count(await calls!);
+  },
+  /** Blocks the event loop for `ms` (past the owner's heartbeatTimeout), then reports what each call was told. */
+  async spinAndCount(m) {
+    const end = performance.now() + (m.ms as number);
+    while (performance.now() < end) { /* blocked */ }
+    return count(await calls!);
   },
 });
+
+/** How many calls completed, failed with PoolClosedError, or failed otherwise (by name). */
+function count(settled: PromiseSettledResult<unknown>[]): { done: number; closed: number; other: string[] } {
+  const done = settled.filter((s) => s.status === "fulfilled").length;
+  const closed = settled.filter((s) => s.status === "rejected" && s.reason instanceof PoolClosedError).length;
+  const other = settled.filter((s) => s.status === "rejected" && !(s.reason instanceof PoolClosedError))
+    .map((s) => String((s as PromiseRejectedResult).reason));
+  return { done, closed, other };
+}

@@ -102,3 +102,24 @@ Deno.test("AttachedPool.close() while its pool.query() calls wait: every call it
     }
   });
 });
+
+Deno.test("share(): a Worker blocked past heartbeatTimeout is told its waiting writes failed, and none of those ran", async () => {
+  const HEARTBEAT_TIMEOUT = 300;
+  await withAdmin(async (admin) => {
+    await using pool = new ConnectionPool({ conninfo: db.url, minSize: 1, maxSize: 1 });
+    const w = await queueWrites(pool, admin, false, HEARTBEAT_TIMEOUT);
+    try {
+      const told = await w.call<{ done: number; closed: number; other: string[] }>("spinAndCount", {
+        ms: HEARTBEAT_TIMEOUT * 3,
+      });
+      await untilQuiet(pool, 2_000);
+      const committed = await rows(admin);
+      assert.ok(told.other.length > 0, "some writes were abandoned while the Worker was blocked");
+      assert.ok(told.other.every((e) => /abandoned/.test(e)), told.other[0]);
+      assert.equal(told.done + told.other.length, QUEUED);
+      assert.equal(committed, told.done, "the rows committed are exactly the calls reported done");
+    } finally {
+      w.terminate();
+    }
+  });
+});
