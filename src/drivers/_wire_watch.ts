@@ -188,9 +188,11 @@ export function watchConn(conn: Deno.Conn, state: WireState): void {
   let ended: { error?: unknown } | undefined;
   let pulling: Promise<void> | undefined;
   let ahead = false;
+  // Reused: a read starts only once the library has taken every byte of the previous one.
+  let buffer: Uint8Array | undefined;
   const pull = (): Promise<void> =>
     pulling ??= (async () => {
-      const buffer = new Uint8Array(READ_SIZE);
+      buffer ??= new Uint8Array(READ_SIZE);
       try {
         const n = await read(buffer);
         if (n === null) {
