@@ -32,9 +32,9 @@
  * @module
  */
 export { ConnectionPool } from "./src/pool/connection_pool.ts";
-export type { GetconnOptions, OpenOptions, PooledConnection, PutconnOptions } from "./src/pool/connection_pool.ts";
+export type { GetconnOptions, OpenOptions, PooledConnection, PutconnOptions } from "./src/pool/options.ts";
 export { NullConnectionPool } from "./src/pool/null_pool.ts";
-export type { ConnectionPoolOptions } from "./src/pool/connection_pool.ts";
+export type { ConnectionPoolOptions } from "./src/pool/options.ts";
 export type { BackoffOptions } from "./src/pool/_backoff.ts";
 export type { PoolStats } from "./src/stats.ts";
 export type { IsolationLevel, TransactionOptions } from "./src/query/transaction.ts";

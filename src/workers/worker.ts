@@ -136,7 +136,7 @@ export class RemoteConnection implements AsyncDisposable {
   /** `await using conn = await pool.connection()` puts it back at scope exit. */
   [Symbol.asyncDispose](): Promise<void> {
     if (this.gone === undefined) return this.pool.putconn(this);
-    // Put back by hand inside the scope: refused like any second return (issue 11). Reclaimed or closed: nothing to do.
+    // Put back by hand inside the scope: refused like any second return. Reclaimed or closed: nothing to do.
     if (this.gone === RETURNED) return Promise.reject(new PoolError(`Cannot return connection: ${RETURNED}`));
     return Promise.resolve();
   }

@@ -1,5 +1,5 @@
 /**
- * No input crashes the process (issue 11, item 2): bad ports and hosts on
+ * No input crashes the process: bad ports and hosts on
  * every pool class give a TypeError/RangeError at construction or a typed
  * error per attempt, and the process is still alive well past
  * `connectTimeout`. The scenario runs in a child `deno run`, since an uncaught
