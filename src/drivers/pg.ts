@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { abandonQueries } from "./_abandoned.ts";
 import pg from "pg";
 import { getLogger } from "@logtape/logtape";
 import process from "node:process";
@@ -125,6 +126,8 @@ function pgDriver(conninfo: string | pg.ClientConfig, options: PgDriverOptions, 
     async close(client: pg.Client, timeoutMs = 5_000): Promise<void> {
       const internals = client as unknown as PgInternals;
       if (internals._ended) return;
+      // Statements still running or queued fail as the socket closes: that failure is the pool's doing.
+      abandonQueries([internals._activeQuery, ...(internals._queryQueue ?? []), ...(internals._sentQueryQueue ?? [])]);
       let timer: number | undefined;
       const timedOut = new Promise<void>((resolve) => {
         timer = setTimeout(() => {

@@ -44,6 +44,7 @@ import {
 import { count, defaultDriver, duration } from "../_util/_validate.ts";
 import { type PoolCounters, type PoolStats, zeroCounters } from "../stats.ts";
 import {
+  sqlState,
   transaction as runTransaction,
   type TransactionHost,
   type TransactionOptions,
@@ -207,9 +208,10 @@ export class ConnectionPool<C extends object = pg.Client> {
         const lease = leaseOf(conn); // the caller's: the watch ends with it (work may give conn back early)
         return underDeadline(this.#driver, conn, deadline, work, this.#o.connectTimeout, () => holdsLease(conn, lease));
       },
-      pastDeadline: (deadline) =>
+      pastDeadline: (deadline, cause) =>
         deadline.signal?.aborted ? deadline.signal.reason : new PoolTimeoutError(
           `The transaction passed its deadline of ${deadline.timeout} ms on pool '${this.#name}' and was rolled back`,
+          cause === undefined ? undefined : { cause },
         ),
     };
     this.#tx = {
@@ -222,11 +224,15 @@ export class ConnectionPool<C extends object = pg.Client> {
       leaseOf: (conn) => leaseOf(conn),
       holds: (conn, lease) => holdsLease(conn, lease),
       leaseEnded: (_conn, helper) => this.closed ? this.#closedError() : returnedInScope(helper),
-      onRetry: (error) =>
-        this.#log.debug("Pool {pool}: retrying transaction after {code}", {
+      onRetry: (error, attempt, retries) => {
+        this.#counters.transactionRetries++;
+        this.#log.debug("Pool {pool}: retrying transaction after {code}: attempt {attempt} of {attempts}", {
           pool: this.#name,
-          code: (error as { code?: string }).code,
-        }),
+          code: sqlState(error),
+          attempt: attempt + 2, // the one about to start, 1-based
+          attempts: retries + 1,
+        });
+      },
     };
     this.#leaks = leakDetector(
       this.#o.leakDetectionThreshold,

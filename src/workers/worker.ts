@@ -60,6 +60,9 @@ export interface AttachOptions {
   timeout?: number;
 }
 
+/** What an attached pool's `withConnection()` accepts: its getconn options. */
+const ATTACHED_CONNECTION_OPTIONS: ReadonlySet<string> = new Set(["timeout", "signal", "key"]);
+
 /** Why a RemoteConnection is gone after its putconn. */
 const RETURNED = "it was already returned";
 
@@ -172,6 +175,7 @@ export class AttachedPool implements AsyncDisposable {
       status: (conn) => statusOf(conn),
       query: (conn, text) => conn.query(text),
       finishTimeout: info.finishTimeout ?? 10_000,
+      connectionOptions: ATTACHED_CONNECTION_OPTIONS,
       // One RemoteConnection per lease: it holds its lease until it is gone (returned, reclaimed, closed).
       leaseOf: () => 0,
       holds: (conn) => conn.gone === undefined,

@@ -5,14 +5,14 @@
  */
 import assert from "node:assert/strict";
 import type { Logger } from "@logtape/logtape";
-import { leakDetector } from "../../src/pool/_leak.ts";
+import { BorrowerStack, leakDetector } from "../../src/pool/_leak.ts";
 import { Entry } from "../../src/core/_entry.ts";
 import { Timers } from "../../src/_util/_timers.ts";
 import { assertElapsed, awaitUnref, spyTimers } from "../_unit_helpers.ts";
 
 interface Warning {
   readonly message: string;
-  readonly properties: { pool: string; threshold: number; stack: string };
+  readonly properties: { pool: string; threshold: number; stack: BorrowerStack };
   readonly at: number;
 }
 
@@ -69,8 +69,9 @@ Deno.test("leakDetector: a connection out longer than the threshold is warned ab
   assert.match(warning.message, /Possible connection leak/);
   assert.equal(warning.properties.pool, "orders");
   assert.equal(warning.properties.threshold, 40);
-  assert.match(warning.properties.stack, /connection borrowed here/);
-  assert.match(warning.properties.stack, /borrowingFunction/, "the stack of the code that borrowed it");
+  assert.ok(warning.properties.stack instanceof BorrowerStack, "a log value that prints as lines");
+  assert.match(warning.properties.stack.frames[0], /^at borrowingFunction /, "the borrower's frame first");
+  assert.match(String(warning.properties.stack), /^\n {4}at borrowingFunction /, "one frame per line");
   assert.equal(e.leakTimer, undefined, "the fired timer is forgotten");
   leaks.returned(e); // a return after the warning is harmless
   assert.equal(warnings.length, 1);
@@ -86,7 +87,9 @@ Deno.test("leakDetector: a queued request's stack, captured when it queued, is t
   })();
   assert.ok(origin !== undefined && /queuedRequest/.test(origin), String(origin));
   leaks.lent(entry(), origin);
-  assert.equal((await nextWarning()).properties.stack, origin);
+  const { stack } = (await nextWarning()).properties;
+  assert.equal(String(stack), String(new BorrowerStack(origin)), "the stack captured when it queued");
+  assert.match(stack.frames[0], /^at queuedRequest /);
   timers.cancelAll();
 });
 
