@@ -178,11 +178,21 @@ function readUrl(text: string, draft: Draft): void {
   readNetloc(netloc, draft);
   if (slash >= 0 && slash < beforeQuery.length - 1) draft.database = decode(beforeQuery.slice(slash + 1), "dbname");
   if (q >= 0) {
+    let previous = "";
+    let at = q + 1;
     for (const pair of after.slice(q + 1).split("&")) {
+      const start = at;
+      at += pair.length + 1;
       if (pair === "") continue;
       const eq = pair.indexOf("=");
+      const key = eq < 0 ? pair : decode(pair.slice(0, eq), "query parameter name");
+      // An unencoded '&' in a password value splits it: the rest would be named as a keyword, so name its place.
+      if (previous === "password" && !isKeyword(key)) {
+        throw afterPassword(text.length - after.length + start, "percent-encode '&' as %26");
+      }
       if (eq < 0) throw new TypeError(`${PREFIX}a URL query parameter has no '=' (expected key=value)`);
-      keyword(draft, decode(pair.slice(0, eq), "query parameter name"), decode(pair.slice(eq + 1), "query parameter"));
+      keyword(draft, key, decode(pair.slice(eq + 1), "query parameter"));
+      previous = key;
     }
   }
 }
@@ -308,11 +318,11 @@ function readKeywords(text: string, draft: Draft): void {
 }
 
 /** The error for text after a password that is no `key=value` pair: names the position, never the text. */
-function afterPassword(position: number): TypeError {
-  return new TypeError(
-    `${PREFIX}unexpected text after the password value (at character ${position + 1}); ` +
-      `quote a password with spaces or quotes: password='...', with \\' for ' and \\\\ for \\`,
-  );
+function afterPassword(
+  position: number,
+  hint = "quote a password with spaces or quotes: password='...', with \\' for ' and \\\\ for \\",
+): TypeError {
+  return new TypeError(`${PREFIX}unexpected text after the password value (at character ${position + 1}); ${hint}`);
 }
 
 /**
@@ -486,6 +496,14 @@ function noNul(key: string, value: string): void {
 
 // ---- assembling the host list -------------------------------------------------
 
+/** Whether the session must be encrypted: an sslmode that never falls back, or `ssl` given as an object or `true`. */
+function insistsOnTls(mode: SslMode | undefined, ssl: pg.ClientConfig["ssl"]): boolean {
+  if (mode !== undefined) {
+    return mode === "require" || mode === "verify-ca" || mode === "verify-full" || mode === "no-verify";
+  }
+  return ssl !== undefined && ssl !== false;
+}
+
 function finish(draft: Draft): Conninfo {
   const names = draft.host ?? [""];
   const addrs = draft.hostaddr;
@@ -525,6 +543,10 @@ function finish(draft: Draft): Conninfo {
   if (mode !== undefined || Object.keys(files).length > 0) {
     // libpq: certificate files without a mode mean "prefer"; a root certificate alone means verify-ca.
     info.tls = { mode: mode ?? (files.rootcert !== undefined ? "verify-ca" : "prefer"), ...files };
+  }
+  if (draft.config.sslnegotiation === "direct" && !insistsOnTls(info.tls?.mode, draft.config.ssl)) {
+    // libpq refuses this at parse time too: a direct TLS handshake cannot fall back to plaintext.
+    throw new RangeError(`${PREFIX}'sslnegotiation=direct' needs sslmode=require, verify-ca or verify-full`);
   }
   return info;
 }
@@ -578,6 +600,21 @@ export async function clientConfig(info: Conninfo, host: ConninfoHost): Promise<
   return config;
 }
 
+/** The code of a certificate or key file that cannot be read: a setup error, which fail fast treats as permanent. */
+export const TLS_FILE_ERROR = "TIDEPOOL_TLS_FILE";
+
+/** Reads a certificate or key file named by `keyword`; the error names the keyword and the path (no secret). */
+async function readTlsFile(keyword: string, path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    throw Object.assign(new Error(`cannot read the ${keyword} file ${path}: ${(error as Error).message}`), {
+      code: TLS_FILE_ERROR,
+      cause: error,
+    });
+  }
+}
+
 /**
  * `sslmode` as node TLS options. node-postgres cannot fall back between TLS and
  * plaintext, so `allow` and `prefer` connect in plaintext (as libpq does against
@@ -589,10 +626,10 @@ async function tlsOptions(tls: NonNullable<Conninfo["tls"]>, host: ConninfoHost)
   if (tls.mode === "disable" || tls.mode === "allow" || tls.mode === "prefer") return false;
   if (tls.mode === "no-verify") return { rejectUnauthorized: false };
   const options: Record<string, unknown> = {};
-  if (tls.cert !== undefined) options.cert = await Deno.readTextFile(tls.cert);
-  if (tls.key !== undefined) options.key = await Deno.readTextFile(tls.key);
+  if (tls.cert !== undefined) options.cert = await readTlsFile("sslcert", tls.cert);
+  if (tls.key !== undefined) options.key = await readTlsFile("sslkey", tls.key);
   const rootcert = tls.rootcert === "system" ? undefined : tls.rootcert;
-  if (rootcert !== undefined) options.ca = await Deno.readTextFile(rootcert);
+  if (rootcert !== undefined) options.ca = await readTlsFile("sslrootcert", rootcert);
   if (tls.mode === "require" && tls.rootcert === undefined) {
     options.rejectUnauthorized = false;
   } else if (tls.mode === "verify-ca" || tls.mode === "require") {

@@ -304,6 +304,7 @@ async function connectToHosts(
 ): Promise<pg.Client> {
   const hosts = info.loadBalanceHosts === "random" ? shuffled(info.hosts) : info.hosts;
   const tried: string[] = [];
+  const reasons: Error[] = [];
   let lastError: unknown;
   for (const want of passesFor(info.targetSessionAttrs)) {
     for (const host of hosts) {
@@ -315,6 +316,7 @@ async function connectToHosts(
       } catch (error) {
         if (signal.aborted) throw signal.reason;
         lastError = error;
+        reasons.push(scrub(error));
         tried.push(`${label}: ${scrub(error).message}`);
         continue;
       }
@@ -345,6 +347,7 @@ async function connectToHosts(
       }
       await client.end().catch(() => {});
       if (signal.aborted) throw signal.reason;
+      reasons.push(scrub(lastError));
       tried.push(`${label}: ${scrub(lastError).message}`);
       log.debug("Skipped {host}: {reason}", { host: label, reason: scrub(lastError).message });
     }
@@ -354,7 +357,7 @@ async function connectToHosts(
     new HostsExhaustedError(
       `No server accepted a session (target_session_attrs=${info.targetSessionAttrs}); tried ${tried.join("; ")}`,
       hosts.map(hostLabel),
-      { cause: lastError === undefined ? undefined : scrub(lastError) },
+      { cause: lastError === undefined ? undefined : scrub(lastError), reasons },
     ),
   );
 }

@@ -231,3 +231,23 @@ Deno.test("connect_timeout in the conninfo bounds each attempt instead of the po
     /last connection error: timeout expired: no connection to 127\.0\.0\.1:\d+ within 2000 ms/,
   );
 });
+
+Deno.test("sslnegotiation=direct without sslmode=require or stronger is a RangeError, as libpq refuses it", () => {
+  for (
+    const conninfo of [
+      "host=h sslnegotiation=direct",
+      "host=h sslnegotiation=direct sslmode=prefer",
+      "postgres://h/db?sslnegotiation=direct&sslmode=disable",
+    ]
+  ) {
+    assert.throws(() => new ConnectionPool({ conninfo }), { name: "RangeError", message: /sslnegotiation=direct/ });
+  }
+  for (
+    const conninfo of [
+      "host=h sslnegotiation=direct sslmode=require",
+      "postgres://h/db?sslnegotiation=direct&sslmode=verify-full",
+    ]
+  ) {
+    assert.doesNotThrow(() => new ConnectionPool({ conninfo }));
+  }
+});

@@ -112,7 +112,9 @@ const UNICODE = "éßжλøü日本語ñçÅ";
 
 function password(next: () => number, forUrl: boolean): string {
   const alphabet = forUrl ? ASCII.replace(/[@/%]/g, "") + UNICODE : ASCII + UNICODE;
-  const length = 1 + Math.floor(next() * 20);
+  // At least 6 characters: a shorter one ("r") is found by chance in any message ("error"), scrubbed or not,
+  // while 6 random characters turning up by chance in a few KB of text is about a one in a billion event.
+  const length = 6 + Math.floor(next() * 20);
   let out = "";
   while (out.length < length) out += alphabet[Math.floor(next() * alphabet.length)];
   return out;
