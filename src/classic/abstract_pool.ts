@@ -4,6 +4,7 @@
  *
  * @module
  */
+// @ts-types="@types/pg"
 import type pg from "pg";
 import type { Logger } from "@logtape/logtape";
 import { Connections } from "../core/_connections.ts";

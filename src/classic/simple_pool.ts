@@ -3,8 +3,10 @@
  *
  * @module
  */
+// @ts-types="@types/pg"
 import type pg from "pg";
 import { AbstractConnectionPool, type PoolKey } from "./abstract_pool.ts";
+import type { PooledConnection } from "../pool/connection_pool.ts";
 import type { ShareOptions } from "../workers/owner.ts";
 
 /**
@@ -49,8 +51,8 @@ export class SimpleConnectionPool<C extends object = pg.Client> extends Abstract
    * await pool.closeall();
    * ```
    */
-  getconn(key?: PoolKey | null): Promise<C> {
-    return this._getconn(key);
+  getconn(key?: PoolKey | null): Promise<PooledConnection<C>> {
+    return this._getconn(key) as Promise<PooledConnection<C>>;
   }
 
   /**

@@ -3,6 +3,7 @@
  *
  * @module
  */
+// @ts-types="@types/pg"
 import type pg from "pg";
 import { SimpleConnectionPool } from "./simple_pool.ts";
 

@@ -10,6 +10,7 @@
  * @module
  */
 import { isIP } from "node:net";
+// @ts-types="@types/pg"
 import type pg from "pg";
 
 /** libpq's `target_session_attrs` values. */

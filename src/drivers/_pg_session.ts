@@ -8,6 +8,7 @@
  *
  * @module
  */
+// @ts-types="@types/pg"
 import type pg from "pg";
 
 type Listener = (...args: unknown[]) => void;

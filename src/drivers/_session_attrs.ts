@@ -4,6 +4,7 @@
  *
  * @module
  */
+// @ts-types="@types/pg"
 import type pg from "pg";
 import type { TargetSessionAttrs } from "./_conninfo.ts";
 

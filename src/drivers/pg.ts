@@ -3,6 +3,7 @@
  *
  * @module
  */
+// @ts-types="@types/pg"
 import pg from "pg";
 import { getLogger } from "@logtape/logtape";
 import process from "node:process";

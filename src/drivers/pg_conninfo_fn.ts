@@ -5,6 +5,7 @@
  *
  * @module
  */
+// @ts-types="@types/pg"
 import type pg from "pg";
 import type { Driver } from "../driver.ts";
 import { PoolError } from "../errors.ts";

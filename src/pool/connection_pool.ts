@@ -3,6 +3,7 @@
  *
  * @module
  */
+// @ts-types="@types/pg"
 import type pg from "pg";
 import type { Logger } from "@logtape/logtape";
 import { Backoff } from "./_backoff.ts";
@@ -428,6 +429,18 @@ export class ConnectionPool<C extends object = pg.Client> {
   /** Default wait of `getconn()`, in ms. */
   get timeout(): number {
     return this.#o.timeout;
+  }
+  /** Longest life of a connection, in ms (`maxLifetime`). */
+  get maxLifetime(): number {
+    return this.#o.maxLifetime;
+  }
+  /** Longest idle time of a connection above `minSize`, in ms (`maxIdle`). */
+  get maxIdle(): number {
+    return this.#o.maxIdle;
+  }
+  /** Whether idle sockets let the process exit (`allowExitOnIdle`). */
+  get allowExitOnIdle(): boolean {
+    return this.#o.allowExitOnIdle;
   }
 
   /**
