@@ -49,6 +49,7 @@ export {
   TooManyRequestsError,
 } from "./src/errors.ts";
 export type { ConnectionStatus, Driver, QueryResult } from "./src/driver.ts";
+export type { RowShape } from "./src/driver.ts";
 export { createPgDriver } from "./src/drivers/pg.ts";
 export { type StatsSource, toPrometheus } from "./src/metrics/prometheus.ts";
 export type { PgDriverOptions } from "./src/drivers/pg.ts";

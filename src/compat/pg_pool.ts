@@ -10,6 +10,7 @@ import type pg from "pg";
 import { ConnectionPool } from "../pool/connection_pool.ts";
 import { PoolClosedError, PoolError, PoolTimeoutError } from "../errors.ts";
 import { entryOf } from "../core/_entry.ts";
+import type { RowShape } from "../driver.ts";
 
 /**
  * A client lent by {@linkcode PgPool.connect}: the pool's own `pg.Client` (the
@@ -205,11 +206,7 @@ export class PgPool extends EventEmitter {
       }
       return this.#lend(conn);
     }, (error) => {
-      // pg-pool's wording, which apps match; the pool's counts and the last connection error stay on.
-      if (error instanceof PoolTimeoutError) {
-        throw new PoolTimeoutError(`${CONNECT_TIMEOUT}: ${error.message}`, { cause: error.cause });
-      }
-      throw error;
+      throw pgTimeout(error);
     });
   }
 
@@ -322,7 +319,29 @@ export class PgPool extends EventEmitter {
     result.then((res) => cb(undefined, res), (err) => cb(err, undefined));
   }
 
-  async #query(text: string | pg.QueryConfig, values: unknown[] | undefined): Promise<pg.QueryResult> {
+  #query(text: string | pg.QueryConfig | pg.QueryArrayConfig, values: unknown[] | undefined): Promise<pg.QueryResult> {
+    if (this.#ending) return Promise.reject(endedError());
+    const config = typeof text === "string" ? undefined : text as pg.QueryConfig & { rowMode?: unknown };
+    // A config with more than text, values, rowMode and types (a prepared statement's `name`, say) needs a
+    // client of its own; the rest goes through pool.query(), pipelined where the pool pipelines.
+    if (config !== undefined && !poolQueryable(config)) return this.#queryOnClient(config, values);
+    const sql = config === undefined ? text as string : config.text;
+    const params = values ?? config?.values;
+    const shape: RowShape | undefined = config?.rowMode !== undefined || config?.types !== undefined
+      ? { rowMode: config.rowMode as RowShape["rowMode"], types: config.types }
+      : undefined;
+    let result: Promise<unknown>;
+    try {
+      result = this.#pool.query(sql, params, shape);
+    } catch (error) {
+      return Promise.reject(error); // a bad argument (text not a string) rejects, as pg's does
+    }
+    return result.then((res) => res as pg.QueryResult, (error) => {
+      throw pgTimeout(error);
+    });
+  }
+
+  async #queryOnClient(text: pg.QueryConfig, values: unknown[] | undefined): Promise<pg.QueryResult> {
     const client = await this.connect();
     try {
       return await client.query(text, values);
@@ -434,6 +453,23 @@ type AnyQueryCallback = (err: any, result: any) => void;
 
 /** The start of pg-pool's `connect()` timeout message, which apps match. */
 const CONNECT_TIMEOUT = "timeout exceeded when trying to connect";
+
+/** A pool timeout in pg-pool's wording, which apps match; the pool's counts and the last connection error stay on. */
+function pgTimeout(error: unknown): unknown {
+  if (!(error instanceof PoolTimeoutError)) return error;
+  return new PoolTimeoutError(`${CONNECT_TIMEOUT}: ${error.message}`, { cause: error.cause });
+}
+
+const POOL_QUERY_KEYS = new Set(["text", "values", "rowMode", "types"]);
+
+/** Whether `pool.query()` can run this config: nothing in it beyond what it takes. */
+function poolQueryable(config: pg.QueryConfig): boolean {
+  if (typeof config !== "object" || config === null || typeof config.text !== "string") return false;
+  for (const key of Object.keys(config)) {
+    if (!POOL_QUERY_KEYS.has(key) && (config as unknown as Record<string, unknown>)[key] !== undefined) return false;
+  }
+  return true;
+}
 
 function endedError(): PoolClosedError {
   return new PoolClosedError("Cannot use a pool after calling end on the pool");

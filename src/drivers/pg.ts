@@ -8,6 +8,7 @@ import pg from "pg";
 import { getLogger } from "@logtape/logtape";
 import process from "node:process";
 import { type ConnectionStatus, type Driver, FORGET_SESSION, type QueryResult, statusOfReadyByte } from "../driver.ts";
+import type { RowShape } from "../driver.ts";
 import { sendCancelRequest } from "./_pg_cancel.ts";
 import { type ConninfoFunction, conninfoFunctionDriver } from "./pg_conninfo_fn.ts";
 import { markBaseline, restoreBaseline } from "./_pg_session.ts";
@@ -152,8 +153,12 @@ function pgDriver(conninfo: string | pg.ClientConfig, options: PgDriverOptions, 
       client: pg.Client,
       text: string,
       params?: unknown[],
+      shape?: RowShape,
     ): Promise<QueryResult> {
       if ((client as unknown as { pipeline: boolean }).pipeline) corkBehindOthers(client);
+      if (shape !== undefined) {
+        return client.query({ text, values: params, ...shape } as pg.QueryConfig) as Promise<QueryResult>;
+      }
       return client.query(text, params) as Promise<QueryResult>;
     },
 

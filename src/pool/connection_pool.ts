@@ -30,6 +30,7 @@ import { MAX_DELAY, Timers, within } from "../_util/_timers.ts";
 import { Waiter, WaiterQueue } from "./_waiters.ts";
 import { offAbort, onAbort } from "../_util/_abort.ts";
 import { type Driver, FORGET_SESSION, type ForgetsSession, type QueryResult } from "../driver.ts";
+import type { RowShape } from "../driver.ts";
 import { lastErrorSuffix, PoolClosedError, PoolError, PoolTimeoutError, TooManyRequestsError } from "../errors.ts";
 import { checkSizes, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { count, defaultDriver, duration } from "../_util/_validate.ts";
@@ -657,6 +658,7 @@ export class ConnectionPool<C extends object = pg.Client> {
    *   connection is kept. Still waiting for a connection: `PoolTimeoutError` (or the signal's reason). A call
    *   with a deadline is never pipelined: it runs on a connection of its own, since the cancel would stop
    *   whatever runs on that connection.
+   *   `rowMode` and `types` as in pg's query config (what `toPgPool`'s `query()` passes).
    * @returns The driver's result (`rows`, `rowCount`, `fields`).
    * @throws {ConnectionLostError} The connection was lost with the pipelined statement in flight: it may have run.
    * @throws {PoolTimeoutError} No connection or pipeline slot within the pool's `timeout`.
@@ -672,8 +674,12 @@ export class ConnectionPool<C extends object = pg.Client> {
   query<R = Record<string, unknown>>(
     text: string,
     params?: unknown[],
-    options?: DeadlineOptions,
+    options?: DeadlineOptions & RowShape,
   ): Promise<QueryResult<R>> {
+    // pg's rowMode / types (toPgPool's query configs): passed to the driver only when set.
+    const shape = options !== undefined && (options.rowMode !== undefined || options.types !== undefined)
+      ? { rowMode: options.rowMode, types: options.types }
+      : undefined;
     if (options !== undefined) {
       let deadline: Deadline | undefined;
       try {
@@ -682,31 +688,36 @@ export class ConnectionPool<C extends object = pg.Client> {
         return Promise.reject(error); // query() is not async: a bad option still rejects, never throws
       }
       // Never pipelined: its CancelRequest would cancel whatever runs on the backend, maybe another caller's.
-      if (deadline !== undefined) return this.#queryUnder(text, params, deadline);
+      if (deadline !== undefined) return this.#queryUnder(text, params, deadline, shape);
     }
     // The hot path: no timeout or signal, so no deadline is allocated.
     if (this.#lane !== undefined && pipelinable(text)) {
       this.#counters.requestsNum++;
-      return this.#lane.query(text, params) as Promise<QueryResult<R>>;
+      return this.#lane.query(text, params, shape) as Promise<QueryResult<R>>;
     }
-    return this.#queryAlone(text, params);
+    return this.#queryAlone(text, params, shape);
   }
 
   /** `query()` on a connection of its own. */
-  async #queryAlone<R>(text: string, params?: unknown[]): Promise<QueryResult<R>> {
+  async #queryAlone<R>(text: string, params?: unknown[], shape?: RowShape): Promise<QueryResult<R>> {
     const conn = await this.getconn();
     try {
-      return await this.#driver.query(conn, text, params) as QueryResult<R>;
+      return await this.#driver.query(conn, text, params, shape) as QueryResult<R>;
     } finally {
       await this.putconn(conn);
     }
   }
 
   /** `query()` with a timeout or signal: one deadline for the wait and the statement. */
-  async #queryUnder<R>(text: string, params: unknown[] | undefined, deadline: Deadline): Promise<QueryResult<R>> {
+  async #queryUnder<R>(
+    text: string,
+    params: unknown[] | undefined,
+    deadline: Deadline,
+    shape?: RowShape,
+  ): Promise<QueryResult<R>> {
     const conn = await this.getconn(deadline.waitOptions());
     try {
-      return (await this.#deadlines.run(conn, deadline, () => this.#driver.query(conn, text, params)))
+      return (await this.#deadlines.run(conn, deadline, () => this.#driver.query(conn, text, params, shape)))
         .value as QueryResult<R>;
     } finally {
       await this.putconn(conn);
