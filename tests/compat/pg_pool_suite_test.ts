@@ -457,19 +457,32 @@ Deno.test("pg-pool lifetime-timeout: a client past its lifetime counts in expire
 
 // ---- releasing-clients.js ----------------------------------------------------------------------------------
 
-Deno.test("pg-pool releasing-clients: removes a client which has ended", async () => {
-  const pool = facade({ maxSize: 1 });
-  try {
-    const client = await pool.connect();
-    const pid = (await client.query<{ pid: number }>("select pg_backend_pid() as pid")).rows[0].pid;
-    await client.end();
-    client.release();
-    const next = await pool.connect();
-    const nextPid = (await next.query<{ pid: number }>("select pg_backend_pid() as pid")).rows[0].pid;
-    assert.notEqual(nextPid, pid);
-    next.release();
-    assert.equal(pool.totalCount, 1);
-  } finally {
-    await pool.end();
-  }
-});
+for (const how of ["severed", "ending"] as const) {
+  Deno.test(`pg-pool releasing-clients: removes a client which is ${how} when released`, async () => {
+    const pool = facade({ maxSize: 1 });
+    try {
+      const client = await pool.connect();
+      const pid = (await client.query<{ pid: number }>("select pg_backend_pid() as pid")).rows[0].pid;
+      if (how === "severed") {
+        // Cut under pg's feet, as pg-pool's case does: the client errors, then it is released.
+        const errored = new Promise((resolve) => client.once("error", resolve));
+        (client as unknown as { connection: { end(): void } }).connection.end();
+        assert.ok(await errored);
+      } else {
+        void client.end(); // released while still ending
+      }
+      client.release();
+      const { rows } = await pool.query<{ pid: number }>("select pg_backend_pid() as pid");
+      assert.notEqual(rows[0].pid, pid, "a fresh connection, not the broken one");
+      assert.equal(pool.totalCount, 1);
+      await waitFor(
+        async () =>
+          (await adminQuery<{ n: number }>("select count(*)::int as n from pg_stat_activity where pid = $1", [pid]))[0]
+            .n === 0,
+        { message: "the old backend is gone" },
+      );
+    } finally {
+      await pool.end();
+    }
+  });
+}
