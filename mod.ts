@@ -73,3 +73,12 @@ export type {
   DenoPostgresDriverOptions,
   DenoPostgresResult,
 } from "./src/drivers/deno_postgres.ts";
+export type {
+  AnyQueryResult as PgAnyQueryResult,
+  Client as PgClient,
+  ClientConfig as PgClientConfig,
+  QueryArrayConfig as PgQueryArrayConfig,
+  QueryConfig as PgQueryConfig,
+  QueryResult as PgQueryResult,
+  QueryResultRow as PgQueryResultRow,
+} from "./src/drivers/pg_types.ts";

@@ -4,8 +4,7 @@
  *
  * @module
  */
-// @ts-types="@types/pg"
-import type pg from "pg";
+import type * as pg from "../drivers/pg_types.ts";
 import type { Logger } from "@logtape/logtape";
 import { Connections } from "../core/_connections.ts";
 import { type Entry, entryOf, type Owner } from "../core/_entry.ts";

@@ -4,8 +4,7 @@
  *
  * @module
  */
-// @ts-types="@types/pg"
-import type pg from "pg";
+import type * as pg from "../drivers/pg_types.ts";
 import { PoolError } from "../errors.ts";
 import { AbstractConnectionPool, type PoolKey } from "./abstract_pool.ts";
 import type { PooledConnection } from "../pool/connection_pool.ts";

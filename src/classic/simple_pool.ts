@@ -3,8 +3,7 @@
  *
  * @module
  */
-// @ts-types="@types/pg"
-import type pg from "pg";
+import type * as pg from "../drivers/pg_types.ts";
 import { AbstractConnectionPool, type PoolKey } from "./abstract_pool.ts";
 import type { PooledConnection } from "../pool/connection_pool.ts";
 import type { ShareOptions } from "../workers/owner.ts";

@@ -3,8 +3,7 @@
  *
  * @module
  */
-// @ts-types="@types/pg"
-import type pg from "pg";
+import type * as pg from "../drivers/pg_types.ts";
 import { SimpleConnectionPool } from "./simple_pool.ts";
 
 /**

@@ -5,8 +5,7 @@
  * @module
  */
 import { EventEmitter } from "node:events";
-// @ts-types="@types/pg"
-import type pg from "pg";
+import type * as pg from "../drivers/pg_types.ts";
 import { ConnectionPool } from "../pool/connection_pool.ts";
 import { PoolClosedError, PoolError, PoolTimeoutError } from "../errors.ts";
 import { entryOf } from "../core/_entry.ts";
@@ -238,10 +237,10 @@ export class PgPool extends EventEmitter {
    */
   // pg.Pool's own overloads (minus Submittables), so the facade type-checks where a pg.Pool is expected.
   // deno-lint-ignore no-explicit-any
-  query<R extends any[] = any[], I = any[]>(
-    text: pg.QueryArrayConfig<I>,
-    values?: pg.QueryConfigValues<I>,
-  ): Promise<pg.QueryArrayResult<R>>;
+  query<R extends any[] = any[]>(
+    text: pg.QueryArrayConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>>;
   /**
    * `query()` with SQL text or a query config (`{ text, values, rowMode, types, name }`).
    *
@@ -250,9 +249,9 @@ export class PgPool extends EventEmitter {
    * @returns The result.
    */
   // deno-lint-ignore no-explicit-any
-  query<R extends pg.QueryResultRow = any, I = any[]>(
-    text: string | pg.QueryConfig<I>,
-    values?: pg.QueryConfigValues<I>,
+  query<R extends pg.QueryResultRow = any>(
+    text: string | pg.QueryConfig,
+    values?: unknown[],
   ): Promise<pg.QueryResult<R>>;
   /**
    * pg-pool's callback form of `query()` with `rowMode: "array"`.
@@ -261,9 +260,9 @@ export class PgPool extends EventEmitter {
    * @param callback Called once with the result or the error.
    */
   // deno-lint-ignore no-explicit-any
-  query<R extends any[] = any[], I = any[]>(
-    config: pg.QueryArrayConfig<I>,
-    callback: (err: Error, result: pg.QueryArrayResult<R>) => void,
+  query<R extends any[] = any[]>(
+    config: pg.QueryArrayConfig,
+    callback: (err: Error, result: pg.QueryResult<R>) => void,
   ): void;
   /**
    * pg-pool's callback form of `query()` without parameters.
@@ -272,8 +271,8 @@ export class PgPool extends EventEmitter {
    * @param callback Called once with the result or the error.
    */
   // deno-lint-ignore no-explicit-any
-  query<R extends pg.QueryResultRow = any, I = any[]>(
-    text: string | pg.QueryConfig<I>,
+  query<R extends pg.QueryResultRow = any>(
+    text: string | pg.QueryConfig,
     callback: (err: Error, result: pg.QueryResult<R>) => void,
   ): void;
   /**
@@ -284,9 +283,9 @@ export class PgPool extends EventEmitter {
    * @param callback Called once with the result or the error.
    */
   // deno-lint-ignore no-explicit-any
-  query<R extends pg.QueryResultRow = any, I = any[]>(
+  query<R extends pg.QueryResultRow = any>(
     text: string,
-    values: pg.QueryConfigValues<I>,
+    values: unknown[],
     callback: (err: Error, result: pg.QueryResult<R>) => void,
   ): void;
   query(

@@ -8,8 +8,7 @@
  *
  * @module
  */
-// @ts-types="@types/pg"
-import type pg from "pg";
+import type * as pg from "./pg_types.ts";
 
 type Listener = (...args: unknown[]) => void;
 

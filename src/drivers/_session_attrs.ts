@@ -4,8 +4,7 @@
  *
  * @module
  */
-// @ts-types="@types/pg"
-import type pg from "pg";
+import type * as pg from "./pg_types.ts";
 import type { TargetSessionAttrs } from "./_conninfo.ts";
 
 /** What one connection pass accepts: `prefer-standby` is a `standby` pass, then an `any` pass. */

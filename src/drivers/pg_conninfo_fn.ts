@@ -5,8 +5,7 @@
  *
  * @module
  */
-// @ts-types="@types/pg"
-import type pg from "pg";
+import type * as pg from "./pg_types.ts";
 import type { Driver } from "../driver.ts";
 import { PoolError } from "../errors.ts";
 import { within } from "../_util/_timers.ts";

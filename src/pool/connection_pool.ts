@@ -3,8 +3,7 @@
  *
  * @module
  */
-// @ts-types="@types/pg"
-import type pg from "pg";
+import type * as pg from "../drivers/pg_types.ts";
 import type { Logger } from "@logtape/logtape";
 import { Backoff } from "./_backoff.ts";
 import { FailFast } from "./_failfast.ts";

@@ -3,8 +3,7 @@
  *
  * @module
  */
-// @ts-types="@types/pg"
-import type pg from "pg";
+import type * as pg from "../drivers/pg_types.ts";
 import { ConnectionPool, type ConnectionPoolOptions } from "./connection_pool.ts";
 
 /**
