@@ -188,7 +188,11 @@ export class PgPool extends EventEmitter {
     const lent = this.#track(this.#connect());
     if (callback === undefined) return lent;
     lent.then(
-      (client) => callback(undefined, client, (err) => client.release(err)),
+      (client) => {
+        // This checkout's own release: `client.release` is replaced at the client's next checkout.
+        const release = client.release;
+        callback(undefined, client, (err) => release(err));
+      },
       (err) => callback(err, undefined, () => {}),
     );
   }

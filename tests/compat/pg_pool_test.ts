@@ -119,11 +119,19 @@ Deno.test("PgPool: a stale release() kept past its lease does not return the nex
       const pidA = await backendPid(a);
       const releaseA = a.release;
       releaseA();
-      const b = await pgPool.connect();
+      let b = await pgPool.connect();
       assert.equal(await backendPid(b), pidA, "b was lent the same pg.Client");
       assert.equal(a, b, "one client object per connection, as pg.Pool lends it");
       assert.notEqual(b.release, releaseA, "each checkout gets its own release");
       assert.throws(() => releaseA(), PoolError);
+      // The callback form's done() is bound to its own checkout too.
+      b.release();
+      const staleDone = await new Promise<(err?: Error) => void>((resolve, reject) =>
+        pgPool.connect((err, _client, done) => err ? reject(err) : resolve(done))
+      );
+      staleDone();
+      b = await pgPool.connect();
+      assert.throws(() => staleDone(), PoolError);
       // b still holds the only connection: a third borrower must wait, not share it.
       await assert.rejects(pgPool.connect(), PoolTimeoutError);
       assert.equal(await backendPid(b), pidA, "b's lease still works");
