@@ -7,7 +7,7 @@
 import type * as pg from "../drivers/pg_types.ts";
 import { PoolError } from "../errors.ts";
 import { AbstractConnectionPool, type PoolKey } from "./abstract_pool.ts";
-import type { PooledConnection } from "../pool/connection_pool.ts";
+import type { PooledConnection } from "../pool/options.ts";
 import type { ShareOptions } from "../workers/owner.ts";
 
 /** The key of the isolate that owns the pool (psycopg2 keys by thread id). */

@@ -5,7 +5,7 @@
  */
 import type * as pg from "../drivers/pg_types.ts";
 import { AbstractConnectionPool, type PoolKey } from "./abstract_pool.ts";
-import type { PooledConnection } from "../pool/connection_pool.ts";
+import type { PooledConnection } from "../pool/options.ts";
 import type { ShareOptions } from "../workers/owner.ts";
 
 /**

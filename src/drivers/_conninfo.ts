@@ -83,7 +83,6 @@ const IGNORED = new Set([
   "passfile",
   "sslcompression",
   "sslsni",
-  "gssencmode",
 ]);
 
 /**
@@ -198,7 +197,10 @@ function splitUserinfo(rest: string): { userinfo?: string; rest: string } {
   if (!head.includes("@")) {
     if (!head.includes(":")) return { rest };
     const path = rest.slice(firstDelim).split("?")[0];
-    if (looksLikeHosts(head) && !path.includes("@")) return { rest };
+    // `h:5432?application_name=me@home` is a query; `u:2024?Secret@h`, `u:?pw@h`, `u:7?x=1@h` are passwords
+    // with an unencoded '?', which libpq reads as user info (its scan for '@' stops at '/' only).
+    const query = rest[firstDelim] === "?" ? rest.slice(firstDelim + 1, rest.indexOf("@", firstDelim)) : "";
+    if (looksLikeHosts(head) && !path.includes("@") && knownQuery(query)) return { rest };
   }
   // The first '@' followed by a plausible `hosts[/db][?query]` (no '@' in the hosts or the
   // database name): '@' in the password (`u:p@ss@h`, `u:a@b/c@h`) and in a query value
@@ -213,6 +215,14 @@ function splitUserinfo(rest: string): { userinfo?: string; rest: string } {
   }
   const last = rest.lastIndexOf("@");
   return { userinfo: rest.slice(0, last), rest: rest.slice(last + 1) };
+}
+
+/** True when `query` (URL query text) is only `key=value` pairs of known keywords: a real query, not a password. */
+function knownQuery(query: string): boolean {
+  return query.split("&").every((pair) => {
+    const eq = pair.indexOf("=");
+    return pair === "" || (eq > 0 && isKeyword(pair.slice(0, eq)));
+  });
 }
 
 /** `h1:5432,[::1]:5433,h3`: true when every port is digits, i.e. not `user:password`. */
@@ -266,14 +276,11 @@ function readKeywords(text: string, draft: Draft): void {
     const start = i;
     while (i < text.length && text[i] !== "=" && !isSpace(text[i])) i++;
     const key = text.slice(start, i);
+    // Right after a password, a word that is no keyword is most likely a piece of it (a space or a quote in
+    // an unquoted or badly quoted password): never echo it, in this message or a later one.
+    if (previous?.key === "password" && !isKeyword(key)) throw afterPassword(start);
     while (isSpace(text[i])) i++;
-    if (text[i] !== "=") {
-      // Most likely an unquoted password with a space in it: never echo the word.
-      if (previous?.key === "password" && !previous.quoted) {
-        throw new TypeError(`${PREFIX}text after the password value; quote a password with spaces: password='...'`);
-      }
-      throw new TypeError(`${PREFIX}missing '=' after a keyword (expected key=value pairs)`);
-    }
+    if (text[i] !== "=") throw new TypeError(`${PREFIX}missing '=' after a keyword (expected key=value pairs)`);
     i++;
     while (isSpace(text[i])) i++;
     let value = "";
@@ -295,21 +302,64 @@ function readKeywords(text: string, draft: Draft): void {
       }
     }
     if (key === "") throw new TypeError(`${PREFIX}a value has no keyword before its '='`);
-    if (previous?.key === "password" && !previous.quoted && !isKeyword(key)) {
-      // `password=correct horse=battery`: the "keyword" is a piece of the password.
-      throw new TypeError(`${PREFIX}text after the password value; quote a password with spaces: password='...'`);
-    }
     keyword(draft, key, value);
     previous = { key, quoted };
   }
 }
 
-/** A keyword for an error message: only if it looks like one, else it may be a piece of a value. */
+/** The error for text after a password that is no `key=value` pair: names the position, never the text. */
+function afterPassword(position: number): TypeError {
+  return new TypeError(
+    `${PREFIX}unexpected text after the password value (at character ${position + 1}); ` +
+      `quote a password with spaces or quotes: password='...', with \\' for ' and \\\\ for \\`,
+  );
+}
+
+/**
+ * A keyword for an error message, as written (`HOST`, `connect-timeout`), when it looks like one: a word of
+ * letters, digits, `_`, `-` and `.`. Anything else may be a piece of a value and is not shown. Text after a
+ * password never gets here (see {@linkcode afterPassword}).
+ */
 function safeKey(key: string): string {
-  return /^[a-z_]{1,40}$/.test(key) ? key : "?";
+  return /^[A-Za-z_][A-Za-z0-9_.-]{0,39}$/.test(key) ? key : "?";
+}
+
+/** ` (did you mean 'connect_timeout'?)` for a keyword that differs from one only in case or `-` for `_`. */
+function suggestion(key: string): string {
+  const near = key.toLowerCase().replaceAll("-", "_");
+  return near !== key && isKeyword(near) ? ` (keywords are lower case with '_': did you mean '${near}'?)` : "";
 }
 
 // ---- keywords -----------------------------------------------------------------
+
+/**
+ * libpq keywords about a security property node-postgres cannot provide: the
+ * values that ask for nothing it lacks are accepted (and change nothing),
+ * every other value is refused, since going on would open a session weaker
+ * than the one asked for.
+ */
+const REFUSED: Record<string, { accept: readonly string[]; why: string }> = {
+  // libpq without GSSAPI credentials reads prefer as disable; node-postgres has no GSSAPI encryption at all.
+  gssencmode: {
+    accept: ["disable", "prefer"],
+    why: "node-postgres has no GSSAPI encryption (use sslmode=verify-full for an encrypted session)",
+  },
+  // node-postgres can offer SCRAM-SHA-256-PLUS but falls back without it, so it cannot promise `require`.
+  channel_binding: {
+    accept: ["disable", "prefer"],
+    why: "node-postgres cannot insist on channel binding (use sslmode=verify-full to authenticate the server)",
+  },
+  // libpq's `none` is no restriction; any list of methods is a restriction node-postgres cannot enforce.
+  require_auth: {
+    accept: [],
+    why: "node-postgres cannot restrict the authentication methods the server may ask for",
+  },
+};
+
+/** A value of a refused keyword for its message: only a plain word (these never hold secrets), else `...`. */
+function safeValue(value: string): string {
+  return /^[A-Za-z0-9_,!-]{1,40}$/.test(value) ? value : "...";
+}
 
 /** Keywords {@linkcode keyword} handles itself. */
 const OWN = new Set([
@@ -333,7 +383,7 @@ const OWN = new Set([
 ]);
 
 function isKeyword(key: string): boolean {
-  return OWN.has(key) || key in PASSED || IGNORED.has(key);
+  return OWN.has(key) || Object.hasOwn(PASSED, key) || IGNORED.has(key) || Object.hasOwn(REFUSED, key);
 }
 
 /** Applies one libpq keyword (from key=value, a URL's query or its netloc). */
@@ -410,12 +460,17 @@ function keyword(draft: Draft, key: string, value: string, list?: string[]): voi
       draft.loadBalanceHosts = value;
       return;
   }
-  if (key in PASSED) {
+  if (Object.hasOwn(PASSED, key)) {
     draft.config[PASSED[key]] = value;
     return;
   }
   if (IGNORED.has(key)) return;
-  throw new TypeError(`${PREFIX}unknown or unsupported keyword '${safeKey(key)}'`);
+  const refused = Object.hasOwn(REFUSED, key) ? REFUSED[key] : undefined;
+  if (refused !== undefined && !refused.accept.includes(value)) {
+    throw new TypeError(`${PREFIX}'${key}=${safeValue(value)}' is not supported: ${refused.why}`);
+  }
+  if (refused !== undefined) return;
+  throw new TypeError(`${PREFIX}unknown or unsupported keyword '${safeKey(key)}'${suggestion(key)}`);
 }
 
 function integer(key: string, value: string, min: number, max: number): number {

@@ -1,8 +1,9 @@
 /**
  * Fail fast: which connection errors waiting will not fix, and the pool's
  * memory of the last one (HikariCP #2254, PgBouncer #585). While the last
- * attempt failed that way and nothing is idle, a request is refused at once
- * with {@linkcode PoolConnectError} instead of waiting out its timeout; the
+ * attempt failed that way and the pool holds no connection at all (none idle,
+ * none lent out that could come back), a request is refused at once with
+ * {@linkcode PoolConnectError} instead of waiting out its timeout; the
  * pool keeps retrying in the background, and the first connection that opens
  * clears the state.
  *
@@ -17,8 +18,12 @@ const PERMANENT_SQLSTATES = new Set([
   "3D000", // invalid_catalog_name: the database does not exist
 ]);
 
-/** Node-style codes of a host name that does not resolve. */
-const DNS_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_NONAME", "EAI_FAIL"]);
+/**
+ * Node-style codes of a host name that does not resolve. Not EAI_AGAIN
+ * ("temporary failure in name resolution"): a resolver that is down or slow
+ * comes back, so requests wait as for a refused connection.
+ */
+const DNS_CODES = new Set(["ENOTFOUND", "EAI_NONAME", "EAI_FAIL"]);
 
 /** Node's codes for a TLS certificate that fails verification. */
 const TLS_CODES = new Set([

@@ -1,6 +1,6 @@
 /**
  * No password shows anywhere, whatever its characters and however it was
- * given (issue 11, items 3 and 13's over-redaction): not in errors, their
+ * given: not in errors, their
  * causes' messages and stacks, `Deno.inspect`, JSON, stats, logs, nor in an
  * error a Worker gets; and scrubbing hides the password, not every string
  * equal to it.
