@@ -49,6 +49,7 @@ export {
   TooManyRequestsError,
 } from "./src/errors.ts";
 export type { ConnectionStatus, Driver, QueryResult } from "./src/driver.ts";
+export type { RowShape } from "./src/driver.ts";
 export { createPgDriver } from "./src/drivers/pg.ts";
 export { type StatsSource, toPrometheus } from "./src/metrics/prometheus.ts";
 export type { PgDriverOptions } from "./src/drivers/pg.ts";
@@ -73,3 +74,12 @@ export type {
   DenoPostgresDriverOptions,
   DenoPostgresResult,
 } from "./src/drivers/deno_postgres.ts";
+export type {
+  AnyQueryResult as PgAnyQueryResult,
+  Client as PgClient,
+  ClientConfig as PgClientConfig,
+  QueryArrayConfig as PgQueryArrayConfig,
+  QueryConfig as PgQueryConfig,
+  QueryResult as PgQueryResult,
+  QueryResultRow as PgQueryResultRow,
+} from "./src/drivers/pg_types.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type pg from "pg";
+import type * as pg from "../drivers/pg_types.ts";
 import type { Driver } from "../driver.ts";
 import { createPgDriver } from "../drivers/pg.ts";
 import type { ConninfoFunction } from "../drivers/pg_conninfo_fn.ts";

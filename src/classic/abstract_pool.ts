@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type pg from "pg";
+import type * as pg from "../drivers/pg_types.ts";
 import type { Logger } from "@logtape/logtape";
 import { Connections, inspectPool } from "../core/_connections.ts";
 import { type Entry, entryOf, type Owner } from "../core/_entry.ts";

@@ -10,7 +10,7 @@
  * @module
  */
 import { isIP } from "node:net";
-import type pg from "pg";
+import type * as pg from "./pg_types.ts";
 
 /** libpq's `target_session_attrs` values. */
 export const TARGET_SESSION_ATTRS = ["any", "read-write", "read-only", "primary", "standby", "prefer-standby"] as const;

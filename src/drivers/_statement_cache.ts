@@ -20,7 +20,7 @@
  *
  * @module
  */
-import type pg from "pg";
+import type * as pg from "./pg_types.ts";
 
 /**
  * The `preparedStatements` option: how many statements each connection keeps, and after how many uses.

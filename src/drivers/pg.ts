@@ -4,10 +4,14 @@
  * @module
  */
 import { abandonQueries } from "./_abandoned.ts";
+// @ts-types="@types/pg"
 import pg from "pg";
 import { getLogger } from "@logtape/logtape";
 import process from "node:process";
 import { type ConnectionStatus, type Driver, FORGET_SESSION, type QueryResult, statusOfReadyByte } from "../driver.ts";
+import type { RowShape } from "../driver.ts";
+// The public signature names the pinned aliases (what mod.ts exports), not the value import's types.
+import type { Client as PgClient, ClientConfig as PgClientConfig } from "./pg_types.ts";
 import { sendCancelRequest } from "./_pg_cancel.ts";
 import { type ConninfoFunction, conninfoFunctionDriver } from "./pg_conninfo_fn.ts";
 import { markBaseline, restoreBaseline } from "./_pg_session.ts";
@@ -91,9 +95,9 @@ const doomed = new WeakSet<pg.Client>();
  * ```
  */
 export function createPgDriver(
-  conninfo: string | pg.ClientConfig | ConninfoFunction,
+  conninfo: string | PgClientConfig | ConninfoFunction,
   options: PgDriverOptions = {},
-): Driver<pg.Client> {
+): Driver<PgClient> {
   if (typeof conninfo === "function") {
     // One Failover for all the function's connections: a host that stops fitting drops every one of them.
     const failover = new Failover();
@@ -176,8 +180,12 @@ function pgDriver(conninfo: string | pg.ClientConfig, options: PgDriverOptions, 
       client: pg.Client,
       text: string,
       params?: unknown[],
+      shape?: RowShape,
     ): Promise<QueryResult> {
       if ((client as unknown as { pipeline: boolean }).pipeline) corkBehindOthers(client);
+      if (shape !== undefined) {
+        return client.query({ text, values: params, ...shape } as pg.QueryConfig) as Promise<QueryResult>;
+      }
       return client.query(text, params) as Promise<QueryResult>;
     },
 

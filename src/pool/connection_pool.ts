@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type pg from "pg";
+import type * as pg from "../drivers/pg_types.ts";
 import type { Logger } from "@logtape/logtape";
 import { Backoff } from "./_backoff.ts";
 import { FailFast } from "./_failfast.ts";
@@ -29,6 +29,7 @@ import { MAX_DELAY, Timers, within } from "../_util/_timers.ts";
 import { Waiter, WaiterQueue } from "./_waiters.ts";
 import { offAbort, onAbort } from "../_util/_abort.ts";
 import { type Driver, FORGET_SESSION, type ForgetsSession, type QueryResult } from "../driver.ts";
+import type { RowShape } from "../driver.ts";
 import { lastErrorSuffix, PoolClosedError, PoolError, PoolTimeoutError, TooManyRequestsError } from "../errors.ts";
 import {
   checkSizes,
@@ -334,6 +335,18 @@ export class ConnectionPool<C extends object = pg.Client> {
   get timeout(): number {
     return this.#o.timeout;
   }
+  /** Longest life of a connection, in ms (`maxLifetime`). */
+  get maxLifetime(): number {
+    return this.#o.maxLifetime;
+  }
+  /** Longest idle time of a connection above `minSize`, in ms (`maxIdle`). */
+  get maxIdle(): number {
+    return this.#o.maxIdle;
+  }
+  /** Whether idle sockets let the process exit (`allowExitOnIdle`). */
+  get allowExitOnIdle(): boolean {
+    return this.#o.allowExitOnIdle;
+  }
 
   /**
    * Starts filling the pool to `minSize` in the background.
@@ -551,6 +564,7 @@ export class ConnectionPool<C extends object = pg.Client> {
    *   connection is kept. Still waiting for a connection: `PoolTimeoutError` (or the signal's reason). A call
    *   with a deadline is never pipelined: it runs on a connection of its own, since the cancel would stop
    *   whatever runs on that connection.
+   *   `rowMode` and `types` as in pg's query config (what `toPgPool`'s `query()` passes).
    * @returns The driver's result (`rows`, `rowCount`, `fields`).
    * @throws {ConnectionLostError} The connection was lost with the pipelined statement in flight: it may have run.
    * @throws {PoolTimeoutError} No connection or pipeline slot within the pool's `timeout`.
@@ -566,8 +580,12 @@ export class ConnectionPool<C extends object = pg.Client> {
   query<R = Record<string, unknown>>(
     text: string,
     params?: unknown[],
-    options?: DeadlineOptions,
+    options?: DeadlineOptions & RowShape,
   ): Promise<QueryResult<R>> {
+    // pg's rowMode / types (toPgPool's query configs): passed to the driver only when set.
+    const shape = options !== undefined && (options.rowMode !== undefined || options.types !== undefined)
+      ? { rowMode: options.rowMode, types: options.types }
+      : undefined;
     if (options !== undefined) {
       let deadline: Deadline | undefined;
       try {
@@ -576,31 +594,36 @@ export class ConnectionPool<C extends object = pg.Client> {
         return Promise.reject(error); // query() is not async: a bad option still rejects, never throws
       }
       // Never pipelined: its CancelRequest would cancel whatever runs on the backend, maybe another caller's.
-      if (deadline !== undefined) return this.#queryUnder(text, params, deadline);
+      if (deadline !== undefined) return this.#queryUnder(text, params, deadline, shape);
     }
     // The hot path: no timeout or signal, so no deadline is allocated.
     if (this.#lane !== undefined && pipelinable(text)) {
       this.#counters.requestsNum++;
-      return this.#lane.query(text, params) as Promise<QueryResult<R>>;
+      return this.#lane.query(text, params, shape) as Promise<QueryResult<R>>;
     }
-    return this.#queryAlone(text, params);
+    return this.#queryAlone(text, params, shape);
   }
 
   /** `query()` on a connection of its own. */
-  async #queryAlone<R>(text: string, params?: unknown[]): Promise<QueryResult<R>> {
+  async #queryAlone<R>(text: string, params?: unknown[], shape?: RowShape): Promise<QueryResult<R>> {
     const conn = await this.getconn();
     try {
-      return await this.#driver.query(conn, text, params) as QueryResult<R>;
+      return await this.#driver.query(conn, text, params, shape) as QueryResult<R>;
     } finally {
       await this.putconn(conn);
     }
   }
 
   /** `query()` with a timeout or signal: one deadline for the wait and the statement. */
-  async #queryUnder<R>(text: string, params: unknown[] | undefined, deadline: Deadline): Promise<QueryResult<R>> {
+  async #queryUnder<R>(
+    text: string,
+    params: unknown[] | undefined,
+    deadline: Deadline,
+    shape?: RowShape,
+  ): Promise<QueryResult<R>> {
     const conn = await this.getconn(deadline.waitOptions());
     try {
-      return (await this.#deadlines.run(conn, deadline, () => this.#driver.query(conn, text, params)))
+      return (await this.#deadlines.run(conn, deadline, () => this.#driver.query(conn, text, params, shape)))
         .value as QueryResult<R>;
     } finally {
       await this.putconn(conn);

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type pg from "pg";
+import type * as pg from "../drivers/pg_types.ts";
 import { ConnectionPool } from "./connection_pool.ts";
 import type { ConnectionPoolOptions } from "./options.ts";
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type pg from "pg";
+import type * as pg from "../drivers/pg_types.ts";
 import type { BackoffOptions } from "./_backoff.ts";
 import type { Driver } from "../driver.ts";
 import type { ConninfoFunction } from "../drivers/pg_conninfo_fn.ts";

@@ -18,7 +18,7 @@
  */
 import { Waiter, WaiterQueue } from "../pool/_waiters.ts";
 import { sessionStateKind } from "./_pooler.ts";
-import type { Driver, QueryResult } from "../driver.ts";
+import type { Driver, QueryResult, RowShape } from "../driver.ts";
 import { ConnectionLostError, PoolClosedError, PoolTimeoutError } from "../errors.ts";
 
 /**
@@ -120,7 +120,7 @@ export class PipelineLane<C> {
   }
 
   /** Runs one statement pipelined; rejects with ConnectionLostError if its connection dies under it. */
-  query(text: string, params?: unknown[]): Promise<QueryResult> {
+  query(text: string, params?: unknown[], shape?: RowShape): Promise<QueryResult> {
     if (this.#closed) return Promise.reject(new PoolClosedError(`Pool '${this.#host.name}' is closed`));
     const lane = this.#pick();
     if (lane !== undefined) {
@@ -129,7 +129,7 @@ export class PipelineLane<C> {
       // everything on the few it holds. The new connection serves waiters or goes back idle for the next pick.
       if (lane.inflight > 0 && !this.#requesting && this.#host.canGrow()) this.#request();
       lane.inflight++;
-      return this.#run(lane, text, params);
+      return this.#run(lane, text, params, shape);
     }
     const refused = this.#host.tooMany();
     if (refused !== undefined) return Promise.reject(refused);
@@ -140,7 +140,7 @@ export class PipelineLane<C> {
     waiter.timeout = timeout;
     this.#waiters.add(waiter);
     this.#fill();
-    return waiter.promise.then((slot) => this.#run(slot, text, params));
+    return waiter.promise.then((slot) => this.#run(slot, text, params, shape));
   }
 
   /**
@@ -195,17 +195,17 @@ export class PipelineLane<C> {
     return lane;
   }
 
-  #run(lane: LaneConn<C>, text: string, params: unknown[] | undefined): Promise<QueryResult> {
+  #run(lane: LaneConn<C>, text: string, params: unknown[] | undefined, shape?: RowShape): Promise<QueryResult> {
     if (this.#driver.status(lane.conn) === "broken") {
       // The connection died before this statement was sent (its end is known, the failures of the statements on
       // it not yet delivered): it never ran, so it goes elsewhere instead of failing as lost.
       lane.closing = true;
       this.#finished(lane);
-      return this.query(text, params);
+      return this.query(text, params, shape);
     }
     let sent: Promise<QueryResult>;
     try {
-      sent = this.#driver.query(lane.conn, text, params);
+      sent = this.#driver.query(lane.conn, text, params, shape);
     } catch (error) {
       // Refused before anything was sent (a pooler's check, a bad argument): that caller's error alone.
       this.#finished(lane);

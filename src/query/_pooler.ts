@@ -153,9 +153,9 @@ export function poolerDriver<C>(driver: Driver<C>): Driver<C> {
       }
       return conn;
     },
-    query(conn, text, params) {
+    query(conn, text, params, shape) {
       if (!guarded.has(conn as object)) checkPoolerQuery(text);
-      return driver.query(conn, text, params);
+      return driver.query(conn, text, params, shape);
     },
   };
   // Everything else goes to the driver itself (bound once: drivers may be

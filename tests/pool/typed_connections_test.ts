@@ -14,8 +14,11 @@ import { createTestDatabase } from "../_db.ts";
 const db = await createTestDatabase();
 addEventListener("unload", () => void db.drop());
 
-/** Compiles only when `T` is exactly `pg.Client` (not a supertype such as `{ query(): Promise<unknown> }`). */
-type IsPgClient<T> = [T] extends [pg.Client] ? ([pg.Client] extends [T] ? true : false) : false;
+/**
+ * Compiles only when `T` is exactly `pg.Client`, `AsyncDisposable` aside (not a supertype such as
+ * `{ query(): Promise<unknown> }`): pools lend `PooledConnection<pg.Client>`.
+ */
+type IsPgClient<T> = [T] extends [pg.Client] ? ([pg.Client & AsyncDisposable] extends [T] ? true : false) : false;
 const isPgClient = <T>(_conn: T, ok: IsPgClient<T>): boolean => ok;
 
 Deno.test("ConnectionPool with reset: discardAll and check: checkConnection lends pg.Client: rows are typed and read", async () => {
