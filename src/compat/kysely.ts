@@ -26,11 +26,13 @@
  * @module
  */
 import type * as pg from "../drivers/pg_types.ts";
+// The client type this entry's signatures name, documented here as in the main entry.
+export type { Client as PgClient } from "../drivers/pg_types.ts";
 import { PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler } from "kysely";
 import { pipelinable } from "../query/_pipeline.ts";
 
 /** Kysely's PostgreSQL classes of the version this package pins: used when the `kysely` option is not given. */
-const PINNED_KYSELY: KyselyPostgresParts<PostgresQueryCompiler, PostgresAdapter, PostgresIntrospector> = {
+const PINNED_KYSELY: KyselyPostgresParts<unknown, unknown, unknown> = {
   PostgresQueryCompiler,
   PostgresAdapter,
   PostgresIntrospector,
@@ -450,11 +452,10 @@ export class TidepoolKyselyDriver {
  * await db.destroy();
  * ```
  */
-export class TidepoolDialect<
-  Compiler = PostgresQueryCompiler,
-  Adapter = PostgresAdapter,
-  Introspector = PostgresIntrospector,
-> {
+// The defaults are `any`, not Kysely's classes: tidepool's types never name Kysely's (structural typing), and
+// Kysely's Dialect interface accepts what `any` gives it.
+// deno-lint-ignore no-explicit-any
+export class TidepoolDialect<Compiler = any, Adapter = any, Introspector = any> {
   readonly #pool: TidepoolKyselyPool;
   readonly #kysely: KyselyPostgresParts<Compiler, Adapter, Introspector>;
 
