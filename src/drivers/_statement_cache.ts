@@ -266,7 +266,15 @@ function runCached(client: pg.Client, original: QueryFn, cache: StatementCache, 
   if (name === undefined) return run(undefined);
   return run(name).catch((error: unknown) => {
     const code = staleCode(error);
-    if (code === undefined) throw error;
+    if (code === undefined) {
+      if (!staleParameterTypes(error)) throw error;
+      // Prepared with parameter types from before an ALTER ... TYPE: the name goes (deallocated later), and in
+      // autocommit the text runs once more unprepared, analysed with today's types (a real error comes back).
+      cache.forget(call.text, name, true);
+      if (!autocommit) throw error;
+      cache.flushStale(drop);
+      return run(undefined);
+    }
     // 26000: the server no longer knows the name; pg must send the Parse again if the name came back.
     if (code === "26000") forgetParsed(client, name);
     cache.forget(call.text, name, code === "0A000");
@@ -292,6 +300,22 @@ export function staleCode(error: unknown): "0A000" | "26000" | undefined {
   return routine === "RevalidateCachedQuery" || /cached plan must not change result type/.test(String(message))
     ? code
     : undefined;
+}
+
+/**
+ * Errors a named statement raises when PostgreSQL re-analyses it with the parameter types fixed when it was
+ * prepared, after a column or type changed: no operator for the old type (`42883`), a value of the old type where
+ * the new one is wanted (`42804`), a parameter that no longer parses as the old type (`22P02`, `22003`), or a type
+ * dropped and re-created (`XX000` "cache lookup failed for type"). Unprepared, the same text may well succeed; the
+ * same error from a wrong statement costs one more round trip. In autocommit a failed statement left nothing behind.
+ *
+ * @param error What a statement rejected with.
+ * @returns Whether re-running it unprepared may give another answer.
+ */
+export function staleParameterTypes(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (code === "42883" || code === "42804" || code === "22P02" || code === "22003") return true;
+  return code === "XX000" && /cache lookup failed for type/.test(String(message));
 }
 
 /** Queued ahead of the caller's statement on the same client, so the two are in order and nothing is left active. */

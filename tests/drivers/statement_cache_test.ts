@@ -210,6 +210,37 @@ Deno.test("after DROP TABLE and a re-create with other columns the next autocomm
   assert.deepEqual((await pool.query(text, [1])).rows, [{ id: 1, z: true, y: "q" }]);
 });
 
+Deno.test("after ALTER COLUMN ... TYPE or a re-created type the next autocommit query runs with today's types", async () => {
+  await onTestDb(
+    "create table types_a (a int, b text); insert into types_a values (1, 'x'); create type mood as enum ('ok')",
+  );
+  await using pool = onePool();
+  const where = "select count(*)::int as n from types_a where a = $1";
+  const insert = "insert into types_a (a, b) values ($1, $2)";
+  const cast = "select $1::mood as m";
+  assert.equal((await pool.query(where, [1])).rows[0].n, 1);
+  await pool.query(insert, [2, "y"]);
+  assert.equal((await pool.query(cast, ["ok"])).rows[0].m, "ok");
+  assert.equal((await preparedInPool(pool)).length, 3);
+  // Prepared statements keep the parameter types PostgreSQL inferred when they were prepared.
+  await onTestDb(
+    "alter table types_a alter column a type text; alter table types_a alter column b type jsonb using to_jsonb(b);" +
+      "drop type mood; create type mood as enum ('ok', 'fine')",
+  );
+  for (let i = 0; i < 3; i++) { // every time, not just once: the stale names are gone
+    assert.equal((await pool.query(where, ["1"])).rows[0].n, 1, "text = text, not text = integer (42883)");
+    await pool.query(insert, [`k${i}`, JSON.stringify({ i })]);
+    assert.equal((await pool.query(cast, ["fine"])).rows[0].m, "fine", "not 'cache lookup failed for type'");
+  }
+  // A real error of the same kind still reaches the caller.
+  await assert.rejects(pool.query("select $1::int + 'a'::text as x", [1]), { code: "42883" });
+  // In a transaction the error is the caller's (it aborted the transaction); the next transaction works.
+  await onTestDb("delete from types_a where a like 'k%'; alter table types_a alter column a type int using a::int");
+  await assert.rejects(pool.transaction((conn) => conn.query(where, ["1"])), { code: "42883" });
+  const n = await pool.transaction(async (conn) => (await conn.query(where, [1])).rows[0].n);
+  assert.equal(n, 1);
+});
+
 Deno.test("inside a transaction the stale-plan error reaches the caller and the cache is repaired", async () => {
   await onTestDb("create table shape_c (id int primary key, a text); insert into shape_c values (1, 'x')");
   await using pool = onePool();
