@@ -236,8 +236,9 @@ export class TidepoolKyselyConnection {
     if (!Number.isInteger(chunkSize) || chunkSize < 1) {
       throw new RangeError(`Invalid argument 'chunkSize': expected an integer >= 1, got ${chunkSize}`);
     }
-    const own = this.#pinned === undefined;
     const conn = await this.pin();
+    // Outside a transaction (a fresh connection, or one pinned by session state in `db.connection()`): one of its own.
+    const own = conn.getTransactionStatus() === "I";
     const cursor = `tidepool_cursor_${++this.#cursors}`;
     let open = false;
     try {
@@ -467,9 +468,15 @@ export class TidepoolDialect<Compiler = any, Adapter = any, Introspector = any> 
    */
   constructor(options: TidepoolDialectOptions<Compiler, Adapter, Introspector>) {
     const { pool } = options ?? {};
+    for (const key of Object.keys(options ?? {})) {
+      if (key !== "pool" && key !== "kysely") throw new TypeError(`Unknown TidepoolDialect option '${key}'`);
+    }
     const kysely = options?.kysely ??
       (PINNED_KYSELY as unknown as KyselyPostgresParts<Compiler, Adapter, Introspector>);
-    if (pool === undefined || pool === null || typeof pool.query !== "function") {
+    if (
+      pool === undefined || pool === null || typeof pool.query !== "function" || typeof pool.getconn !== "function" ||
+      typeof pool.putconn !== "function" || typeof pool.close !== "function"
+    ) {
       throw new TypeError("Invalid option 'pool': expected a ConnectionPool");
     }
     for (const name of ["PostgresQueryCompiler", "PostgresAdapter", "PostgresIntrospector"] as const) {

@@ -29,6 +29,8 @@ Deno.test("TidepoolDialect: bad options are TypeErrors naming them", () => {
     message: /'pool'/,
   });
   assert.throws(() => new TidepoolDialect({ pool, kysely: {} as never }), { name: "TypeError", message: /'kysely'/ });
+  assert.throws(() => new TidepoolDialect({ pool: { query() {} } as never }), { name: "TypeError", message: /'pool'/ });
+  assert.throws(() => new TidepoolDialect({ pool, bogus: 1 } as never), { name: "TypeError", message: /'bogus'/ });
 });
 
 Deno.test("TidepoolDialect({ pool, kysely }) compiles with the application's own Kysely classes", () =>
@@ -116,6 +118,21 @@ Deno.test("Kysely stream() over TidepoolDialect yields every row in chunks, in a
     assert.deepEqual(inTx, [0, 1, 2, 3, 4]);
     const stats = pool.getStats();
     assert.equal(stats.poolAvailable, stats.poolSize);
+  }));
+
+Deno.test("Kysely stream() inside db.connection() after a statement that pinned the session still streams", () =>
+  withKysely(async (db) => {
+    await db.insertInto("items").values(Array.from({ length: 9 }, (_, i) => ({ name: `p${i}`, qty: i }))).execute();
+    const seen = await db.connection().execute(async (conn) => {
+      await sql`set application_name = 'stream_pinned'`.execute(conn); // pins the session, no transaction open
+      const out: number[] = [];
+      for await (const row of conn.selectFrom("items").select("qty").orderBy("qty").stream(4)) out.push(row.qty);
+      // Still the same session afterwards, and no transaction left open.
+      const a = (await sql<{ a: string }>`select current_setting('application_name') as a`.execute(conn)).rows[0].a;
+      assert.equal(a, "stream_pinned");
+      return out;
+    });
+    assert.deepEqual(seen, Array.from({ length: 9 }, (_, i) => i));
   }));
 
 Deno.test("db.connection() over TidepoolDialect keeps one session after a statement that leaves session state", () =>
