@@ -139,7 +139,8 @@ export function resolveOptions(
     ),
     connectTimeout: duration(o.connectTimeout, "connectTimeout", 10_000),
     backoff,
-    pipeline: count(o.pipeline, "pipeline", defaults.pipeline ?? 16, 1),
+    // With `reset`, pipelined statements would share a session the reset is meant to isolate: off unless asked.
+    pipeline: count(o.pipeline, "pipeline", o.reset === undefined ? defaults.pipeline ?? 16 : 1, 1),
     keepaliveInterval: duration(o.keepaliveInterval, "keepaliveInterval", 0),
     allowExitOnIdle: o.allowExitOnIdle === true,
     pooler: resolvePooler(o.pooler),

@@ -17,7 +17,7 @@
  * @module
  */
 import { Waiter, WaiterQueue } from "../pool/_waiters.ts";
-import { sessionStateKind } from "./_pooler.ts";
+import { classify } from "./_sql_classifier.ts";
 import type { Driver, QueryResult } from "../driver.ts";
 import { ConnectionLostError, PoolClosedError, PoolTimeoutError } from "../errors.ts";
 
@@ -71,26 +71,21 @@ class LaneConn<C> {
 
 /**
  * Whether a statement may share a connection with others: one statement that
- * cannot leave anything behind for the ones pipelined after it. `BEGIN` /
- * `START TRANSACTION` would pull them into its transaction, `COPY` waits for
- * data, a statement that leaves session state (`SET`, `LISTEN`, a temp table,
- * an advisory lock) would change the session under the statements beside it,
- * and a string of several statements may hide any of these; those run on a
- * connection of their own, as without pipelining. Conservative: a `;` inside a
- * string literal or a leading comment also sends the statement alone, which
- * only costs the pipelining.
+ * cannot leave anything behind for the ones pipelined after it, as far as the
+ * SQL classifier (./_sql_classifier.ts) can see. `BEGIN` / `START TRANSACTION`
+ * would pull them into its transaction, `COPY` waits for data, a statement
+ * that leaves session state (`SET`, `LISTEN`, a temp table, an advisory lock,
+ * however spelled) would change the session under the statements beside it,
+ * and a string of several statements is sent alone too; those run on a
+ * connection of their own, as without pipelining.
  */
 export function pipelinable(text: string): boolean {
   // JavaScript callers may pass pg's query config objects: those keep their own path.
   if (typeof text !== "string") return false;
-  const semi = text.indexOf(";");
-  if (semi !== -1 && text.slice(semi + 1).trim() !== "") return false;
-  const word = /^\s*([A-Za-z]+)/.exec(text);
-  if (word === null) return false;
-  const first = word[1].toLowerCase();
+  const { statements, first, state } = classify(text);
+  if (statements !== 1 || first === undefined) return false;
   if (first === "begin" || first === "start" || first === "copy") return false;
-  // SET, LISTEN, temp tables, advisory locks...: they would change the session under the other callers' statements.
-  return sessionStateKind(text) === undefined;
+  return state === undefined;
 }
 
 /**
