@@ -24,6 +24,7 @@ import { Jobs } from "./_jobs.ts";
 import { type LeakDetector, leakDetector } from "./_leak.ts";
 import { describeError, poolLogger } from "../_util/_log.ts";
 import { prepareForReuse } from "../core/_return_path.ts";
+import { cancelPending } from "../core/_cancels.ts";
 import { pipelinable, PipelineLane } from "../query/_pipeline.ts";
 import { MAX_DELAY, Timers, within } from "../_util/_timers.ts";
 import { Waiter, WaiterQueue } from "./_waiters.ts";
@@ -601,7 +602,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     if (
       this.#state === "open" && this.#reset === undefined &&
       now < entry.expiresAt &&
-      this.#driver.status(entry.conn) === "idle"
+      this.#driver.status(entry.conn) === "idle" && !cancelPending(entry.conn)
     ) {
       this.#release(entry, now);
       return RESOLVED;
