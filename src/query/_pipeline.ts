@@ -8,7 +8,8 @@
  * Head-of-line blocking (a slow statement delays the ones behind it on the same
  * connection) is limited three ways: an idle connection is always taken before
  * a statement is pipelined behind another; the statement goes to the lane
- * connection with the fewest in flight, while the pool is asked for one more
+ * connection with the fewest in flight (on a tie, the one whose oldest
+ * statement in flight is youngest), while the pool is asked for one more
  * connection (up to `maxSize`); and nothing is pipelined behind a
  * statement that has been running longer than {@linkcode STALL_MS}: when every
  * connection is held up (a lock, a slow query), statements wait in the lane's
@@ -63,6 +64,11 @@ class LaneConn<C> {
   since: number;
   /** No more statements: lost, or due to go back to the pool. */
   closing = false;
+  /**
+   * Send order (the lane's counter) of the statements in flight, oldest first: a connection answers in order, so
+   * the first is the one everything behind it waits for.
+   */
+  readonly sent: number[] = [];
 
   constructor(readonly conn: C, readonly takenAt: number) {
     this.since = takenAt;
@@ -104,6 +110,8 @@ export class PipelineLane<C> {
   /** A connection request of the lane is in the pool's queue. */
   #requesting = false;
   #closed = false;
+  /** Statements sent so far: their order, for {@linkcode LaneConn.sent}. */
+  #sendCount = 0;
 
   constructor(driver: Driver<C>, depth: number, host: LaneHost<C>) {
     this.#driver = driver;
@@ -169,9 +177,12 @@ export class PipelineLane<C> {
     const fresh = Date.now() - STALL_MS;
     let best: LaneConn<C> | undefined;
     for (const lane of this.#conns) {
+      if (lane.closing || lane.inflight >= this.#depth || lane.since < fresh) continue;
+      // Equal load: the connection whose oldest statement in flight was sent last, the least likely to be held up
+      // (taking the first in the list put half of a burst behind a statement waiting on a lock).
       if (
-        !lane.closing && lane.inflight < this.#depth && lane.since >= fresh &&
-        (best === undefined || lane.inflight < best.inflight)
+        best === undefined || lane.inflight < best.inflight ||
+        (lane.inflight === best.inflight && (lane.sent[0] ?? Infinity) > (best.sent[0] ?? Infinity))
       ) best = lane;
     }
     return best;
@@ -193,7 +204,7 @@ export class PipelineLane<C> {
       // The connection died before this statement was sent (its end is known, the failures of the statements on
       // it not yet delivered): it never ran, so it goes elsewhere instead of failing as lost.
       lane.closing = true;
-      this.#finished(lane);
+      this.#finished(lane, false);
       return this.query(text, params);
     }
     let sent: Promise<QueryResult>;
@@ -201,9 +212,10 @@ export class PipelineLane<C> {
       sent = this.#driver.query(lane.conn, text, params);
     } catch (error) {
       // Refused before anything was sent (a pooler's check, a bad argument): that caller's error alone.
-      this.#finished(lane);
+      this.#finished(lane, false);
       return Promise.reject(error);
     }
+    lane.sent.push(++this.#sendCount);
     return sent.then(
       (result) => {
         this.#finished(lane);
@@ -226,9 +238,10 @@ export class PipelineLane<C> {
     );
   }
 
-  /** A statement settled: feed the slot to a waiter, or give the connection back when it has nothing in flight. */
-  #finished(lane: LaneConn<C>): void {
+  /** A statement settled (`sent`: it had been sent): feed the slot to a waiter, or give the connection back when it has nothing in flight. */
+  #finished(lane: LaneConn<C>, sent = true): void {
     lane.inflight--;
+    if (sent) lane.sent.shift();
     const now = Date.now();
     lane.since = now;
     if (!lane.closing && now - lane.takenAt > RECYCLE_MS) lane.closing = true;
@@ -266,7 +279,7 @@ export class PipelineLane<C> {
     // Every waiter timed out meanwhile: nothing will run on it.
     if (lane.inflight === 0) {
       lane.inflight = 1;
-      this.#finished(lane);
+      this.#finished(lane, false);
     }
   }
 
