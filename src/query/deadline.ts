@@ -89,6 +89,11 @@ export class Deadline {
     return this.#at === Infinity && this.signal === undefined;
   }
 
+  /** True once the timeout has passed or the signal aborted. */
+  get passed(): boolean {
+    return this.signal?.aborted === true || performance.now() >= this.#at;
+  }
+
   /** Options for the wait: what is left of the timeout (or the pool's default) and the signal. */
   waitOptions(): { timeout?: number; signal?: AbortSignal } {
     return {
