@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { ConnectionPool } from "../../mod.ts";
 import { withTestDatabase } from "../_db.ts";
 import { recordingDriver } from "../_pipeline_helpers.ts";
+// An explicit pipeline > 1 with reset is honoured: tests/query/sql_classifier_test.ts runs the table that way.
 
 Deno.test("with reset set, pipeline defaults to 1: a burst never has two statements in flight on one connection", () =>
   withTestDatabase(async (db) => {
@@ -43,19 +44,4 @@ Deno.test("with reset set, a temp view or a function's set_config never reaches 
     }
     const { rows } = await pool.query("select count(*)::int as bad from notes where body <> 'café'");
     assert.deepEqual(rows, [{ bad: 0 }]);
-  }));
-
-Deno.test("an explicit pipeline > 1 with reset is honoured (isolation then holds between borrowers)", () =>
-  withTestDatabase(async (db) => {
-    const driver = recordingDriver(db.url);
-    await using pool = new ConnectionPool({
-      driver,
-      minSize: 1,
-      maxSize: 1,
-      pipeline: 4,
-      reset: ConnectionPool.discardAll,
-    });
-    await pool.open({ wait: true });
-    await Promise.all(Array.from({ length: 32 }, (_, i) => pool.query("select $1::int as n", [i])));
-    assert.ok(driver.maxInFlight > 1 && driver.maxInFlight <= 4, `max ${driver.maxInFlight} in flight`);
   }));

@@ -79,7 +79,7 @@ Deno.test("pipelined with reset and an explicit pipeline: every stateful stateme
         ...Array.from({ length: 4 }, (_, i) => pool.query("select $1::int as filler", [i])),
       ]);
     }
-    assert.ok(driver.maxInFlight > 1, "the fillers were pipelined");
+    assert.ok(driver.maxInFlight > 1, "the fillers were pipelined: an explicit pipeline > 1 with reset is honoured");
     const shared = STATEFUL.filter((text) => (driver.company.get(text) ?? 1) > 1);
     assert.deepEqual(shared, [], "stateful statements that ran beside others");
   }));
