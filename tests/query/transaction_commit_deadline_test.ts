@@ -5,7 +5,8 @@
  * Against the real server.
  */
 import assert from "node:assert/strict";
-import { ConnectionPool, PoolTimeoutError } from "../../mod.ts";
+import { ConnectionPool, PoolError, PoolTimeoutError } from "../../mod.ts";
+import { proxyToServer } from "../_faults.ts";
 import { adminQuery, waitFor, withTestDatabase } from "../_db.ts";
 
 const SLOW_COMMIT = [
@@ -74,4 +75,23 @@ Deno.test("transaction({ timeout }) whose COMMIT finishes before the deadline co
     }, { timeout: 5_000 });
     assert.equal(value, "done");
     assert.deepEqual((await pool.query("select count(*)::int as n from t")).rows, [{ n: 1 }]);
+  }));
+
+Deno.test("transaction({ timeout }) whose COMMIT gets no answer and cannot be cancelled rejects saying the outcome is unknown", () =>
+  withTestDatabase(async (db) => {
+    await using proxy = await proxyToServer();
+    await using pool = new ConnectionPool({ conninfo: proxy.url(db.url), minSize: 1, maxSize: 1, connectTimeout: 400 });
+    await pool.query("create table t (x int)");
+    const started = performance.now();
+    await assert.rejects(
+      pool.transaction(async (conn) => {
+        await conn.query("insert into t values (1)");
+        proxy.blackhole(); // the COMMIT and its cancel go out and nothing comes back
+      }, { timeout: 300 }),
+      (e: unknown) => e instanceof PoolError && /whether the transaction committed is unknown/.test(e.message),
+    );
+    const took = performance.now() - started;
+    assert.ok(took < 2_500, `rejected after ${Math.round(took)} ms`);
+    await proxy.start();
+    assert.deepEqual((await pool.query("select 1 as n")).rows, [{ n: 1 }]);
   }));
