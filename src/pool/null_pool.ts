@@ -4,7 +4,8 @@
  * @module
  */
 import type pg from "pg";
-import { ConnectionPool, type ConnectionPoolOptions } from "./connection_pool.ts";
+import { ConnectionPool } from "./connection_pool.ts";
+import type { ConnectionPoolOptions } from "./options.ts";
 
 /**
  * psycopg_pool's `NullConnectionPool`: the same API as {@linkcode ConnectionPool},

@@ -54,6 +54,8 @@ export interface LaneHost<C> {
   canGrow(): boolean;
   /** The pool's refusal when `maxWaiting` requests already wait (statements waiting here included), or undefined. */
   tooMany(): Error | undefined;
+  /** The pool's own timeout error (counts, last connection error as `cause`), `detail` after the wait. */
+  timeoutError?(timeout: number, detail: string): Error;
 }
 
 /** A connection in the lane. */
@@ -307,10 +309,13 @@ export class PipelineLane<C> {
   }
 
   #timedOut(waiter: Waiter<LaneConn<C>>): void {
+    const detail =
+      ` for a pipelined statement (${this.#waiters.size} waiting, ${this.#conns.length} connections pipelining)`;
     waiter.reject(
-      new PoolTimeoutError(
-        `Couldn't get a connection from pool '${this.#host.name}' after ${waiter.timeout} ms for a pipelined statement: ${this.#waiters.size} waiting, ${this.#conns.length} connections pipelining`,
-      ),
+      this.#host.timeoutError?.(waiter.timeout, detail) ??
+        new PoolTimeoutError(
+          `Couldn't get a connection from pool '${this.#host.name}' after ${Math.round(waiter.timeout)} ms${detail}`,
+        ),
     );
   }
 }

@@ -69,7 +69,7 @@ export interface DeadlineHost<K> {
   /** Runs `work` on the borrowed `conn` under `deadline` ({@linkcode underDeadline} with the pool's driver). */
   run<T>(conn: K, deadline: Deadline, work: () => Promise<T>): Promise<{ value: T; expired: boolean }>;
   /** The error of a transaction still open at its deadline, which is rolled back. */
-  pastDeadline(deadline: Deadline): unknown;
+  pastDeadline(deadline: Deadline, cause?: unknown): unknown;
 }
 
 /** One call's deadline, started when the call starts. */
@@ -82,6 +82,11 @@ export class Deadline {
     this.timeout = options.timeout;
     this.signal = options.signal;
     this.#at = options.timeout === undefined ? Infinity : performance.now() + options.timeout;
+  }
+
+  /** True once the `timeout` has passed (an abort alone does not count). */
+  get timedOut(): boolean {
+    return performance.now() >= this.#at;
   }
 
   /** True when neither a timeout nor a signal bounds the call. */

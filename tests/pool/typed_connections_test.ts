@@ -1,5 +1,5 @@
 /**
- * Issue 11, item 16 (types): `reset: ConnectionPool.discardAll` and `check:
+ * `reset: ConnectionPool.discardAll` and `check:
  * ConnectionPool.checkConnection` keep the connection type `pg.Client`, so
  * `const { rows } = await conn.query(...)` type-checks. This file is checked
  * by `deno check tests/` (and by `deno test`): each test would not compile if
