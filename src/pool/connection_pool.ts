@@ -24,6 +24,7 @@ import { Jobs } from "./_jobs.ts";
 import { type LeakDetector, leakDetector } from "./_leak.ts";
 import { describeError, poolLogger } from "../_util/_log.ts";
 import { prepareForReuse } from "../core/_return_path.ts";
+import { cancelPending, sendCancel } from "../core/_cancels.ts";
 import { pipelinable, PipelineLane } from "../query/_pipeline.ts";
 import { MAX_DELAY, Timers, within } from "../_util/_timers.ts";
 import { Waiter, WaiterQueue } from "./_waiters.ts";
@@ -59,6 +60,8 @@ const MODERN: PoolPolicy = { keepIdle: true, growPerWaiter: false };
 const RESOLVED: Promise<void> = Promise.resolve();
 /** Past close()'s timeout, how long closes may still finish cleanly before their sockets are destroyed. */
 const CLOSE_GRACE_MS = 100;
+/** Longest close() waits, at its deadline, for the cancels of statements still running (ms). */
+const CLOSE_CANCEL_MS = 1_000;
 let poolCounter = 0;
 
 type State = "new" | "open" | "closed";
@@ -518,7 +521,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     if (
       this.#state === "open" && this.#reset === undefined &&
       now < entry.expiresAt &&
-      this.#driver.status(entry.conn) === "idle"
+      this.#driver.status(entry.conn) === "idle" && !cancelPending(entry.conn)
     ) {
       this.#release(entry, now);
       return RESOLVED;
@@ -803,7 +806,10 @@ export class ConnectionPool<C extends object = pg.Client> {
    * Closes the pool: waiters get `PoolClosedError`, idle connections close,
    * connection attempts stop. Connections still out are closed when returned;
    * after `timeout` ms any still out are closed anyway, so no socket outlives
-   * the pool.
+   * the pool: a statement still running on one is first cancelled on the
+   * server (a CancelRequest; up to 1 s more), so it does not keep running
+   * there after close() returned. A write still running then is cancelled
+   * and rolls back, unless its COMMIT already got through.
    *
    * @param options `timeout` in ms to wait for borrowed connections (default 5000).
    * @example
@@ -839,6 +845,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       const timer = setTimeout(() => returned.resolve(), Math.min(timeout, MAX_DELAY));
       returned.onSettle(() => clearTimeout(timer));
       await returned.promise;
+      await this.#cancelRunning();
       for (const entry of this.#all) {
         this.#log.warn(
           "Pool {pool}: closing a connection still borrowed after {timeout} ms",
@@ -853,6 +860,26 @@ export class ConnectionPool<C extends object = pg.Client> {
     await this.#connections.settle(deadline);
     await this.#cap?.close(); // after every connection closed, so the group got each slot back
     this.#sharing?.close(); // after the Workers' leases came back or were closed
+  }
+
+  /**
+   * At close()'s deadline: statements still running are cancelled on the server before their sockets are
+   * destroyed; a closed socket alone leaves a statement running there until it next writes to the client.
+   * Bounded by {@linkcode CLOSE_CANCEL_MS}: a cancel that cannot get through does not hold close() up.
+   */
+  async #cancelRunning(): Promise<void> {
+    const cancels: Promise<void>[] = [];
+    for (const entry of this.#all) {
+      if (this.#driver.cancel !== undefined && this.#driver.status(entry.conn) === "active") {
+        cancels.push(sendCancel(this.#driver, entry.conn).catch(() => {}));
+      }
+    }
+    if (cancels.length === 0) return;
+    this.#log.warn("Pool {pool}: cancelling {n} statements still running at the close deadline", {
+      pool: this.#name,
+      n: cancels.length,
+    });
+    await within(Promise.all(cancels), CLOSE_CANCEL_MS, () => new Error("cancel timed out")).catch(() => {});
   }
 
   /**

@@ -102,7 +102,10 @@ export interface ConnectionPoolOptions<C extends object = pg.Client> {
   pooler?: "transaction";
   /**
    * `pool.query()` statements in flight on one connection (pipelining, drivers that support it); 1 = off.
-   * A call with a deadline (`timeout`/`signal`) is never pipelined. @default 16 (1 for NullConnectionPool)
+   * A call with a deadline (`timeout`/`signal`) is never pipelined. With `reset` set the default is 1: statements
+   * pipelined together share one session, and no check of their text can prove that none of them changes it (a
+   * function may call `set_config`); an explicit `pipeline > 1` with `reset` isolates borrowers from each other,
+   * not pipelined statements. @default 16 (1 for NullConnectionPool, and when `reset` is set)
    */
   pipeline?: number;
   /**
@@ -288,7 +291,8 @@ export function resolveOptions(
     ),
     connectTimeout: duration(o.connectTimeout, "connectTimeout", 10_000),
     backoff,
-    pipeline: count(o.pipeline, "pipeline", defaults.pipeline ?? 16, 1),
+    // With `reset`, pipelined statements would share a session the reset is meant to isolate: off unless asked.
+    pipeline: count(o.pipeline, "pipeline", o.reset === undefined ? defaults.pipeline ?? 16 : 1, 1),
     keepaliveInterval: duration(o.keepaliveInterval, "keepaliveInterval", 0),
     allowExitOnIdle: o.allowExitOnIdle === true,
     pooler: resolvePooler(o.pooler),

@@ -8,7 +8,8 @@
  * Head-of-line blocking (a slow statement delays the ones behind it on the same
  * connection) is limited three ways: an idle connection is always taken before
  * a statement is pipelined behind another; the statement goes to the lane
- * connection with the fewest in flight, while the pool is asked for one more
+ * connection with the fewest in flight (on a tie, the one whose oldest
+ * statement in flight is youngest), while the pool is asked for one more
  * connection (up to `maxSize`); and nothing is pipelined behind a
  * statement that has been running longer than {@linkcode STALL_MS}: when every
  * connection is held up (a lock, a slow query), statements wait in the lane's
@@ -17,7 +18,7 @@
  * @module
  */
 import { Waiter, WaiterQueue } from "../pool/_waiters.ts";
-import { sessionStateKind } from "./_pooler.ts";
+import { classify } from "./_sql_classifier.ts";
 import type { Driver, QueryResult, RowShape } from "../driver.ts";
 import { ConnectionLostError, PoolClosedError, PoolTimeoutError } from "../errors.ts";
 
@@ -65,6 +66,11 @@ class LaneConn<C> {
   since: number;
   /** No more statements: lost, or due to go back to the pool. */
   closing = false;
+  /**
+   * Send order (the lane's counter) of the statements in flight, oldest first: a connection answers in order, so
+   * the first is the one everything behind it waits for.
+   */
+  readonly sent: number[] = [];
 
   constructor(readonly conn: C, readonly takenAt: number) {
     this.since = takenAt;
@@ -73,26 +79,21 @@ class LaneConn<C> {
 
 /**
  * Whether a statement may share a connection with others: one statement that
- * cannot leave anything behind for the ones pipelined after it. `BEGIN` /
- * `START TRANSACTION` would pull them into its transaction, `COPY` waits for
- * data, a statement that leaves session state (`SET`, `LISTEN`, a temp table,
- * an advisory lock) would change the session under the statements beside it,
- * and a string of several statements may hide any of these; those run on a
- * connection of their own, as without pipelining. Conservative: a `;` inside a
- * string literal or a leading comment also sends the statement alone, which
- * only costs the pipelining.
+ * cannot leave anything behind for the ones pipelined after it, as far as the
+ * SQL classifier (./_sql_classifier.ts) can see. `BEGIN` / `START TRANSACTION`
+ * would pull them into its transaction, `COPY` waits for data, a statement
+ * that leaves session state (`SET`, `LISTEN`, a temp table, an advisory lock,
+ * however spelled) would change the session under the statements beside it,
+ * and a string of several statements is sent alone too; those run on a
+ * connection of their own, as without pipelining.
  */
 export function pipelinable(text: string): boolean {
   // JavaScript callers may pass pg's query config objects: those keep their own path.
   if (typeof text !== "string") return false;
-  const semi = text.indexOf(";");
-  if (semi !== -1 && text.slice(semi + 1).trim() !== "") return false;
-  const word = /^\s*([A-Za-z]+)/.exec(text);
-  if (word === null) return false;
-  const first = word[1].toLowerCase();
+  const { statements, first, state } = classify(text);
+  if (statements !== 1 || first === undefined) return false;
   if (first === "begin" || first === "start" || first === "copy") return false;
-  // SET, LISTEN, temp tables, advisory locks...: they would change the session under the other callers' statements.
-  return sessionStateKind(text) === undefined;
+  return state === undefined;
 }
 
 /**
@@ -111,6 +112,8 @@ export class PipelineLane<C> {
   /** A connection request of the lane is in the pool's queue. */
   #requesting = false;
   #closed = false;
+  /** Statements sent so far: their order, for {@linkcode LaneConn.sent}. */
+  #sendCount = 0;
 
   constructor(driver: Driver<C>, depth: number, host: LaneHost<C>) {
     this.#driver = driver;
@@ -176,9 +179,12 @@ export class PipelineLane<C> {
     const fresh = Date.now() - STALL_MS;
     let best: LaneConn<C> | undefined;
     for (const lane of this.#conns) {
+      if (lane.closing || lane.inflight >= this.#depth || lane.since < fresh) continue;
+      // Equal load: the connection whose oldest statement in flight was sent last, the least likely to be held up
+      // (taking the first in the list put half of a burst behind a statement waiting on a lock).
       if (
-        !lane.closing && lane.inflight < this.#depth && lane.since >= fresh &&
-        (best === undefined || lane.inflight < best.inflight)
+        best === undefined || lane.inflight < best.inflight ||
+        (lane.inflight === best.inflight && (lane.sent[0] ?? Infinity) > (best.sent[0] ?? Infinity))
       ) best = lane;
     }
     return best;
@@ -200,7 +206,7 @@ export class PipelineLane<C> {
       // The connection died before this statement was sent (its end is known, the failures of the statements on
       // it not yet delivered): it never ran, so it goes elsewhere instead of failing as lost.
       lane.closing = true;
-      this.#finished(lane);
+      this.#finished(lane, false);
       return this.query(text, params, shape);
     }
     let sent: Promise<QueryResult>;
@@ -208,9 +214,10 @@ export class PipelineLane<C> {
       sent = this.#driver.query(lane.conn, text, params, shape);
     } catch (error) {
       // Refused before anything was sent (a pooler's check, a bad argument): that caller's error alone.
-      this.#finished(lane);
+      this.#finished(lane, false);
       return Promise.reject(error);
     }
+    lane.sent.push(++this.#sendCount);
     return sent.then(
       (result) => {
         this.#finished(lane);
@@ -233,9 +240,10 @@ export class PipelineLane<C> {
     );
   }
 
-  /** A statement settled: feed the slot to a waiter, or give the connection back when it has nothing in flight. */
-  #finished(lane: LaneConn<C>): void {
+  /** A statement settled (`sent`: it had been sent): feed the slot to a waiter, or give the connection back when it has nothing in flight. */
+  #finished(lane: LaneConn<C>, sent = true): void {
     lane.inflight--;
+    if (sent) lane.sent.shift();
     const now = Date.now();
     lane.since = now;
     if (!lane.closing && now - lane.takenAt > RECYCLE_MS) lane.closing = true;
@@ -273,7 +281,7 @@ export class PipelineLane<C> {
     // Every waiter timed out meanwhile: nothing will run on it.
     if (lane.inflight === 0) {
       lane.inflight = 1;
-      this.#finished(lane);
+      this.#finished(lane, false);
     }
   }
 
@@ -313,12 +321,17 @@ export class PipelineLane<C> {
 }
 
 /**
- * True for an error the server sent about this statement, as opposed to the end of the session: a SQLSTATE outside
- * class 08 (connection exception) and 57 (operator intervention: terminated, shutting down), not FATAL or PANIC.
+ * True for an error the server sent about this statement, as opposed to the end of the session: an ErrorResponse
+ * (it carries a severity; a socket error such as `EPIPE` has a five-letter `code` too, but no severity) with a
+ * SQLSTATE outside class 08 (connection exception) and 57 (operator intervention: terminated, shutting down), not
+ * FATAL or PANIC.
  */
 function answeredByServer(error: unknown): boolean {
-  const { code, severity } = (error ?? {}) as { code?: unknown; severity?: unknown };
+  const e = (error ?? {}) as { code?: unknown; severity?: unknown; syscall?: unknown; fields?: { severity?: unknown } };
+  const { code } = e;
+  const severity = e.severity ?? e.fields?.severity; // pg; deno-postgres keeps the fields apart
   if (typeof code !== "string" || !/^[0-9A-Z]{5}$/.test(code)) return false;
+  if (typeof severity !== "string" || e.syscall !== undefined) return false;
   if (code.startsWith("08") || code.startsWith("57")) return false;
   return severity !== "FATAL" && severity !== "PANIC";
 }

@@ -252,17 +252,42 @@ async function underDeadline<K, T>(
   began: boolean,
 ): Promise<T> {
   const deadlines = host.deadlines!;
+  const lease = host.leaseOf(conn);
+  // The COMMIT runs under the deadline too, so past it the COMMIT is cancelled (a deferred trigger, a slow
+  // synchronous replica) and nothing commits after the deadline; onLease's finish() then finds nothing open.
+  let committing = false;
+  let committed = false;
   let outcome: { value: T; expired: boolean };
   try {
-    outcome = await deadlines.run(conn, deadline, async () => await fn(conn));
+    outcome = await deadlines.run(conn, deadline, async () => {
+      const value = await fn(conn);
+      if (!deadline.passed && host.holds(conn, lease)) {
+        committing = true;
+        await finish(host, conn, began);
+        committed = true;
+      }
+      return value;
+    });
   } catch (error) {
+    // The COMMIT failed past the deadline (and not as a COMMIT known to have rolled back).
+    if (committing && deadline.passed && !(error instanceof PoolError && error.message === FAILED)) {
+      // The server answered the cancelled COMMIT (57014): the transaction rolled back. No answer (the connection
+      // was closed at the deadline's grace, or lost): whether it committed cannot be known, and the error says so.
+      if (sqlState(error) !== undefined && host.status(conn) !== "broken") {
+        throw deadlines.pastDeadline(deadline, error);
+      }
+      throw new PoolError(
+        "The COMMIT was still running at the deadline and got no answer: whether the transaction committed is unknown",
+        { cause: error },
+      );
+    }
     // A statement the deadline cancelled rejects like a deadline passed between statements: one error type,
     // the server's 57014 as its cause.
     if (deadline.timedOut && sqlState(error) === "57014") throw deadlines.pastDeadline(deadline, error);
     throw error;
   }
   const { value, expired } = outcome;
-  if (expired) {
+  if (expired && !committed) {
     const status = host.status(conn);
     if (began || status === "intrans" || status === "inerror") throw deadlines.pastDeadline(deadline);
   }
