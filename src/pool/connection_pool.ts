@@ -6,7 +6,7 @@
 import type * as pg from "../drivers/pg_types.ts";
 import type { Logger } from "@logtape/logtape";
 import { Drain } from "./_drain.ts";
-import { startKeepalive } from "./_keepalive.ts";
+import { Maintenance } from "./_maintenance.ts";
 import {
   type Deadline,
   type DeadlineHost,
@@ -107,8 +107,8 @@ export class ConnectionPool<C extends object = pg.Client> {
   readonly #readyWaiters = new Set<Waiter<void>>();
   /** Connection attempts: growth, backoff, the outage report, fail fast. */
   readonly #filler: Filler<C>;
-  /** Fewest idle connections seen since the last shrink: that many were not needed (maxIdle). */
-  #idleLow = 0;
+  /** Expiry, keepalive and shrinking, as small jobs on the pool's timers. */
+  readonly #maintenance: Maintenance<C>;
   #counters: PoolCounters = zeroCounters();
   /** Connections `drain()` marked for replacement, and the drains waiting for the refill. */
   readonly #drain = new Drain<Entry<C>>();
@@ -198,6 +198,19 @@ export class ConnectionPool<C extends object = pg.Client> {
       connected: (conn, epoch) => this.#connected(conn, epoch),
       failedForGood: () => this.#refuseWaiters(),
       reconnectFailed: () => this.#reconnectFailed?.(this),
+    });
+    this.#maintenance = new Maintenance<C>({
+      name: this.#name,
+      log: this.#log,
+      options: this.#o,
+      timers: this.#timers,
+      idle: this.#idle,
+      isOpen: () => this.#state === "open",
+      size: () => this.#all.size + this.#filler.pending,
+      ping: (conn) => this.#driver.ping(conn),
+      release: (entry) => this.#release(entry),
+      discard: (entry) => void this.#discard(entry),
+      failed: (entry, error) => this.#failedCheck(entry, error),
     });
     this.#deadlines = {
       run: (conn, deadline, work) => {
@@ -359,7 +372,7 @@ export class ConnectionPool<C extends object = pg.Client> {
         pool: this.#name,
         target: this.#driver.description,
       });
-      this.#startMaintenance();
+      this.#maintenance.start();
       this.#cap?.start(); // joins the group now, so its figures show before the first connection
       this.#filler.maybeGrow();
     }
@@ -956,7 +969,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       const entry = this.#o.order === "fifo" ? this.#idle.shift() : this.#idle.pop();
       if (entry === undefined) return undefined;
       if (now < entry.expiresAt && !entry.lost) {
-        if (this.#idle.length < this.#idleLow) this.#idleLow = this.#idle.length;
+        this.#maintenance.lent();
         return entry;
       }
       this.#discard(entry);
@@ -1019,23 +1032,6 @@ export class ConnectionPool<C extends object = pg.Client> {
       this.#lend(entry, Date.now(), origin);
       return entry.conn as PooledConnection<C>;
     }
-  }
-
-  /** Keepalive probe of one idle connection, out of the idle queue meanwhile so nobody borrows it. */
-  async #keepalive(entry: Entry<C>): Promise<void> {
-    if (entry.state !== "idle" || this.#state !== "open") return;
-    this.#idle.remove(entry);
-    try {
-      await within(
-        this.#driver.ping(entry.conn),
-        this.#o.connectTimeout,
-        () => new PoolTimeoutError(`The keepalive probe got no answer in ${this.#o.connectTimeout} ms`),
-      );
-    } catch (error) {
-      this.#failedCheck(entry, error);
-      return;
-    }
-    this.#release(entry);
   }
 
   /** A probe or `check` callback failed: the connection was lost (connectionsLost); replace it. */
@@ -1191,19 +1187,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     // maxLifetime 0 = no limit, as maxIdle 0 is no shrinking (HikariCP's meaning too).
     const lifetime = this.#o.maxLifetime === 0 ? Infinity : this.#o.maxLifetime * (1 - 0.05 - Math.random() * 0.05);
     const entry = this.#connections.adopt(conn, this, Date.now() + lifetime, (lost) => this.#onLostIdle(lost));
-    // Beyond a timer's range (~24.8 days) the checks on checkout and return are enough.
-    if (lifetime <= MAX_DELAY) {
-      entry.expiryTimer = this.#timers.after(lifetime, () => {
-        entry.expiryTimer = undefined;
-        if (entry.state !== "idle") return; // a borrowed one is replaced on return
-        this.#idle.remove(entry);
-        this.#log.debug(
-          "Pool {pool}: replacing an idle connection past maxLifetime",
-          { pool: this.#name },
-        );
-        this.#discard(entry);
-      });
-    }
+    this.#maintenance.expireAfter(entry, lifetime);
     return entry;
   }
 
@@ -1227,28 +1211,6 @@ export class ConnectionPool<C extends object = pg.Client> {
       this.#allReturned?.resolve();
     }
     return closed;
-  }
-
-  #startMaintenance(): void {
-    if (this.#o.keepaliveInterval > 0) {
-      startKeepalive(this.#timers, this.#o.keepaliveInterval, () => this.#idle.toArray(), (e) => this.#keepalive(e));
-    }
-    const { maxIdle } = this.#o;
-    if (maxIdle <= 0) return;
-    // psycopg_pool's ShrinkPool: connections that stayed idle through a whole
-    // maxIdle period were not needed, whatever the order. Judging by each
-    // connection's own idle time would never shrink a FIFO pool under light
-    // steady load, which touches every connection in turn.
-    this.#idleLow = this.#idle.length;
-    this.#timers.every(maxIdle, () => {
-      let surplus = Math.min(this.#idleLow, this.#all.size + this.#filler.pending - this.#o.minSize);
-      while (surplus-- > 0 && this.#idle.length > 0) {
-        const entry = this.#idle.shift()!; // the front has been idle longest, in either order
-        this.#log.debug("Pool {pool}: closing a connection not needed for {maxIdle} ms", { pool: this.#name, maxIdle });
-        this.#discard(entry);
-      }
-      this.#idleLow = this.#idle.length;
-    });
   }
 
   /** A waiter in another isolate of the capGroup needs room: close one idle connection above minSize. */
