@@ -7,13 +7,7 @@ import type * as pg from "../drivers/pg_types.ts";
 import type { Logger } from "@logtape/logtape";
 import { Drain } from "./_drain.ts";
 import { Maintenance } from "./_maintenance.ts";
-import {
-  type Deadline,
-  type DeadlineHost,
-  deadlineOf,
-  type DeadlineOptions,
-  underDeadline,
-} from "../query/deadline.ts";
+import { type DeadlineHost, type DeadlineOptions, underDeadline } from "../query/deadline.ts";
 import { poolerDriver, resolvePooler } from "../query/_pooler.ts";
 import { IdleList } from "./_idle.ts";
 import { Connections, inspectPool } from "../core/_connections.ts";
@@ -23,7 +17,8 @@ import { type LeakDetector, leakDetector } from "./_leak.ts";
 import { describeError, poolLogger } from "../_util/_log.ts";
 import { prepareForReuse } from "../core/_return_path.ts";
 import { cancelPending, sendCancel } from "../core/_cancels.ts";
-import { pipelinable, PipelineLane } from "../query/_pipeline.ts";
+import { PipelineLane } from "../query/_pipeline.ts";
+import { QueryRouter } from "../query/_router.ts";
 import { MAX_DELAY, Timers, within } from "../_util/_timers.ts";
 import { Waiter, WaiterQueue } from "./_waiters.ts";
 import { offAbort, onAbort } from "../_util/_abort.ts";
@@ -124,6 +119,8 @@ export class ConnectionPool<C extends object = pg.Client> {
   readonly #tx: TransactionHost<PooledConnection<C>, GetconnOptions | undefined>;
   /** Statements under a deadline (query, withConnection, transaction): cancelled on the server past it. */
   readonly #deadlines: DeadlineHost<C>;
+  /** Where `query()` statements run: pipelined, alone, or alone under a deadline. */
+  readonly #router: QueryRouter<C>;
   /** The connection budget shared with other isolates (`capGroup`); it wraps #driver. */
   readonly #cap: CapGroupMember | undefined;
 
@@ -269,6 +266,14 @@ export class ConnectionPool<C extends object = pg.Client> {
         timeoutError: (timeout, detail) => this.#timeoutError(timeout, detail),
       })
       : undefined;
+    this.#router = new QueryRouter<C>({
+      driver: this.#driver,
+      deadlines: this.#deadlines,
+      lane: this.#lane,
+      getconn: (options) => this.getconn(options),
+      putconn: (conn) => this.putconn(conn),
+      counted: () => void this.#counters.requestsNum++,
+    });
   }
 
   /**
@@ -591,52 +596,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     params?: unknown[],
     options?: DeadlineOptions & RowShape,
   ): Promise<QueryResult<R>> {
-    // pg's rowMode / types (toPgPool's query configs): passed to the driver only when set.
-    const shape = options !== undefined && (options.rowMode !== undefined || options.types !== undefined)
-      ? { rowMode: options.rowMode, types: options.types }
-      : undefined;
-    if (options !== undefined) {
-      let deadline: Deadline | undefined;
-      try {
-        deadline = deadlineOf(options);
-      } catch (error) {
-        return Promise.reject(error); // query() is not async: a bad option still rejects, never throws
-      }
-      // Never pipelined: its CancelRequest would cancel whatever runs on the backend, maybe another caller's.
-      if (deadline !== undefined) return this.#queryUnder(text, params, deadline, shape);
-    }
-    // The hot path: no timeout or signal, so no deadline is allocated.
-    if (this.#lane !== undefined && pipelinable(text)) {
-      this.#counters.requestsNum++;
-      return this.#lane.query(text, params, shape) as Promise<QueryResult<R>>;
-    }
-    return this.#queryAlone(text, params, shape);
-  }
-
-  /** `query()` on a connection of its own. */
-  async #queryAlone<R>(text: string, params?: unknown[], shape?: RowShape): Promise<QueryResult<R>> {
-    const conn = await this.getconn();
-    try {
-      return await this.#driver.query(conn, text, params, shape) as QueryResult<R>;
-    } finally {
-      await this.putconn(conn);
-    }
-  }
-
-  /** `query()` with a timeout or signal: one deadline for the wait and the statement. */
-  async #queryUnder<R>(
-    text: string,
-    params: unknown[] | undefined,
-    deadline: Deadline,
-    shape?: RowShape,
-  ): Promise<QueryResult<R>> {
-    const conn = await this.getconn(deadline.waitOptions());
-    try {
-      return (await this.#deadlines.run(conn, deadline, () => this.#driver.query(conn, text, params, shape)))
-        .value as QueryResult<R>;
-    } finally {
-      await this.putconn(conn);
-    }
+    return this.#router.query<R>(text, params, options);
   }
 
   /**

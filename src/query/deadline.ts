@@ -99,6 +99,11 @@ export class Deadline {
     return this.signal?.aborted === true || performance.now() >= this.#at;
   }
 
+  /** Milliseconds left of the timeout (Infinity without one; 0 once it passed). */
+  left(): number {
+    return this.#at === Infinity ? Infinity : Math.max(0, this.#at - performance.now());
+  }
+
   /** Options for the wait: what is left of the timeout (or the pool's default) and the signal. */
   waitOptions(): { timeout?: number; signal?: AbortSignal } {
     return {

@@ -165,11 +165,13 @@ export async function withConnection<K, T, G>(
   // No timeout or signal (or a host without deadlines): the path of old, nothing allocated.
   const deadline = host.deadlines === undefined ? undefined : deadlineOf(options);
   const conn = await host.getconn(deadline === undefined ? options : deadline.waitOptions() as G);
-  return await onLease(
-    host,
-    conn,
-    () => deadline === undefined ? fn(conn) : underDeadline(host, conn, deadline, fn, false),
-    "withConnection",
+  if (deadline === undefined) return await onLease(host, conn, () => fn(conn), "withConnection");
+  const phase = { committing: false };
+  return await settleBy(
+    onLease(host, conn, () => underDeadline(host, conn, deadline, fn, false, phase), "withConnection"),
+    deadline,
+    phase,
+    () => pastDeadline(host, deadline),
   );
 }
 
@@ -188,6 +190,22 @@ export async function transaction<K, T>(
   const retries = count(options.retries, "retries", 0);
   const retryDelay = duration(options.retryDelay, "retryDelay", 5);
   const deadline = deadlineOf(options);
+  const phase = { committing: false };
+  const attempts = transactionAttempts(host, fn, begin, retries, retryDelay, deadline, phase);
+  if (deadline === undefined) return await attempts;
+  return await settleBy(attempts, deadline, phase, () => pastDeadline(host, deadline));
+}
+
+/** `transaction()`'s attempts: one deadline covers them all, the pauses between them included. */
+async function transactionAttempts<K, T>(
+  host: TransactionHost<K>,
+  fn: (conn: K) => Promise<T> | T,
+  begin: string,
+  retries: number,
+  retryDelay: number,
+  deadline: Deadline | undefined,
+  phase: Phase,
+): Promise<T> {
   for (let attempt = 0;; attempt++) {
     const conn = await host.getconn(deadline?.waitOptions());
     const work = async (c: K) => {
@@ -201,15 +219,61 @@ export async function transaction<K, T>(
         () =>
           deadline === undefined || host.deadlines === undefined
             ? work(conn)
-            : underDeadline(host, conn, deadline, work, true),
+            : underDeadline(host, conn, deadline, work, true, phase),
         "transaction",
       );
     } catch (error) {
       if (attempt >= retries || !isRetryable(error)) throw error;
+      // No attempt starts past the deadline, nor a pause that would end past it: the last failure is the cause.
+      const pause = retryDelay * (1 + Math.random() * 4) * 2 ** Math.min(attempt, 6);
+      if (deadline !== undefined && (deadline.passed || deadline.left() < pause)) {
+        throw pastDeadline(host, deadline, error);
+      }
       host.onRetry?.(error, attempt, retries);
+      if (pause > 0) await sleep(pause);
     }
-    if (retryDelay > 0) await sleep(retryDelay * (1 + Math.random() * 4) * 2 ** Math.min(attempt, 6));
   }
+}
+
+/** The error of a call past its deadline: the pool's (a `PoolTimeoutError`, or the signal's reason). */
+function pastDeadline<K>(host: TransactionHost<K, never>, deadline: Deadline, cause?: unknown): unknown {
+  if (host.deadlines !== undefined) return host.deadlines.pastDeadline(deadline, cause);
+  if (deadline.signal?.aborted) return deadline.signal.reason;
+  return new PoolTimeoutError(
+    `The transaction passed its deadline of ${deadline.timeout} ms and was rolled back`,
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+/** Where a call under a deadline is: its COMMIT runs (bounded by the deadline's own watch) or not. */
+interface Phase {
+  committing: boolean;
+}
+
+/** How long past its deadline a call waits for its own work to settle before it rejects anyway. */
+const SETTLE_GRACE_MS = 250;
+
+/**
+ * Settles like `run`, but never much later than the deadline: `fn` may await something other than the database
+ * (a timer, a fetch) where no cancel reaches it. Past the deadline, `run` gets {@linkcode SETTLE_GRACE_MS} to settle
+ * (a cancelled statement's 57014 arrives within a round trip), then the call rejects with `error()`. `run` goes on
+ * holding its connection until `fn` settles, then rolls back and gives it back: nothing commits past the deadline.
+ * A COMMIT already running at the deadline is left to the deadline's watch.
+ */
+function settleBy<T>(run: Promise<T>, deadline: Deadline, phase: Phase, error: () => unknown): Promise<T> {
+  if (deadline.unbounded) return run;
+  const { promise, resolve, reject } = Promise.withResolvers<T>();
+  let grace: number | undefined;
+  const disarm = deadline.onExpire(() => {
+    // A COMMIT in flight is not cut short here: its outcome comes from the deadline's watch (rolled back, or
+    // unknown when the server never answers), never a guess.
+    grace = setTimeout(() => phase.committing || reject(error()), SETTLE_GRACE_MS) as unknown as number;
+  });
+  run.then(resolve, reject).finally(() => {
+    disarm();
+    clearTimeout(grace);
+  });
+  return promise;
 }
 
 /**
@@ -250,6 +314,7 @@ async function underDeadline<K, T>(
   deadline: Deadline,
   fn: (conn: K) => Promise<T> | T,
   began: boolean,
+  phase: Phase,
 ): Promise<T> {
   const deadlines = host.deadlines!;
   const lease = host.leaseOf(conn);
@@ -262,7 +327,7 @@ async function underDeadline<K, T>(
     outcome = await deadlines.run(conn, deadline, async () => {
       const value = await fn(conn);
       if (!deadline.passed && host.holds(conn, lease)) {
-        committing = true;
+        committing = phase.committing = true;
         await finish(host, conn, began);
         committed = true;
       }
@@ -287,10 +352,8 @@ async function underDeadline<K, T>(
     throw error;
   }
   const { value, expired } = outcome;
-  if (expired && !committed) {
-    const status = host.status(conn);
-    if (began || status === "intrans" || status === "inerror") throw deadlines.pastDeadline(deadline);
-  }
+  // Past the deadline the call fails, whatever `fn` returned then: one rule for both helpers.
+  if (expired && !committed) throw deadlines.pastDeadline(deadline);
   return value;
 }
 
