@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { backendCount } from "./_db.ts";
+import { adminQuery, backendCount } from "./_db.ts";
 
 /** What a Worker reports about an error it caught (see `_workers/shared_client.ts`). */
 export interface WorkerError {
@@ -131,5 +131,43 @@ export function samplePeak(dbName: string): { stop(): Promise<number> } {
       await loop;
       return peak;
     },
+  };
+}
+
+/**
+ * Samples, every 2 ms, the server sessions of one `application_name` (the
+ * server's own count of a group's backends, whatever the pools believe).
+ *
+ * @param app The application_name the pools connect with.
+ * @returns `stop()` resolves with the peak seen; `now()` the last count.
+ * @example
+ * ```ts
+ * const peak = sampleApp("tp-group-1");
+ * // ... load ...
+ * assert((await peak.stop()) <= 4);
+ * ```
+ */
+export function sampleApp(app: string): { stop(): Promise<number>; now(): number } {
+  let peak = 0;
+  let last = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const [row] = await adminQuery<{ n: number }>(
+        "select count(*)::int as n from pg_stat_activity where application_name = $1",
+        [app],
+      );
+      last = row.n;
+      peak = Math.max(peak, row.n);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return peak;
+    },
+    now: () => last,
   };
 }

@@ -53,6 +53,8 @@ export interface LaneHost<C> {
   canGrow(): boolean;
   /** The pool's refusal when `maxWaiting` requests already wait (statements waiting here included), or undefined. */
   tooMany(): Error | undefined;
+  /** More on why statements wait, for the timeout message (a capGroup's figures), or "". */
+  why?(): string;
 }
 
 /** A connection in the lane. */
@@ -301,7 +303,9 @@ export class PipelineLane<C> {
   #timedOut(waiter: Waiter<LaneConn<C>>): void {
     waiter.reject(
       new PoolTimeoutError(
-        `Couldn't get a connection from pool '${this.#host.name}' after ${waiter.timeout} ms for a pipelined statement: ${this.#waiters.size} waiting, ${this.#conns.length} connections pipelining`,
+        `Couldn't get a connection from pool '${this.#host.name}' after ${waiter.timeout} ms for a pipelined statement: ${this.#waiters.size} waiting, ${this.#conns.length} connections pipelining${
+          this.#host.why?.() ?? ""
+        }`,
       ),
     );
   }

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { adminQuery, waitFor, withTestDatabase } from "../_db.ts";
 import { startExample } from "../_example.ts";
+import { sampleApp } from "../_shared_helpers.ts";
 
 const ISOLATES = 3;
 const MAX_SIZE = 4;
@@ -14,29 +15,6 @@ function freePort(): number {
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
   return port;
-}
-
-/** Samples the sessions with one application_name until stopped; resolves with the peak. */
-function sampleApp(app: string): { stop(): Promise<number> } {
-  let peak = 0;
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      const [row] = await adminQuery<{ n: number }>(
-        "select count(*)::int as n from pg_stat_activity where application_name = $1",
-        [app],
-      );
-      peak = Math.max(peak, row.n);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  })();
-  return {
-    async stop() {
-      running = false;
-      await loop;
-      return peak;
-    },
-  };
 }
 
 Deno.test("examples/parallel.ts: a burst over several deno serve --parallel isolates never holds more than maxSize backends", () =>
