@@ -48,6 +48,34 @@ serveCommands({
   async burst(m) {
     await Promise.all(Array.from({ length: m.n as number }, () => pool!.query(m.text as string)));
   },
+  /**
+   * A steady load for `ms`: `loops` callers each borrow, run `text`, return, again.
+   * Resolves with the operations done and the borrows that timed out (each within `timeout`).
+   */
+  async load(m) {
+    const until = performance.now() + (m.ms as number);
+    let ops = 0;
+    let timeouts = 0;
+    await Promise.all(Array.from({ length: m.loops as number }, async () => {
+      while (performance.now() < until) {
+        let conn: PooledConnection<pg.Client>;
+        try {
+          conn = await pool!.getconn({ timeout: m.timeout as number });
+        } catch (error) {
+          if ((error as Error).name !== "PoolTimeoutError") throw error;
+          timeouts++;
+          continue;
+        }
+        try {
+          await conn.query(m.text as string);
+          ops++;
+        } finally {
+          await pool!.putconn(conn);
+        }
+      }
+    }));
+    return { ops, timeouts };
+  },
   stats: () => pool!.getStats(),
   /** Blocks this isolate's event loop for `ms` (a long synchronous computation). */
   block(m) {
