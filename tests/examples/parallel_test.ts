@@ -76,3 +76,48 @@ Deno.test("examples/parallel.ts: a burst over several deno serve --parallel isol
       await server.stop("SIGKILL");
     }
   }));
+
+Deno.test("examples/parallel.ts: with more deno serve --parallel isolates than maxSize, every isolate serves requests under a steady load", () =>
+  withTestDatabase(async (db) => {
+    const isolates = 4;
+    const maxSize = 3;
+    const app = `tp-parallel-${Math.random().toString(36).slice(2, 8)}`;
+    const url = new URL(db.url);
+    url.searchParams.set("application_name", app);
+    const server = await startExample(
+      ["serve", "--parallel", "-A", "--port", String(freePort()), "examples/parallel.ts"],
+      {
+        env: {
+          DATABASE_URL: url.toString(),
+          DENO_JOBS: String(isolates),
+          POOL_MAX_SIZE: String(maxSize),
+          POOL_TIMEOUT_MS: "5000",
+        },
+        listening: /listening on (http:\/\/\S+?)\/? with \d+ threads/i,
+      },
+    );
+    // A new TCP connection per request, so the kernel spreads them over every isolate.
+    const client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+    const peak = sampleApp(app);
+    try {
+      const served = new Map<string, number>();
+      const refused: string[] = [];
+      const until = performance.now() + 4_000;
+      await Promise.all(Array.from({ length: 8 }, async () => {
+        while (performance.now() < until || served.size < isolates) {
+          const r = await fetch(`${server.url}/work?ms=10`, { client });
+          const body = await r.json() as { isolate: string; error?: string };
+          if (r.status !== 200) refused.push(`${r.status} from ${body.isolate}: ${body.error}`);
+          else served.set(body.isolate, (served.get(body.isolate) ?? 0) + 1);
+          if (performance.now() > until + 30_000) break;
+        }
+      }));
+      assert.deepEqual(refused, [], "no isolate answered busy");
+      assert.equal(served.size, isolates, `isolates served: ${JSON.stringify([...served])}`);
+    } finally {
+      client.close();
+      const highest = await peak.stop();
+      await server.stop("SIGKILL");
+      assert.ok(highest <= maxSize, `peak ${highest} backends > maxSize ${maxSize}`);
+    }
+  }));
