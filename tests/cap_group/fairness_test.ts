@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { type TestDatabase, waitFor, withTestDatabase } from "../_db.ts";
-import { sampleApp, startWorker, type TestWorker } from "../_shared_helpers.ts";
+import { sampleApp, withinBudget, withWorkers } from "../_shared_helpers.ts";
 import { HEARTBEAT_MS, STALE_MS } from "../../src/cap_group/_member.ts";
 
 let groups = 0;
@@ -15,15 +15,6 @@ function group(db: TestDatabase): { group: string; app: string; url: string } {
   const url = new URL(db.url);
   url.searchParams.set("application_name", g);
   return { group: g, app: g, url: url.toString() };
-}
-
-async function withWorkers(n: number, fn: (workers: TestWorker[]) => Promise<void>): Promise<void> {
-  const workers = Array.from({ length: n }, () => startWorker("cap_group_client.ts"));
-  try {
-    await fn(workers);
-  } finally {
-    for (const w of workers) w.terminate();
-  }
 }
 
 type Load = { ops: number; timeouts: number };
@@ -41,27 +32,29 @@ Deno.test("capGroup: two busy isolates on one budget even out (neither starves)"
       const { group: g, app, url } = group(db);
       await a.call("open", { url, group: g, maxSize: 6, name: "a" });
       await b.call("open", { url, group: g, maxSize: 6, name: "b" });
-      const peak = sampleApp(app);
       try {
-        // a takes the whole budget first; b starts the same load while a keeps every connection busy.
-        const first = later(a.call<Load>("load", { loops: 12, ms: 4_000, timeout: 10_000, text: STATEMENT }));
-        await waitFor(async () => (await a.call<Record<string, number>>("stats")).poolSize === 6, {
-          message: "a holds the whole budget",
+        await withinBudget(app, 6, async () => {
+          // a takes the whole budget first; b starts the same load while a keeps every connection busy.
+          const first = later(a.call<Load>("load", { loops: 12, ms: 4_000, timeout: 10_000, text: STATEMENT }));
+          await waitFor(async () => (await a.call<Record<string, number>>("stats")).poolSize === 6, {
+            message: "a holds the whole budget",
+          });
+          const second = later(b.call<Load>("load", { loops: 12, ms: 3_000, timeout: 10_000, text: STATEMENT }));
+          // Within one connection open, each pool's size counting at most one attempt waiting for a slot.
+          let shares = "";
+          await waitFor(async () => {
+            const sa = await a.call<Record<string, number>>("stats");
+            const sb = await b.call<Record<string, number>>("stats");
+            shares = `${sa.poolSize} + ${sb.poolSize}`;
+            return sb.poolSize >= 2 && Math.abs(sa.poolSize - sb.poolSize) <= 2;
+          }, { timeout: 3_000, message: "b got an even share while a was busy" }).catch((error) => {
+            throw new Error(`${error.message} (last shares ${shares})`);
+          });
+          const [la, lb] = await Promise.all([first, second]);
+          assert.equal(lb.timeouts, 0);
+          assert.ok(lb.ops > 0, `b did ${lb.ops} operations next to a's ${la.ops}`);
         });
-        const second = later(b.call<Load>("load", { loops: 12, ms: 3_000, timeout: 10_000, text: STATEMENT }));
-        await waitFor(async () => (await b.call<Record<string, number>>("stats")).poolSize >= 2, {
-          timeout: 3_000,
-          message: "b got its share while a was busy",
-        });
-        const sa = await a.call<Record<string, number>>("stats");
-        const sb = await b.call<Record<string, number>>("stats");
-        assert.ok(Math.abs(sa.poolSize - sb.poolSize) <= 2, `shares ${sa.poolSize} + ${sb.poolSize}`);
-        const [la, lb] = await Promise.all([first, second]);
-        assert.equal(lb.timeouts, 0);
-        assert.ok(lb.ops > 0, `b did ${lb.ops} operations next to a's ${la.ops}`);
       } finally {
-        const highest = await peak.stop();
-        assert.ok(highest <= 6, `peak ${highest} backends for a group of 6`);
         await a.call("close");
         await b.call("close");
       }
@@ -75,24 +68,23 @@ Deno.test("capGroup: an isolate arriving while another busy one holds the whole 
       for (const [i, w] of [a, b, c].entries()) {
         await w.call("open", { url, group: g, maxSize: 3, name: `w${i}` });
       }
-      const peak = sampleApp(app);
       try {
-        const busy = later(a.call<Load>("load", { loops: 8, ms: 4_000, timeout: 10_000, text: STATEMENT }));
-        await waitFor(async () => (await a.call<Record<string, number>>("stats")).poolSize === 3, {
-          message: "a holds the whole budget",
+        await withinBudget(app, 3, async () => {
+          const busy = later(a.call<Load>("load", { loops: 8, ms: 4_000, timeout: 10_000, text: STATEMENT }));
+          await waitFor(async () => (await a.call<Record<string, number>>("stats")).poolSize === 3, {
+            message: "a holds the whole budget",
+          });
+          const late = await Promise.all([
+            b.call<Load>("load", { loops: 2, ms: 1_500, timeout: 2_000, text: STATEMENT }),
+            c.call<Load>("load", { loops: 2, ms: 1_500, timeout: 2_000, text: STATEMENT }),
+          ]);
+          for (const l of late) {
+            assert.equal(l.timeouts, 0, `a late isolate timed out ${l.timeouts} times`);
+            assert.ok(l.ops > 0);
+          }
+          await busy;
         });
-        const late = await Promise.all([
-          b.call<Load>("load", { loops: 2, ms: 1_500, timeout: 2_000, text: STATEMENT }),
-          c.call<Load>("load", { loops: 2, ms: 1_500, timeout: 2_000, text: STATEMENT }),
-        ]);
-        for (const l of late) {
-          assert.equal(l.timeouts, 0, `a late isolate timed out ${l.timeouts} times`);
-          assert.ok(l.ops > 0);
-        }
-        await busy;
       } finally {
-        const highest = await peak.stop();
-        assert.ok(highest <= 3, `peak ${highest} backends for a group of 3`);
         for (const w of [a, b, c]) await w.call("close");
       }
     })
@@ -104,17 +96,16 @@ Deno.test("capGroup: an idle connection in one isolate is closed for a waiter in
       const { group: g, app, url } = group(db);
       await a.call("open", { url, group: g, maxSize: 3, name: "a", timeout: 5_000 });
       await b.call("open", { url, group: g, maxSize: 3, name: "b", timeout: 5_000 });
-      const peak = sampleApp(app);
       try {
-        assert.equal(await a.call("hold", { n: 3 }), 3);
-        await a.call("putAll");
-        await b.call("borrow", { timeout: 5_000 }); // a closes one idle for b; b's stays idle in b
-        assert.equal((await b.call<Record<string, number>>("stats")).poolSize, 1);
-        assert.equal(await a.call("hold", { n: 3 }), 3, "b closed its idle one for a");
-        await a.call("putAll");
+        await withinBudget(app, 3, async () => {
+          assert.equal(await a.call("hold", { n: 3 }), 3);
+          await a.call("putAll");
+          await b.call("borrow", { timeout: 5_000 }); // a closes one idle for b; b's stays idle in b
+          assert.equal((await b.call<Record<string, number>>("stats")).poolSize, 1);
+          assert.equal(await a.call("hold", { n: 3 }), 3, "b closed its idle one for a");
+          await a.call("putAll");
+        });
       } finally {
-        const highest = await peak.stop();
-        assert.ok(highest <= 3, `peak ${highest} backends for a group of 3`);
         await a.call("close");
         await b.call("close");
       }
@@ -143,16 +134,12 @@ for (const minSize of [0, 3]) {
           });
           await b.call("putAll");
           // From now on the group stays within budget, both isolates working.
-          const later = sampleApp(app);
-          try {
+          await withinBudget(app, 4, async () => {
             await Promise.all([
               a.call<Load>("load", { loops: 3, ms: 1_000, timeout: 5_000, text: STATEMENT }),
               b.call<Load>("load", { loops: 3, ms: 1_000, timeout: 5_000, text: STATEMENT }),
             ]);
-          } finally {
-            const highest = await later.stop();
-            assert.ok(highest <= 4, `peak ${highest} backends for a group of 4 once back within it`);
-          }
+          });
         } finally {
           await back.stop();
           await a.call("close");
