@@ -19,6 +19,7 @@ import { Timers, within } from "../_util/_timers.ts";
 import { GroupChannel } from "./_discovery.ts";
 import { hash32, MAX_ROWS, type Row, SlotTable } from "./_slot_table.ts";
 import { untilAborted } from "../_util/_abort.ts";
+import { forgetTable } from "./_process_marker.ts";
 
 /** Heartbeat period: each member writes the time into its row this often. */
 export const HEARTBEAT_MS = 1_000;
@@ -256,6 +257,8 @@ export class CapGroupMember {
       }
       this.#table.leave(this.#row);
       if (this.#table.queued > 0) this.#channel?.poke();
+      // The last member: a pool joining later must not wait for an answer nobody can give.
+      if (this.#table.members() === 0) forgetTable(this.#group);
     }
     await this.#channel?.close(closed);
   }

@@ -197,6 +197,14 @@ export class SlotTable {
     return Atomics.load(this.#i, cell + R_STATE) === LIVE && Atomics.load(this.#i, cell + R_ID) === row.id;
   }
 
+  /** Rows in use (live members). */
+  members(): number {
+    const rows = Atomics.load(this.#i, H_ROWS);
+    let n = 0;
+    for (let r = 0; r < rows; r++) if (Atomics.load(this.#i, HEADER + r * ROW + R_STATE) === LIVE) n++;
+    return n;
+  }
+
   /** Gives the row back; its slots must have been released. */
   leave(row: Row): void {
     if (!this.owns(row)) return;

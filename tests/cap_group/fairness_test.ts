@@ -148,3 +148,29 @@ for (const minSize of [0, 3]) {
       })
     ));
 }
+
+Deno.test("capGroup: a pool joining while the group's only member is blocked waits for it instead of starting a second budget", () =>
+  withTestDatabase((db) =>
+    withWorkers(2, async ([a, b]) => {
+      const { group: g, app, url } = group(db);
+      await a.call("open", { url, group: g, maxSize: 3, name: "a" });
+      try {
+        await withinBudget(app, 3, async () => {
+          assert.equal(await a.call("hold", { n: 3 }), 3);
+          await a.call("putAll"); // three idle connections in a: the whole budget
+          // a's loop is blocked (under the staleness bound) while b looks for the group's table.
+          const blocked = later(a.call("block", { ms: 3_000 }));
+          await b.call("open", { url, group: g, maxSize: 3, name: "b" });
+          const waited = await b.call<number>("borrow", { timeout: 15_000 });
+          await blocked;
+          const sa = await a.call<Record<string, number>>("stats");
+          const sb = await b.call<Record<string, number>>("stats");
+          assert.equal(sa.groupSize, sb.groupSize, "one table");
+          assert.ok(waited < 15_000);
+        });
+      } finally {
+        await a.call("close");
+        await b.call("close");
+      }
+    })
+  ));
