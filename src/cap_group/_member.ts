@@ -32,6 +32,8 @@ export const STALE_MS = 5_000;
 /** While attempts wait for a slot: how often they look again, and ask the others for room. */
 const POLL_MS = 25;
 const POKE_EVERY = 10;
+/** How often a backend of the group checks, while a statement runs, that its client is still there (ms). */
+const CLIENT_CHECK_MS = 1_000;
 /** Longest wait for a running statement to stop before its connection closes (when the close names no bound). */
 const CANCEL_MS = 5_000;
 
@@ -142,6 +144,7 @@ export class CapGroupMember {
         throw error;
       }
       holding.add(conn as object);
+      await this.#watchClient(driver, conn);
       return conn;
     };
     wrapped.close = async (conn, timeoutMs) => {
@@ -174,6 +177,20 @@ export class CapGroupMember {
       await within(stopped, timeoutMs ?? CANCEL_MS, () => new Error("cancel timed out")).catch(() => {});
     }
     await driver.close(conn, timeoutMs);
+  }
+
+  /**
+   * Asks the server to notice a client that went away mid-statement (a
+   * terminated Worker, whose sockets the runtime closes): the backend then
+   * stops within CLIENT_CHECK_MS, long before the dead member's slots are
+   * reclaimed (STALE_MS), instead of running on outside the group's count.
+   * Best effort: PostgreSQL < 14 lacks the setting, a transaction pooler's
+   * guard refuses SET, and `reset: discardAll` undoes it on the first return.
+   */
+  async #watchClient<C>(driver: Driver<C>, conn: C): Promise<void> {
+    const text = `set client_connection_check_interval = ${CLIENT_CHECK_MS}`;
+    // A guard may throw at the call rather than reject: either way the pool goes on without it.
+    await Promise.resolve().then(() => driver.query(conn, text)).catch(() => {});
   }
 
   /**

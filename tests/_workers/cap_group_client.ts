@@ -32,6 +32,10 @@ serveCommands({
     for (let i = 0; i < (m.n as number); i++) held.push(await pool!.getconn());
     return held.length;
   },
+  /** Starts `text` on every held connection without waiting for it (it runs until the Worker dies). */
+  runOnHeld(m) {
+    for (const conn of held) conn.query(m.text as string).catch(() => {});
+  },
   /** Returns every held connection (they stay idle in this Worker's pool). */
   async putAll() {
     for (const conn of held.splice(0)) await pool!.putconn(conn);

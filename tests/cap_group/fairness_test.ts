@@ -174,3 +174,26 @@ Deno.test("capGroup: a pool joining while the group's only member is blocked wai
       }
     })
   ));
+
+Deno.test("capGroup: a Worker terminated during long statements gives its slots on only after their backends stopped", () =>
+  withTestDatabase((db) =>
+    withWorkers(2, async ([a, b]) => {
+      const { group: g, app, url } = group(db);
+      await a.call("open", { url, group: g, maxSize: 2, name: "a" });
+      await b.call("open", { url, group: g, maxSize: 2, name: "b" });
+      try {
+        await withinBudget(app, 2, async (sampler) => {
+          assert.equal(await a.call("hold", { n: 2 }), 2);
+          await a.call("runOnHeld", { text: "select pg_sleep(30)" });
+          await waitFor(() => sampler.now() === 2, { message: "both statements run" });
+          a.terminate(); // its sockets close; its row goes stale
+          const waited = await b.call<number>("borrow", { timeout: STALE_MS + 5 * HEARTBEAT_MS });
+          assert.ok(waited < STALE_MS + 5 * HEARTBEAT_MS);
+          await b.call("hold", { n: 2 });
+          await b.call("putAll");
+        });
+      } finally {
+        await b.call("close");
+      }
+    })
+  ));
