@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { type TestDatabase, waitFor, withTestDatabase } from "../_db.ts";
-import { sampleApp, withinBudget, withWorkers } from "../_shared_helpers.ts";
+import { sampleApp, type TestWorker, withinBudget, withWorkers } from "../_shared_helpers.ts";
 import { HEARTBEAT_MS, STALE_MS } from "../../src/cap_group/_member.ts";
 
 let groups = 0;
@@ -15,6 +15,25 @@ function group(db: TestDatabase): { group: string; app: string; url: string } {
   const url = new URL(db.url);
   url.searchParams.set("application_name", g);
   return { group: g, app: g, url: url.toString() };
+}
+
+/** Opens a pool on one new group in each Worker, named a, b, ... (`extra`: more options for every pool). */
+async function openGroup(
+  db: TestDatabase,
+  workers: TestWorker[],
+  maxSize: number,
+  extra: Record<string, unknown> = {},
+): Promise<{ group: string; app: string; url: string }> {
+  const made = group(db);
+  for (const [i, w] of workers.entries()) {
+    await w.call("open", { url: made.url, group: made.group, maxSize, name: String.fromCharCode(97 + i), ...extra });
+  }
+  return made;
+}
+
+/** Closes the pools of the (live) Workers. */
+async function closeAll(...workers: TestWorker[]): Promise<void> {
+  for (const w of workers) await w.call("close");
 }
 
 type Load = { ops: number; timeouts: number };
@@ -29,9 +48,7 @@ const STATEMENT = "select pg_sleep(0.005)";
 Deno.test("capGroup: two busy isolates on one budget even out (neither starves)", () =>
   withTestDatabase((db) =>
     withWorkers(2, async ([a, b]) => {
-      const { group: g, app, url } = group(db);
-      await a.call("open", { url, group: g, maxSize: 6, name: "a" });
-      await b.call("open", { url, group: g, maxSize: 6, name: "b" });
+      const { app } = await openGroup(db, [a, b], 6);
       try {
         await withinBudget(app, 6, async () => {
           // a takes the whole budget first; b starts the same load while a keeps every connection busy.
@@ -55,8 +72,7 @@ Deno.test("capGroup: two busy isolates on one budget even out (neither starves)"
           assert.ok(lb.ops > 0, `b did ${lb.ops} operations next to a's ${la.ops}`);
         });
       } finally {
-        await a.call("close");
-        await b.call("close");
+        await closeAll(a, b);
       }
     })
   ));
@@ -64,10 +80,7 @@ Deno.test("capGroup: two busy isolates on one budget even out (neither starves)"
 Deno.test("capGroup: an isolate arriving while another busy one holds the whole budget is served within its timeout", () =>
   withTestDatabase((db) =>
     withWorkers(3, async ([a, b, c]) => {
-      const { group: g, app, url } = group(db);
-      for (const [i, w] of [a, b, c].entries()) {
-        await w.call("open", { url, group: g, maxSize: 3, name: `w${i}` });
-      }
+      const { app } = await openGroup(db, [a, b, c], 3);
       try {
         await withinBudget(app, 3, async () => {
           const busy = later(a.call<Load>("load", { loops: 8, ms: 4_000, timeout: 10_000, text: STATEMENT }));
@@ -85,7 +98,7 @@ Deno.test("capGroup: an isolate arriving while another busy one holds the whole 
           await busy;
         });
       } finally {
-        for (const w of [a, b, c]) await w.call("close");
+        await closeAll(a, b, c);
       }
     })
   ));
@@ -93,9 +106,7 @@ Deno.test("capGroup: an isolate arriving while another busy one holds the whole 
 Deno.test("capGroup: an idle connection in one isolate is closed for a waiter in another, back and forth", () =>
   withTestDatabase((db) =>
     withWorkers(2, async ([a, b]) => {
-      const { group: g, app, url } = group(db);
-      await a.call("open", { url, group: g, maxSize: 3, name: "a", timeout: 5_000 });
-      await b.call("open", { url, group: g, maxSize: 3, name: "b", timeout: 5_000 });
+      const { app } = await openGroup(db, [a, b], 3, { timeout: 5_000 });
       try {
         await withinBudget(app, 3, async () => {
           assert.equal(await a.call("hold", { n: 3 }), 3);
@@ -106,8 +117,7 @@ Deno.test("capGroup: an idle connection in one isolate is closed for a waiter in
           await a.call("putAll");
         });
       } finally {
-        await a.call("close");
-        await b.call("close");
+        await closeAll(a, b);
       }
     })
   ));
@@ -116,8 +126,7 @@ for (const minSize of [0, 3]) {
   Deno.test(`capGroup: an isolate woken after its slots were reclaimed closes what it returns until the group is back within budget (minSize ${minSize})`, () =>
     withTestDatabase((db) =>
       withWorkers(2, async ([a, b]) => {
-        const { group: g, app, url } = group(db);
-        await a.call("open", { url, group: g, maxSize: 4, name: "a", minSize });
+        const { group: g, app, url } = await openGroup(db, [a], 4, { minSize });
         await b.call("open", { url, group: g, maxSize: 4, name: "b" });
         // a holds the budget: with minSize 3 its three warm ones plus one borrowed, all in use.
         assert.equal(await a.call("hold", { n: 4 }), 4);
@@ -142,8 +151,7 @@ for (const minSize of [0, 3]) {
           });
         } finally {
           await back.stop();
-          await a.call("close");
-          await b.call("close");
+          await closeAll(a, b);
         }
       })
     ));
@@ -152,8 +160,7 @@ for (const minSize of [0, 3]) {
 Deno.test("capGroup: a pool joining while the group's only member is blocked waits for it instead of starting a second budget", () =>
   withTestDatabase((db) =>
     withWorkers(2, async ([a, b]) => {
-      const { group: g, app, url } = group(db);
-      await a.call("open", { url, group: g, maxSize: 3, name: "a" });
+      const { group: g, app, url } = await openGroup(db, [a], 3);
       try {
         await withinBudget(app, 3, async () => {
           assert.equal(await a.call("hold", { n: 3 }), 3);
@@ -169,8 +176,7 @@ Deno.test("capGroup: a pool joining while the group's only member is blocked wai
           assert.ok(waited < 15_000);
         });
       } finally {
-        await a.call("close");
-        await b.call("close");
+        await closeAll(a, b);
       }
     })
   ));
@@ -178,9 +184,7 @@ Deno.test("capGroup: a pool joining while the group's only member is blocked wai
 Deno.test("capGroup: a Worker terminated during long statements gives its slots on only after their backends stopped", () =>
   withTestDatabase((db) =>
     withWorkers(2, async ([a, b]) => {
-      const { group: g, app, url } = group(db);
-      await a.call("open", { url, group: g, maxSize: 2, name: "a" });
-      await b.call("open", { url, group: g, maxSize: 2, name: "b" });
+      const { app } = await openGroup(db, [a, b], 2);
       try {
         await withinBudget(app, 2, async (sampler) => {
           assert.equal(await a.call("hold", { n: 2 }), 2);
