@@ -32,9 +32,9 @@
  * @module
  */
 export { ConnectionPool } from "./src/pool/connection_pool.ts";
-export type { GetconnOptions, OpenOptions, PooledConnection, PutconnOptions } from "./src/pool/connection_pool.ts";
+export type { GetconnOptions, OpenOptions, PooledConnection, PutconnOptions } from "./src/pool/options.ts";
 export { NullConnectionPool } from "./src/pool/null_pool.ts";
-export type { ConnectionPoolOptions } from "./src/pool/connection_pool.ts";
+export type { ConnectionPoolOptions } from "./src/pool/options.ts";
 export type { BackoffOptions } from "./src/pool/_backoff.ts";
 export type { PoolStats } from "./src/stats.ts";
 export type { IsolationLevel, TransactionOptions } from "./src/query/transaction.ts";
@@ -49,9 +49,11 @@ export {
   TooManyRequestsError,
 } from "./src/errors.ts";
 export type { ConnectionStatus, Driver, QueryResult } from "./src/driver.ts";
+export type { RowShape } from "./src/driver.ts";
 export { createPgDriver } from "./src/drivers/pg.ts";
 export { type StatsSource, toPrometheus } from "./src/metrics/prometheus.ts";
 export type { PgDriverOptions } from "./src/drivers/pg.ts";
+export type { PreparedStatementsOptions } from "./src/drivers/_statement_cache.ts";
 export type { ConninfoFunction } from "./src/drivers/pg_conninfo_fn.ts";
 export type { DeadlineOptions } from "./src/query/deadline.ts";
 export { AbstractConnectionPool } from "./src/classic/abstract_pool.ts";
@@ -72,3 +74,12 @@ export type {
   DenoPostgresDriverOptions,
   DenoPostgresResult,
 } from "./src/drivers/deno_postgres.ts";
+export type {
+  AnyQueryResult as PgAnyQueryResult,
+  Client as PgClient,
+  ClientConfig as PgClientConfig,
+  QueryArrayConfig as PgQueryArrayConfig,
+  QueryConfig as PgQueryConfig,
+  QueryResult as PgQueryResult,
+  QueryResultRow as PgQueryResultRow,
+} from "./src/drivers/pg_types.ts";

@@ -12,9 +12,9 @@ import { loadTidepool } from "./_tidepool.ts";
 /** Server connections per contender. */
 export const CONNECTIONS = 8;
 
-/** pg ships no types; the parts of pg.Client / pg.Pool we call. */
+/** The parts of pg.PoolClient / pg.Pool we call (raw contenders use pg.Client itself). */
 export interface PgClientLike {
-  connect(): Promise<void>;
+  connect(): Promise<unknown>;
   query(text: string, params?: unknown[]): Promise<unknown>;
   end(): Promise<void>;
   release(): void;
@@ -156,7 +156,7 @@ export const postgresJs: DbContender = {
 export const rawClients: DbContender = {
   name: "8 raw pg.Clients",
   async create(url, sql, params) {
-    const clients: PgClientLike[] = Array.from(
+    const clients: pg.Client[] = Array.from(
       { length: CONNECTIONS },
       () => new pg.Client({ connectionString: url }),
     );
@@ -201,7 +201,7 @@ export const tidepoolPipelined32: DbContender = {
 export const rawPipelinedClients: DbContender = {
   name: "8 raw pipelined pg.Clients",
   async create(url, sql, params) {
-    const clients: PgClientLike[] = Array.from(
+    const clients: pg.Client[] = Array.from(
       { length: CONNECTIONS },
       () => new pg.Client({ connectionString: url, pipeline: true } as pg.ClientConfig),
     );

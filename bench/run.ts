@@ -16,7 +16,7 @@ import pg from "pg";
 import { type BenchResult, npmVersion, outDir, progress, QUICK, renderResult } from "./_report.ts";
 import { databaseUrl } from "./_db_contenders.ts";
 
-const BENCHES = ["cycle.ts", "throughput.ts", "headline.ts", "contention.ts", "workers.ts", "cap_group.ts"];
+const BENCHES = ["cycle.ts", "throughput.ts", "headline.ts", "app.ts", "contention.ts", "workers.ts", "cap_group.ts"];
 
 /** Runs one bench script as a child; returns its result or a failure entry. */
 async function runChild(script: string, out: string): Promise<BenchResult & { seconds: number }> {

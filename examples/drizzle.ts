@@ -25,6 +25,8 @@ const pool = new ConnectionPool({ conninfo: Deno.env.get("DATABASE_URL"), name: 
 const db = drizzle({ client: toPgPool(pool) });
 
 try {
+  // Fail at startup, in seconds, with the reason (wrong port, password, database) as the cause.
+  await pool.open({ wait: true, timeout: 10_000 });
   await db.execute(sql`drop table if exists drizzle_accounts`);
   await db.execute(sql`create table drizzle_accounts (
     id serial primary key, owner text not null, balance int not null check (balance >= 0))`);

@@ -22,6 +22,8 @@ const pool = new ConnectionPool({ conninfo: Deno.env.get("DATABASE_URL"), name: 
 const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: toPgPool(pool) }) });
 
 try {
+  // Fail at startup, in seconds, with the reason (wrong port, password, database) as the cause.
+  await pool.open({ wait: true, timeout: 10_000 });
   await sql`drop table if exists kysely_accounts`.execute(db);
   await sql`create table kysely_accounts (
     id serial primary key, owner text not null, balance int not null check (balance >= 0))`.execute(db);

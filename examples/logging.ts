@@ -39,7 +39,7 @@ const pool = new ConnectionPool({
   // Warn when a connection stays borrowed longer than this (0 = off).
   leakDetectionThreshold: 200,
 });
-await pool.open({ wait: true }); // debug: "Pool logging-demo opening to postgres://..."
+await pool.open({ wait: true, timeout: 10_000 }); // debug: "Pool logging-demo opening to postgres://..."
 
 const { rows } = await pool.query("select version() as version");
 console.log(String(rows[0].version).split(" ").slice(0, 2).join(" "));

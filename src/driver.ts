@@ -61,6 +61,26 @@ export interface QueryResult<R = Record<string, unknown>> {
 }
 
 /**
+ * How a statement's rows come back, as pg's query config says it: for callers
+ * written against pg.Pool (`toPgPool` passes them to `pool.query()`).
+ *
+ * @example Rows as arrays, dates left as text
+ * ```ts
+ * import { ConnectionPool, type RowShape } from "@tidepool/pg";
+ * const pool = new ConnectionPool({ conninfo: Deno.env.get("DATABASE_URL") });
+ * const shape: RowShape = { rowMode: "array", types: { getTypeParser: () => (v: string) => v } };
+ * const { rows } = await pool.query("select 1 as a, now() as a", [], shape);
+ * await pool.close();
+ * ```
+ */
+export interface RowShape {
+  /** `"array"`: each row is an array of its column values in order, so duplicate column names keep both. @default rows as objects */
+  rowMode?: "array";
+  /** pg's type parsers for this statement (`{ getTypeParser(oid, format) }`). @default the connection's */
+  types?: unknown;
+}
+
+/**
  * What the pool needs from a driver. `C` is the driver's own connection object,
  * handed to borrowers as is.
  *
@@ -96,8 +116,12 @@ export interface Driver<C> {
   setRef?(conn: C, ref: boolean): void;
   /** A cheap round trip proving the connection is alive. */
   ping(conn: C): Promise<void>;
-  /** Runs a statement (used by `pool.query`, `transaction` and the Worker channel). */
-  query(conn: C, text: string, params?: unknown[]): Promise<QueryResult>;
+  /**
+   * Runs a statement (used by `pool.query`, `transaction` and the Worker channel). `shape` is pg's
+   * `rowMode` and `types` (from `pool.query()`'s options, which `toPgPool` fills): only given when set,
+   * and a driver without them may ignore it.
+   */
+  query(conn: C, text: string, params?: unknown[], shape?: RowShape): Promise<QueryResult>;
   /**
    * Registers `onLost`, called once when the connection dies by itself (server
    * terminated it, socket cut) so the pool can drop it while it is idle.

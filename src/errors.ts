@@ -223,17 +223,23 @@ export function lastErrorSuffix(error: unknown): string {
 export class HostsExhaustedError extends PoolError {
   /** The hosts tried, as `host:port`, in order. */
   readonly hosts: string[];
+  /**
+   * Why each attempt failed, in order (passwords scrubbed): the driver's error for a host that gave no session,
+   * an `Error` saying how the server did not fit for one that did. Empty when not known (e.g. across a Worker).
+   */
+  readonly reasons: readonly Error[];
 
   /**
    * Creates the error.
    *
    * @param message The hosts tried and why each was refused.
    * @param hosts The hosts tried, as `host:port`.
-   * @param options `cause`: the last host's error.
+   * @param options `cause`: the last host's error; `reasons`: each attempt's error.
    */
-  constructor(message: string, hosts: string[], options?: ErrorOptions) {
+  constructor(message: string, hosts: string[], options?: ErrorOptions & { reasons?: readonly Error[] }) {
     super(message, options);
     this.name = "HostsExhaustedError";
     this.hosts = hosts;
+    this.reasons = options?.reasons ?? [];
   }
 }

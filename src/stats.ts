@@ -47,6 +47,8 @@ export interface PoolStats {
   connectionsErrors: number;
   /** Connections found dead while idle or by a checkout `check`. */
   connectionsLost: number;
+  /** Attempts of `transaction()` re-run after a serialization failure or deadlock (SQLSTATE 40001, 40P01). */
+  transactionRetries: number;
   /** With `capGroup`: server connections held by every pool of the group (open, opening or closing). */
   groupSize?: number;
   /** With `capGroup`: the group's budget (every member's `maxSize`). */
@@ -74,5 +76,6 @@ export function zeroCounters(): PoolCounters {
     connectionsMs: 0,
     connectionsErrors: 0,
     connectionsLost: 0,
+    transactionRetries: 0,
   };
 }

@@ -232,3 +232,28 @@ export async function waitFor(
 function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
+
+/**
+ * Runs `sql` on a client of its own (connected for this one statement) and returns its rows.
+ *
+ * @param config Where to connect.
+ * @param sql The statement.
+ * @returns Its rows.
+ * @example
+ * ```ts
+ * const rows = await queryOnce({ connectionString: url }, "select 1 as x");
+ * ```
+ */
+export async function queryOnce(
+  config: pg.ClientConfig,
+  sql: string,
+): Promise<Record<string, unknown>[]> {
+  const client = new pg.Client(config);
+  client.on("error", () => {});
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}

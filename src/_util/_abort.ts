@@ -25,12 +25,13 @@ export function onAbort(signal: AbortSignal, callback: () => void): void {
   if (subscribers === undefined) {
     const callbacks = new Set<() => void>();
     const listener = () => {
-      bySignal.delete(signal);
-      // A callback may call offAbort on itself or others: deleting from a Set while iterating it is safe.
+      // The entry stays until every callback ran, so a callback's offAbort on another one (not run yet) still
+      // forgets it; deleting from a Set while iterating it skips what was deleted.
       for (const cb of callbacks) {
         callbacks.delete(cb);
         cb();
       }
+      bySignal.delete(signal);
     };
     subscribers = { callbacks, listener };
     bySignal.set(signal, subscribers);

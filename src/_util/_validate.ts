@@ -5,10 +5,11 @@
  *
  * @module
  */
-import type pg from "pg";
+import type * as pg from "../drivers/pg_types.ts";
 import type { Driver } from "../driver.ts";
 import { createPgDriver } from "../drivers/pg.ts";
 import type { ConninfoFunction } from "../drivers/pg_conninfo_fn.ts";
+import type { PreparedStatementsOptions } from "../drivers/_statement_cache.ts";
 
 /** Checks one duration option: a finite number >= 0, or the default. */
 export function duration(
@@ -94,6 +95,7 @@ export function isConninfo(value: unknown): value is string | pg.ClientConfig {
 export function defaultDriver<C>(
   conninfo: string | pg.ClientConfig | ConninfoFunction,
   connectTimeout: number,
+  preparedStatements?: PreparedStatementsOptions | false,
 ): Driver<C> {
-  return createPgDriver(conninfo, { connectTimeout }) as unknown as Driver<C>;
+  return createPgDriver(conninfo, { connectTimeout, preparedStatements }) as unknown as Driver<C>;
 }

@@ -4,9 +4,9 @@
  *
  * @module
  */
-import type pg from "pg";
+import type * as pg from "../drivers/pg_types.ts";
 import type { Logger } from "@logtape/logtape";
-import { Connections } from "../core/_connections.ts";
+import { Connections, inspectPool } from "../core/_connections.ts";
 import { type Entry, entryOf, type Owner } from "../core/_entry.ts";
 import { describeError, poolLogger } from "../_util/_log.ts";
 import { prepareForReuse } from "../core/_return_path.ts";
@@ -220,7 +220,7 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
 
   /** What `Deno.inspect(pool)` shows: counts, no connection objects, no secrets. */
   [Symbol.for("Deno.customInspect")](): string {
-    return `${this.constructor.name} ${Deno.inspect(this.toJSON())}`;
+    return inspectPool(this);
   }
 
   /**
@@ -246,7 +246,7 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
     used: number;
     hosts?: Record<string, number>;
   } {
-    const summary: ReturnType<AbstractConnectionPool<C>["toJSON"]> = {
+    return this.#connections.summary<ReturnType<AbstractConnectionPool<C>["toJSON"]>>({
       name: this.#name,
       target: this.driver.description,
       state: this.#state,
@@ -255,11 +255,7 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
       size: this.#size(),
       idle: this._pool.length,
       used: this._used.size,
-    };
-    // With a host list: open connections per `host:port`, as ConnectionPool shows them.
-    const hosts = this.#connections.hosts();
-    if (hosts !== undefined) summary.hosts = hosts;
-    return summary;
+    });
   }
 
   // ---- the key-based core (psycopg2's _getconn / _putconn / _closeall) ------
@@ -341,7 +337,7 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
     }
     this._used.delete(bound);
     this._rused.delete(conn);
-    entry.state = "reserved";
+    entry.moveTo("reserved");
     if (!close && this.#reset === undefined && this.driver.status(conn) === "idle") {
       return this.#keepOrClose(entry); // the common case: no I/O before deciding
     }
@@ -479,9 +475,7 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
       } else if (this.#state === "closed") {
         void this.#connections.close(result.value);
       } else {
-        const entry = this.#adopt(result.value);
-        entry.state = "idle";
-        this._pool.push(entry.conn);
+        this.#makeIdle(this.#adopt(result.value));
       }
     }
     if (this.#state === "closed") throw this.#closedError();
@@ -521,13 +515,14 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
       const conn = this._pool.pop();
       if (conn === undefined) return undefined;
       const entry = entryOf(conn)!;
+      entry.moveTo("reserved");
       if (!entry.lost && this.driver.status(conn) === "idle") return entry;
       this.#discard(entry, "lost");
     }
   }
 
   #bind(key: PoolKey, entry: Entry<C>): void {
-    entry.state = "in_use";
+    entry.moveTo("in_use");
     entry.lease++;
     entry.lentAt = Date.now();
     this._used.set(key, entry.conn);
@@ -562,16 +557,23 @@ export abstract class AbstractConnectionPool<C extends object = pg.Client> {
 
   #keepOrClose(entry: Entry<C>): Promise<void> {
     if (this._pool.length >= this.#minconn) return this.#discard(entry, "surplus");
-    entry.state = "idle";
-    this._pool.push(entry.conn);
+    this.#makeIdle(entry);
     return RESOLVED;
+  }
+
+  /** Being in `_pool` and being `idle` are one fact: only this and `#discard` change both. */
+  #makeIdle(entry: Entry<C>): void {
+    entry.moveTo("idle");
+    this._pool.push(entry.conn);
   }
 
   #discard(entry: Entry<C>, reason: DiscardReason): Promise<void> {
     if (entry.state === "closed") return RESOLVED;
     if (entry.state === "idle") {
+      // Rare (an idle connection that died by itself), so a scan of the psycopg2-shaped array is fine.
       const at = this._pool.indexOf(entry.conn);
       if (at >= 0) this._pool.splice(at, 1);
+      entry.moveTo("reserved");
     }
     try {
       this.onConnectionDiscarded(entry.conn, reason);

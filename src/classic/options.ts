@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type pg from "pg";
+import type * as pg from "../drivers/pg_types.ts";
 import type { Driver } from "../driver.ts";
 import { callback, checkDriver, count, defaultDriver, duration, isConninfo, poolName } from "../_util/_validate.ts";
 

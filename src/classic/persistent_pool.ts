@@ -4,9 +4,10 @@
  *
  * @module
  */
-import type pg from "pg";
+import type * as pg from "../drivers/pg_types.ts";
 import { PoolError } from "../errors.ts";
 import { AbstractConnectionPool, type PoolKey } from "./abstract_pool.ts";
+import type { PooledConnection } from "../pool/options.ts";
 import type { ShareOptions } from "../workers/owner.ts";
 
 /** The key of the isolate that owns the pool (psycopg2 keys by thread id). */
@@ -45,8 +46,8 @@ export class PersistentConnectionPool<C extends object = pg.Client> extends Abst
    * await pool.closeall();
    * ```
    */
-  getconn(): Promise<C> {
-    return this.getconnFor(THIS_ISOLATE);
+  getconn(): Promise<PooledConnection<C>> {
+    return this.getconnFor(THIS_ISOLATE) as Promise<PooledConnection<C>>;
   }
 
   /**

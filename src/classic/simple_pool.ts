@@ -3,8 +3,9 @@
  *
  * @module
  */
-import type pg from "pg";
+import type * as pg from "../drivers/pg_types.ts";
 import { AbstractConnectionPool, type PoolKey } from "./abstract_pool.ts";
+import type { PooledConnection } from "../pool/options.ts";
 import type { ShareOptions } from "../workers/owner.ts";
 
 /**
@@ -49,8 +50,8 @@ export class SimpleConnectionPool<C extends object = pg.Client> extends Abstract
    * await pool.closeall();
    * ```
    */
-  getconn(key?: PoolKey | null): Promise<C> {
-    return this._getconn(key);
+  getconn(key?: PoolKey | null): Promise<PooledConnection<C>> {
+    return this._getconn(key) as Promise<PooledConnection<C>>;
   }
 
   /**

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type pg from "pg";
+import type * as pg from "../drivers/pg_types.ts";
 import { SimpleConnectionPool } from "./simple_pool.ts";
 
 /**

@@ -51,9 +51,17 @@ export class Connections<C extends object> {
   }
 
   /**
-   * Open connections per `host:port`, when the driver tells (a host list);
-   * `undefined` otherwise. Shown in the pools' `toJSON()`, so a failover shows.
+   * A pool's `toJSON()` summary with, when the driver tells (a host list), the
+   * open connections per `host:port` under `hosts`, so a failover shows; the
+   * one copy both pool families use.
    */
+  summary<T extends { hosts?: Record<string, number> }>(summary: T): T {
+    const hosts = this.hosts();
+    if (hosts !== undefined) summary.hosts = hosts;
+    return summary;
+  }
+
+  /** Open connections per `host:port`, when the driver tells (a host list); `undefined` otherwise. */
   hosts(): Record<string, number> | undefined {
     const hostOf = this.#o.driver.hostOf?.bind(this.#o.driver);
     if (hostOf === undefined) return undefined;
@@ -158,7 +166,10 @@ export class Connections<C extends object> {
   /** Closes an adopted connection for good (once: a second call does nothing). */
   discard(entry: Entry<C>): Promise<void> {
     if (entry.state === "closed") return RESOLVED;
-    entry.state = "closed";
+    if (entry.state === "idle") {
+      throw new PoolError("Internal error: an idle connection must leave the idle list before it is discarded");
+    }
+    entry.moveTo("closed");
     this.all.delete(entry);
     return this.close(entry.conn);
   }
@@ -195,4 +206,9 @@ export class Connections<C extends object> {
       await Promise.allSettled([all, ...forced]);
     }
   }
+}
+
+/** What `Deno.inspect(pool)` shows for either pool family: its class name and its secret-free `toJSON()`. */
+export function inspectPool(pool: { toJSON(): unknown }): string {
+  return `${pool.constructor.name} ${Deno.inspect(pool.toJSON())}`;
 }

@@ -13,6 +13,19 @@ import { PoolError } from "../errors.ts";
  */
 export type EntryState = "idle" | "in_use" | "reserved" | "closed";
 
+/**
+ * The moves a connection may make. `closed` is final; every other state may go
+ * to any other one (a return may go straight back to idle, a checkout straight
+ * to in_use), but never to itself: a move to the state a connection is already
+ * in means two parts of the pool believe they own it.
+ */
+const MOVES: Readonly<Record<EntryState, Readonly<Record<EntryState, boolean>>>> = {
+  idle: { idle: false, in_use: true, reserved: true, closed: true },
+  in_use: { idle: true, in_use: false, reserved: true, closed: true },
+  reserved: { idle: true, in_use: true, reserved: false, closed: true },
+  closed: { idle: false, in_use: false, reserved: false, closed: false },
+};
+
 /** The owner a connection goes back to; `putconn` on it is what `await using` calls. */
 export interface Owner<C> {
   putconn(conn: C): Promise<void>;
@@ -20,7 +33,7 @@ export interface Owner<C> {
 
 /** A pooled connection and its bookkeeping. */
 export class Entry<C> {
-  state: EntryState = "reserved";
+  #state: EntryState = "reserved";
   /** Set when the socket died by itself (server terminated it, network cut). */
   lost = false;
   /**
@@ -40,12 +53,33 @@ export class Entry<C> {
   leakTimer: number | undefined = undefined;
   expiryTimer: number | undefined = undefined;
 
+  /** Neighbours in the pool's idle list (see `pool/_idle.ts`), so removal from it is O(1). */
+  idlePrev: Entry<C> | undefined = undefined;
+  idleNext: Entry<C> | undefined = undefined;
+
   constructor(
     readonly conn: C,
     readonly owner: Owner<C>,
     /** Date.now() after which the connection is replaced. */
     readonly expiresAt: number,
   ) {}
+
+  /** The connection's state; only {@linkcode Entry.moveTo} changes it. */
+  get state(): EntryState {
+    return this.#state;
+  }
+
+  /**
+   * The one place a connection's state changes, for both pool families.
+   *
+   * @throws {PoolError} On a move {@linkcode MOVES} does not allow: a bug in the pool, never the caller's fault.
+   */
+  moveTo(next: EntryState): void {
+    if (!MOVES[this.#state][next]) {
+      throw new PoolError(`Internal error: a connection cannot move from ${this.#state} to ${next}`);
+    }
+    this.#state = next;
+  }
 }
 
 /** Where a connection's entry is kept: a non-enumerable symbol on the connection. */

@@ -2,6 +2,7 @@ import type { Logger } from "@logtape/logtape";
 import type { Driver } from "../driver.ts";
 import { describeError } from "../_util/_log.ts";
 import { within } from "../_util/_timers.ts";
+import { cancelsSettled } from "./_cancels.ts";
 
 /**
  * Makes a returned connection safe for the next borrower, the one return path
@@ -39,6 +40,8 @@ async function clean<C>(
   log: Logger,
   poolName: string,
 ): Promise<boolean> {
+  // A CancelRequest still on its way would cancel the next user's statement: wait for it (within the bound).
+  await cancelsSettled(conn);
   const status = driver.status(conn);
   if (status === "broken" || status === "active") {
     log.warn("Pool {pool}: discarding a connection returned {status}", {

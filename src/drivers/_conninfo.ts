@@ -10,7 +10,7 @@
  * @module
  */
 import { isIP } from "node:net";
-import type pg from "pg";
+import type * as pg from "./pg_types.ts";
 
 /** libpq's `target_session_attrs` values. */
 export const TARGET_SESSION_ATTRS = ["any", "read-write", "read-only", "primary", "standby", "prefer-standby"] as const;
@@ -83,7 +83,6 @@ const IGNORED = new Set([
   "passfile",
   "sslcompression",
   "sslsni",
-  "gssencmode",
 ]);
 
 /**
@@ -179,11 +178,21 @@ function readUrl(text: string, draft: Draft): void {
   readNetloc(netloc, draft);
   if (slash >= 0 && slash < beforeQuery.length - 1) draft.database = decode(beforeQuery.slice(slash + 1), "dbname");
   if (q >= 0) {
+    let previous = "";
+    let at = q + 1;
     for (const pair of after.slice(q + 1).split("&")) {
+      const start = at;
+      at += pair.length + 1;
       if (pair === "") continue;
       const eq = pair.indexOf("=");
+      const key = eq < 0 ? pair : decode(pair.slice(0, eq), "query parameter name");
+      // An unencoded '&' in a password value splits it: the rest would be named as a keyword, so name its place.
+      if (previous === "password" && !isKeyword(key)) {
+        throw afterPassword(text.length - after.length + start, "percent-encode '&' as %26");
+      }
       if (eq < 0) throw new TypeError(`${PREFIX}a URL query parameter has no '=' (expected key=value)`);
-      keyword(draft, decode(pair.slice(0, eq), "query parameter name"), decode(pair.slice(eq + 1), "query parameter"));
+      keyword(draft, key, decode(pair.slice(eq + 1), "query parameter"));
+      previous = key;
     }
   }
 }
@@ -198,7 +207,10 @@ function splitUserinfo(rest: string): { userinfo?: string; rest: string } {
   if (!head.includes("@")) {
     if (!head.includes(":")) return { rest };
     const path = rest.slice(firstDelim).split("?")[0];
-    if (looksLikeHosts(head) && !path.includes("@")) return { rest };
+    // `h:5432?application_name=me@home` is a query; `u:2024?Secret@h`, `u:?pw@h`, `u:7?x=1@h` are passwords
+    // with an unencoded '?', which libpq reads as user info (its scan for '@' stops at '/' only).
+    const query = rest[firstDelim] === "?" ? rest.slice(firstDelim + 1, rest.indexOf("@", firstDelim)) : "";
+    if (looksLikeHosts(head) && !path.includes("@") && knownQuery(query)) return { rest };
   }
   // The first '@' followed by a plausible `hosts[/db][?query]` (no '@' in the hosts or the
   // database name): '@' in the password (`u:p@ss@h`, `u:a@b/c@h`) and in a query value
@@ -213,6 +225,14 @@ function splitUserinfo(rest: string): { userinfo?: string; rest: string } {
   }
   const last = rest.lastIndexOf("@");
   return { userinfo: rest.slice(0, last), rest: rest.slice(last + 1) };
+}
+
+/** True when `query` (URL query text) is only `key=value` pairs of known keywords: a real query, not a password. */
+function knownQuery(query: string): boolean {
+  return query.split("&").every((pair) => {
+    const eq = pair.indexOf("=");
+    return pair === "" || (eq > 0 && isKeyword(pair.slice(0, eq)));
+  });
 }
 
 /** `h1:5432,[::1]:5433,h3`: true when every port is digits, i.e. not `user:password`. */
@@ -266,14 +286,11 @@ function readKeywords(text: string, draft: Draft): void {
     const start = i;
     while (i < text.length && text[i] !== "=" && !isSpace(text[i])) i++;
     const key = text.slice(start, i);
+    // Right after a password, a word that is no keyword is most likely a piece of it (a space or a quote in
+    // an unquoted or badly quoted password): never echo it, in this message or a later one.
+    if (previous?.key === "password" && !isKeyword(key)) throw afterPassword(start);
     while (isSpace(text[i])) i++;
-    if (text[i] !== "=") {
-      // Most likely an unquoted password with a space in it: never echo the word.
-      if (previous?.key === "password" && !previous.quoted) {
-        throw new TypeError(`${PREFIX}text after the password value; quote a password with spaces: password='...'`);
-      }
-      throw new TypeError(`${PREFIX}missing '=' after a keyword (expected key=value pairs)`);
-    }
+    if (text[i] !== "=") throw new TypeError(`${PREFIX}missing '=' after a keyword (expected key=value pairs)`);
     i++;
     while (isSpace(text[i])) i++;
     let value = "";
@@ -295,21 +312,64 @@ function readKeywords(text: string, draft: Draft): void {
       }
     }
     if (key === "") throw new TypeError(`${PREFIX}a value has no keyword before its '='`);
-    if (previous?.key === "password" && !previous.quoted && !isKeyword(key)) {
-      // `password=correct horse=battery`: the "keyword" is a piece of the password.
-      throw new TypeError(`${PREFIX}text after the password value; quote a password with spaces: password='...'`);
-    }
     keyword(draft, key, value);
     previous = { key, quoted };
   }
 }
 
-/** A keyword for an error message: only if it looks like one, else it may be a piece of a value. */
+/** The error for text after a password that is no `key=value` pair: names the position, never the text. */
+function afterPassword(
+  position: number,
+  hint = "quote a password with spaces or quotes: password='...', with \\' for ' and \\\\ for \\",
+): TypeError {
+  return new TypeError(`${PREFIX}unexpected text after the password value (at character ${position + 1}); ${hint}`);
+}
+
+/**
+ * A keyword for an error message, as written (`HOST`, `connect-timeout`), when it looks like one: a word of
+ * letters, digits, `_`, `-` and `.`. Anything else may be a piece of a value and is not shown. Text after a
+ * password never gets here (see {@linkcode afterPassword}).
+ */
 function safeKey(key: string): string {
-  return /^[a-z_]{1,40}$/.test(key) ? key : "?";
+  return /^[A-Za-z_][A-Za-z0-9_.-]{0,39}$/.test(key) ? key : "?";
+}
+
+/** ` (did you mean 'connect_timeout'?)` for a keyword that differs from one only in case or `-` for `_`. */
+function suggestion(key: string): string {
+  const near = key.toLowerCase().replaceAll("-", "_");
+  return near !== key && isKeyword(near) ? ` (keywords are lower case with '_': did you mean '${near}'?)` : "";
 }
 
 // ---- keywords -----------------------------------------------------------------
+
+/**
+ * libpq keywords about a security property node-postgres cannot provide: the
+ * values that ask for nothing it lacks are accepted (and change nothing),
+ * every other value is refused, since going on would open a session weaker
+ * than the one asked for.
+ */
+const REFUSED: Record<string, { accept: readonly string[]; why: string }> = {
+  // libpq without GSSAPI credentials reads prefer as disable; node-postgres has no GSSAPI encryption at all.
+  gssencmode: {
+    accept: ["disable", "prefer"],
+    why: "node-postgres has no GSSAPI encryption (use sslmode=verify-full for an encrypted session)",
+  },
+  // node-postgres can offer SCRAM-SHA-256-PLUS but falls back without it, so it cannot promise `require`.
+  channel_binding: {
+    accept: ["disable", "prefer"],
+    why: "node-postgres cannot insist on channel binding (use sslmode=verify-full to authenticate the server)",
+  },
+  // libpq's `none` is no restriction; any list of methods is a restriction node-postgres cannot enforce.
+  require_auth: {
+    accept: [],
+    why: "node-postgres cannot restrict the authentication methods the server may ask for",
+  },
+};
+
+/** A value of a refused keyword for its message: only a plain word (these never hold secrets), else `...`. */
+function safeValue(value: string): string {
+  return /^[A-Za-z0-9_,!-]{1,40}$/.test(value) ? value : "...";
+}
 
 /** Keywords {@linkcode keyword} handles itself. */
 const OWN = new Set([
@@ -333,7 +393,7 @@ const OWN = new Set([
 ]);
 
 function isKeyword(key: string): boolean {
-  return OWN.has(key) || key in PASSED || IGNORED.has(key);
+  return OWN.has(key) || Object.hasOwn(PASSED, key) || IGNORED.has(key) || Object.hasOwn(REFUSED, key);
 }
 
 /** Applies one libpq keyword (from key=value, a URL's query or its netloc). */
@@ -410,12 +470,17 @@ function keyword(draft: Draft, key: string, value: string, list?: string[]): voi
       draft.loadBalanceHosts = value;
       return;
   }
-  if (key in PASSED) {
+  if (Object.hasOwn(PASSED, key)) {
     draft.config[PASSED[key]] = value;
     return;
   }
   if (IGNORED.has(key)) return;
-  throw new TypeError(`${PREFIX}unknown or unsupported keyword '${safeKey(key)}'`);
+  const refused = Object.hasOwn(REFUSED, key) ? REFUSED[key] : undefined;
+  if (refused !== undefined && !refused.accept.includes(value)) {
+    throw new TypeError(`${PREFIX}'${key}=${safeValue(value)}' is not supported: ${refused.why}`);
+  }
+  if (refused !== undefined) return;
+  throw new TypeError(`${PREFIX}unknown or unsupported keyword '${safeKey(key)}'${suggestion(key)}`);
 }
 
 function integer(key: string, value: string, min: number, max: number): number {
@@ -430,6 +495,14 @@ function noNul(key: string, value: string): void {
 }
 
 // ---- assembling the host list -------------------------------------------------
+
+/** Whether the session must be encrypted: an sslmode that never falls back, or `ssl` given as an object or `true`. */
+function insistsOnTls(mode: SslMode | undefined, ssl: pg.ClientConfig["ssl"]): boolean {
+  if (mode !== undefined) {
+    return mode === "require" || mode === "verify-ca" || mode === "verify-full" || mode === "no-verify";
+  }
+  return ssl !== undefined && ssl !== false;
+}
 
 function finish(draft: Draft): Conninfo {
   const names = draft.host ?? [""];
@@ -470,6 +543,10 @@ function finish(draft: Draft): Conninfo {
   if (mode !== undefined || Object.keys(files).length > 0) {
     // libpq: certificate files without a mode mean "prefer"; a root certificate alone means verify-ca.
     info.tls = { mode: mode ?? (files.rootcert !== undefined ? "verify-ca" : "prefer"), ...files };
+  }
+  if (draft.config.sslnegotiation === "direct" && !insistsOnTls(info.tls?.mode, draft.config.ssl)) {
+    // libpq refuses this at parse time too: a direct TLS handshake cannot fall back to plaintext.
+    throw new RangeError(`${PREFIX}'sslnegotiation=direct' needs sslmode=require, verify-ca or verify-full`);
   }
   return info;
 }
@@ -523,6 +600,21 @@ export async function clientConfig(info: Conninfo, host: ConninfoHost): Promise<
   return config;
 }
 
+/** The code of a certificate or key file that cannot be read: a setup error, which fail fast treats as permanent. */
+export const TLS_FILE_ERROR = "TIDEPOOL_TLS_FILE";
+
+/** Reads a certificate or key file named by `keyword`; the error names the keyword and the path (no secret). */
+async function readTlsFile(keyword: string, path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    throw Object.assign(new Error(`cannot read the ${keyword} file ${path}: ${(error as Error).message}`), {
+      code: TLS_FILE_ERROR,
+      cause: error,
+    });
+  }
+}
+
 /**
  * `sslmode` as node TLS options. node-postgres cannot fall back between TLS and
  * plaintext, so `allow` and `prefer` connect in plaintext (as libpq does against
@@ -534,10 +626,10 @@ async function tlsOptions(tls: NonNullable<Conninfo["tls"]>, host: ConninfoHost)
   if (tls.mode === "disable" || tls.mode === "allow" || tls.mode === "prefer") return false;
   if (tls.mode === "no-verify") return { rejectUnauthorized: false };
   const options: Record<string, unknown> = {};
-  if (tls.cert !== undefined) options.cert = await Deno.readTextFile(tls.cert);
-  if (tls.key !== undefined) options.key = await Deno.readTextFile(tls.key);
+  if (tls.cert !== undefined) options.cert = await readTlsFile("sslcert", tls.cert);
+  if (tls.key !== undefined) options.key = await readTlsFile("sslkey", tls.key);
   const rootcert = tls.rootcert === "system" ? undefined : tls.rootcert;
-  if (rootcert !== undefined) options.ca = await Deno.readTextFile(rootcert);
+  if (rootcert !== undefined) options.ca = await readTlsFile("sslrootcert", rootcert);
   if (tls.mode === "require" && tls.rootcert === undefined) {
     options.rejectUnauthorized = false;
   } else if (tls.mode === "verify-ca" || tls.mode === "require") {

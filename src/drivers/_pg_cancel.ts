@@ -5,6 +5,7 @@
  *
  * @module
  */
+// @ts-types="@types/pg"
 import pg from "pg";
 
 interface CancelTarget {

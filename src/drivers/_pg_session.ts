@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type pg from "pg";
+import type * as pg from "./pg_types.ts";
 
 type Listener = (...args: unknown[]) => void;
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type pg from "pg";
+import type * as pg from "./pg_types.ts";
 import type { TargetSessionAttrs } from "./_conninfo.ts";
 
 /** What one connection pass accepts: `prefer-standby` is a `standby` pass, then an `any` pass. */

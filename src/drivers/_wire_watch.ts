@@ -9,6 +9,9 @@
  */
 
 const READY_FOR_QUERY = 0x5a; // 'Z'
+const NOTIFICATION = 0x41; // 'A': NotificationResponse, which deno-postgres cannot read
+/** Bytes asked of the socket per read (deno-postgres's own reader asks for 4 KiB at most). */
+const READ_SIZE = 16_384;
 const ERROR_RESPONSE = 0x45; // 'E'
 const QUERY = 0x51; // 'Q': simple query, one ReadyForQuery
 const PARSE = 0x50; // 'P': starts an extended-protocol round, one ReadyForQuery at its Sync
@@ -43,6 +46,10 @@ export class WireState {
   #error: number[] | undefined = undefined;
   #sslAnswerNext = false;
   #lostFired = false;
+  /** The message being read is a NotificationResponse: its bytes are not passed on. */
+  #dropping = false;
+  /** Starts reading ahead on the socket the library uses now (set by {@linkcode watchConn}). */
+  readAhead: (() => void) | undefined = undefined;
 
   /** Bytes the library wrote: one protocol message per write (deno-postgres writes them so). */
   sent(chunk: Uint8Array): void {
@@ -54,17 +61,43 @@ export class WireState {
     if (this.status !== undefined && (chunk[0] === QUERY || chunk[0] === PARSE)) this.pending++;
   }
 
-  /** Bytes the library read. */
-  received(bytes: Uint8Array): void {
+  /**
+   * Bytes read from the server. Returns what the library may see: the same
+   * bytes without NotificationResponse messages. deno-postgres fails a query
+   * that meets one ("Unexpected simple query message: A") and then the next
+   * borrower of a session that ran LISTEN, so they are dropped here (pg would
+   * emit them as events nobody in a pool listens to). A message header split
+   * across reads is held back until its type is known.
+   */
+  received(bytes: Uint8Array): Uint8Array {
     let i = 0;
     if (this.#sslAnswerNext && bytes.length > 0) {
       this.#sslAnswerNext = false;
       i = 1;
     }
+    // Pieces to pass on, and `from`: where the run of bytes kept since the last piece starts.
+    let parts: Uint8Array[] | undefined;
+    let from = 0;
+    // Where the header being read began: in this read, or "carried" over from the previous one (held back).
+    let headerAt: number | "carried" | undefined = this.#headerLength > 0 && this.#headerLength < 5
+      ? "carried"
+      : undefined;
     while (i < bytes.length) {
       if (this.#headerLength < 5) {
+        if (this.#headerLength === 0) headerAt = i;
         this.#header[this.#headerLength++] = bytes[i++];
-        if (this.#headerLength === 5) this.#startBody();
+        if (this.#headerLength < 5) continue;
+        this.#startBody();
+        if (this.#type === NOTIFICATION) {
+          if (headerAt !== "carried" && headerAt! > from) (parts ??= []).push(bytes.subarray(from, headerAt));
+          parts ??= [];
+          this.#dropping = this.#bodyLeft > 0;
+          from = i;
+        } else if (headerAt === "carried") {
+          (parts ??= []).push(this.#header.slice(0, 5));
+          from = i;
+        }
+        headerAt = undefined;
         continue;
       }
       const take = Math.min(this.#bodyLeft, bytes.length - i);
@@ -72,8 +105,14 @@ export class WireState {
       if (this.#error !== undefined) { for (let k = 0; k < take; k++) this.#error.push(bytes[i + k]); }
       i += take;
       this.#bodyLeft -= take;
+      if (this.#dropping) from = i;
       if (this.#bodyLeft === 0) this.#endMessage();
     }
+    // A header still incomplete is held back (its bytes are kept in #header) until its type is known.
+    const end = headerAt === undefined ? bytes.length : headerAt === "carried" ? from : headerAt;
+    if (parts === undefined && from === 0 && end === bytes.length) return bytes;
+    if (end > from) (parts ??= []).push(bytes.subarray(from, end));
+    return concat(parts ?? []);
   }
 
   /** The socket ended (closed by the library, or end of stream). */
@@ -93,6 +132,7 @@ export class WireState {
   #endMessage(): void {
     if (this.#error !== undefined) this.#checkError(this.#error);
     this.#error = undefined;
+    this.#dropping = false;
     this.#headerLength = 0;
     this.#bodyLeft = 0;
   }
@@ -141,19 +181,55 @@ export function watchConn(conn: Deno.Conn, state: WireState): void {
   const read = conn.read.bind(conn);
   const close = conn.close.bind(conn);
   const writable = conn.writable;
+  // One socket read at a time, into the watcher's own buffer: the library's reads take from `ready`.
+  // With read-ahead on, a read stays pending while the library reads nothing (the session is idle), so
+  // the server ending an idle session is seen at once, as pg's always-on reader sees it.
+  let ready: Uint8Array | undefined;
+  let ended: { error?: unknown } | undefined;
+  let pulling: Promise<void> | undefined;
+  let ahead = false;
+  // Reused: a read starts only once the library has taken every byte of the previous one.
+  let buffer: Uint8Array | undefined;
+  const pull = (): Promise<void> =>
+    pulling ??= (async () => {
+      buffer ??= new Uint8Array(READ_SIZE);
+      try {
+        const n = await read(buffer);
+        if (n === null) {
+          ended = {};
+          state.lost();
+        } else {
+          const bytes = state.received(buffer.subarray(0, n));
+          if (bytes.length > 0) ready = bytes;
+        }
+      } catch (error) {
+        ended = { error };
+        state.lost(error instanceof Error ? error : undefined);
+      } finally {
+        pulling = undefined;
+      }
+      if (ahead && ready === undefined && ended === undefined) void pull();
+    })();
+  state.readAhead = () => {
+    if (state.conn !== conn || ahead) return;
+    ahead = true;
+    if (ready === undefined && ended === undefined) void pull();
+  };
   Object.defineProperties(conn, {
     read: {
       configurable: true,
       value: async (p: Uint8Array): Promise<number | null> => {
-        let n: number | null;
-        try {
-          n = await read(p);
-        } catch (error) {
-          state.lost(error instanceof Error ? error : undefined);
-          throw error;
+        while (ready === undefined) {
+          if (ended !== undefined) {
+            if ("error" in ended) throw ended.error;
+            return null;
+          }
+          await pull();
         }
-        if (n === null) state.lost();
-        else state.received(p.subarray(0, n));
+        const n = Math.min(p.length, ready.length);
+        p.set(ready.subarray(0, n));
+        ready = n < ready.length ? ready.subarray(n) : undefined;
+        if (ready === undefined && ahead && ended === undefined) void pull();
         return n;
       },
     },
@@ -183,4 +259,15 @@ export function watchConn(conn: Deno.Conn, state: WireState): void {
       },
     },
   });
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }

@@ -18,6 +18,7 @@ import { watchConn, WireState } from "./_wire_watch.ts";
 import { scrubberOf } from "./_scrub.ts";
 import { type Conninfo, parseConninfo } from "./_conninfo.ts";
 import { MAX_DELAY } from "../_util/_timers.ts";
+import { markAbandoned } from "./_abandoned.ts";
 
 /** What the driver uses of a deno-postgres `Client` (jsr:@db/postgres 0.19). */
 export interface DenoPostgresClient {
@@ -96,9 +97,14 @@ function releaseTlsHook(): void {
  * ended by the server is discarded, with no extra round trip. Its sockets use
  * TCP no-delay (deno-postgres's own do not: each of its 5 writes per
  * parameterised query then waits on delayed ACKs, ~25 queries/s on one
- * connection). An idle connection killed by the server is only noticed by its
- * next statement: use `check: ConnectionPool.checkConnection` where that
- * matters.
+ * connection). While a connection is idle the driver keeps one read pending on
+ * its socket, so a session the server ends is noticed at once and the pool's
+ * size matches the server's, as with node-postgres. NotificationResponse
+ * messages (a session that ran LISTEN) are dropped before deno-postgres sees
+ * them, so they cannot break the next borrower; deno-postgres has no
+ * notification API, so LISTEN through this driver receives nothing. Commands
+ * without a count give `rowCount` null from `pool.query()`. Cost: one copy of
+ * each chunk read from the socket.
  *
  * @param Client deno-postgres's `Client` class (`import { Client } from "jsr:@db/postgres"`).
  * @param conninfo What you would pass to `new Client()`: a URL or `ClientOptions`.
@@ -136,6 +142,7 @@ export function createDenoPostgresDriver<C extends DenoPostgresClient>(
 
   const close = async (client: C, timeoutMs = 5_000): Promise<void> => {
     const state = states.get(client);
+    if (state !== undefined) closing.add(state);
     let timer: number | undefined;
     const timedOut = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, timeoutMs) as unknown as number;
@@ -234,7 +241,8 @@ export function createDenoPostgresDriver<C extends DenoPostgresClient>(
       }
       return {
         rows: result.rows as Record<string, unknown>[],
-        rowCount: result.rowCount ?? null,
+        // deno-postgres reports NaN for commands whose tag has no count (CREATE, SET, BEGIN); pg reports null.
+        rowCount: Number.isFinite(result.rowCount) ? result.rowCount! : null,
         fields: (result.rowDescription?.columns ?? []).map((c) => ({ name: c.name, dataTypeID: c.typeOid })),
         command: result.command,
       };
@@ -245,6 +253,8 @@ export function createDenoPostgresDriver<C extends DenoPostgresClient>(
       if (state === undefined) return;
       state.onLost = (error) => onLost(error === undefined ? undefined : scrub(error));
       if (state.closed || state.doomed) state.onLost(undefined);
+      // Keep a read pending on the idle socket, so a session the server ends is noticed now, not at its next use.
+      else state.readAhead?.();
     },
   };
 }
@@ -300,6 +310,9 @@ function cannotHook(cause: unknown): Error {
   );
 }
 
+/** Clients the driver is closing: statements of theirs that fail now fail because of it. */
+const closing = new WeakSet<WireState>();
+
 /**
  * deno-postgres writes a statement only after awaits, so a borrower that
  * returns the client without awaiting its query would pass for idle: the
@@ -321,7 +334,15 @@ function countCalls(client: DenoPostgresClient, state: WireState): void {
           state.calls--;
           throw error;
         }
-        return running.finally(() => state.calls--);
+        return running.then((value) => {
+          state.calls--;
+          return value;
+        }, (error) => {
+          state.calls--;
+          // Failed because the pool closed the client under it: the borrower was told with a PoolError.
+          if (closing.has(state)) markAbandoned(error);
+          throw error;
+        });
       },
     });
   }

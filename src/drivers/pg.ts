@@ -3,19 +3,38 @@
  *
  * @module
  */
+import { abandonQueries } from "./_abandoned.ts";
+// @ts-types="@types/pg"
 import pg from "pg";
 import { getLogger } from "@logtape/logtape";
 import process from "node:process";
 import { type ConnectionStatus, type Driver, FORGET_SESSION, type QueryResult, statusOfReadyByte } from "../driver.ts";
+import type { RowShape } from "../driver.ts";
+// The public signature names the pinned aliases (what mod.ts exports), not the value import's types.
+import type { Client as PgClient, ClientConfig as PgClientConfig } from "./pg_types.ts";
 import { sendCancelRequest } from "./_pg_cancel.ts";
 import { type ConninfoFunction, conninfoFunctionDriver } from "./pg_conninfo_fn.ts";
 import { markBaseline, restoreBaseline } from "./_pg_session.ts";
 import { SESSION_ENDING } from "./_wire_watch.ts";
-import { clientConfig, type Conninfo, describeConninfo, hostLabel, parseConninfo } from "./_conninfo.ts";
+import {
+  clientConfig,
+  type Conninfo,
+  type ConninfoHost,
+  describeConninfo,
+  hostLabel,
+  parseConninfo,
+} from "./_conninfo.ts";
 import { scrubber } from "./_scrub.ts";
 import { fitsReported, mismatch, passesFor, sessionFits, type SessionWant } from "./_session_attrs.ts";
 import { HostsExhaustedError } from "../errors.ts";
 import { MAX_DELAY, within } from "../_util/_timers.ts";
+import {
+  clearStatementCache,
+  DEFAULT_PREPARED_STATEMENTS,
+  installStatementCache,
+  type PreparedStatementsOptions,
+  resolvePreparedStatements,
+} from "./_statement_cache.ts";
 
 /** Options of {@linkcode createPgDriver}. */
 export interface PgDriverOptions {
@@ -25,6 +44,12 @@ export interface PgDriverOptions {
    * conninfo overrides it. @default 10000
    */
   connectTimeout?: number;
+  /**
+   * The statement cache: parameterized statements are prepared server-side and reused per connection
+   * (`max` kept, least recently used deallocated; prepared from the use after `after`); `false` turns it off.
+   * See docs/statement_cache.md. @default { max: 100, after: 1 }
+   */
+  preparedStatements?: PreparedStatementsOptions | false;
 }
 
 // node-postgres internals read without a round trip. They are stable across
@@ -70,9 +95,9 @@ const doomed = new WeakSet<pg.Client>();
  * ```
  */
 export function createPgDriver(
-  conninfo: string | pg.ClientConfig | ConninfoFunction,
+  conninfo: string | PgClientConfig | ConninfoFunction,
   options: PgDriverOptions = {},
-): Driver<pg.Client> {
+): Driver<PgClient> {
   if (typeof conninfo === "function") {
     // One Failover for all the function's connections: a host that stops fitting drops every one of them.
     const failover = new Failover();
@@ -89,6 +114,7 @@ function pgDriver(conninfo: string | pg.ClientConfig, options: PgDriverOptions, 
   // Capped at the longest timer: beyond 2^31-1 ms setTimeout would fire at once.
   const limit = (ms: number) => ms > 0 ? Math.min(Math.max(1, Math.round(ms)), MAX_DELAY) : 0;
   const connectTimeout = limit(info.connectTimeout ?? options.connectTimeout ?? 10_000);
+  const statements = resolvePreparedStatements(options.preparedStatements) ?? DEFAULT_PREPARED_STATEMENTS;
 
   return {
     description: describeConninfo(info),
@@ -97,12 +123,15 @@ function pgDriver(conninfo: string | pg.ClientConfig, options: PgDriverOptions, 
       signal.throwIfAborted();
       const client = await connectToHosts(info, signal, connectTimeout, scrub, failover);
       Object.defineProperty(client, FORGET_SESSION, { value: forgetSession, configurable: true });
+      if (statements !== false) installStatementCache(client, statements);
       return client;
     },
 
     async close(client: pg.Client, timeoutMs = 5_000): Promise<void> {
       const internals = client as unknown as PgInternals;
       if (internals._ended) return;
+      // Statements still running or queued fail as the socket closes: that failure is the pool's doing.
+      abandonQueries([internals._activeQuery, ...(internals._queryQueue ?? []), ...(internals._sentQueryQueue ?? [])]);
       let timer: number | undefined;
       const timedOut = new Promise<void>((resolve) => {
         timer = setTimeout(() => {
@@ -151,8 +180,12 @@ function pgDriver(conninfo: string | pg.ClientConfig, options: PgDriverOptions, 
       client: pg.Client,
       text: string,
       params?: unknown[],
+      shape?: RowShape,
     ): Promise<QueryResult> {
       if ((client as unknown as { pipeline: boolean }).pipeline) corkBehindOthers(client);
+      if (shape !== undefined) {
+        return client.query({ text, values: params, ...shape } as pg.QueryConfig) as Promise<QueryResult>;
+      }
       return client.query(text, params) as Promise<QueryResult>;
     },
 
@@ -200,13 +233,14 @@ function corkBehindOthers(client: pg.Client): void {
 
 /**
  * After DISCARD ALL (`ConnectionPool.discardAll`): the server deallocated the
- * statements pg prepared for named queries, but pg keeps their names and would
+ * statements pg prepared for named queries (the statement cache's included), but pg keeps their names and would
  * skip the Parse next time ("prepared statement ... does not exist"). A clean
  * session also drops what the borrower changed on the client itself (type
  * parsers, event listeners) since the pool adopted it: see _pg_session.ts.
  */
 function forgetSession(this: pg.Client): void {
   restoreBaseline(this);
+  clearStatementCache(this);
 }
 
 /**
@@ -278,6 +312,7 @@ async function connectToHosts(
 ): Promise<pg.Client> {
   const hosts = info.loadBalanceHosts === "random" ? shuffled(info.hosts) : info.hosts;
   const tried: string[] = [];
+  const reasons: Error[] = [];
   let lastError: unknown;
   for (const want of passesFor(info.targetSessionAttrs)) {
     for (const host of hosts) {
@@ -289,6 +324,7 @@ async function connectToHosts(
       } catch (error) {
         if (signal.aborted) throw signal.reason;
         lastError = error;
+        reasons.push(scrub(error));
         tried.push(`${label}: ${scrub(error).message}`);
         continue;
       }
@@ -301,7 +337,7 @@ async function connectToHosts(
           () => new Error(`timeout expired: ${label} did not answer the target_session_attrs check`),
         );
         if (fits) {
-          failover.adopt(client, label, want);
+          failover.adopt(client, label, want, () => stillFits(info, host, want, timeoutMs));
           hostOfClient.set(client, label);
           if (info.hosts.length > 1) {
             log.debug("Connected to {host} (target_session_attrs={attrs})", {
@@ -319,6 +355,7 @@ async function connectToHosts(
       }
       await client.end().catch(() => {});
       if (signal.aborted) throw signal.reason;
+      reasons.push(scrub(lastError));
       tried.push(`${label}: ${scrub(lastError).message}`);
       log.debug("Skipped {host}: {reason}", { host: label, reason: scrub(lastError).message });
     }
@@ -328,9 +365,45 @@ async function connectToHosts(
     new HostsExhaustedError(
       `No server accepted a session (target_session_attrs=${info.targetSessionAttrs}); tried ${tried.join("; ")}`,
       hosts.map(hostLabel),
-      { cause: lastError === undefined ? undefined : scrub(lastError) },
+      { cause: lastError === undefined ? undefined : scrub(lastError), reasons },
     ),
   );
+}
+
+/**
+ * Failover's second opinion: whether a fresh session on `host` still fits
+ * `want`. A session's own `SET default_transaction_read_only` (or a 25006 it
+ * brought on itself) looks like a demotion from inside that session; a new
+ * session sees the server's state. `undefined` when the host cannot be asked.
+ */
+async function stillFits(
+  info: Conninfo,
+  host: ConninfoHost,
+  want: SessionWant,
+  timeoutMs: number,
+): Promise<boolean | undefined> {
+  let client: pg.Client;
+  try {
+    client = await connectClient(
+      await clientConfig(info, host),
+      new AbortController().signal,
+      timeoutMs,
+      hostLabel(host),
+    );
+  } catch {
+    return undefined; // down or refusing: its connections end by themselves, nothing to decide here
+  }
+  try {
+    return await within(
+      sessionFits(client, want, reportedBy(client)),
+      timeoutMs > 0 ? timeoutMs : MAX_DELAY,
+      () => new Error("timeout expired"),
+    );
+  } catch {
+    return undefined;
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
 
 function shuffled<T>(items: readonly T[]): T[] {
@@ -363,17 +436,26 @@ function reportedBy(client: pg.Client): Map<string, string> {
 
 /**
  * Failover: each connection remembers its host and what it was opened for
- * (`target_session_attrs`). When a server stops fitting (25006 on a write,
- * `in_hot_standby` or `default_transaction_read_only` reported on, a new
- * connection's check failing), every connection to that host is marked broken
- * (discarded on return) and reported lost through `watch` (the pool closes the
- * idle ones at once), so the next attempt goes down the host list.
+ * (`target_session_attrs`). When a server stops fitting, every connection to
+ * that host is marked broken (discarded on return) and reported lost through
+ * `watch` (the pool closes the idle ones at once), so the next attempt goes
+ * down the host list.
+ *
+ * Only the server's own state counts: `in_hot_standby` is the server's and no
+ * session can set it, so a report of it decides at once; a
+ * `default_transaction_read_only` report or a 25006 on a write may be one
+ * session's `SET` (or `SET LOCAL` in a transaction), so it only asks a fresh
+ * session on the same host ({@linkcode stillFits}), one check per host at a
+ * time, and fails over when that session does not fit either. A new
+ * connection's own check failing also decides ({@linkcode unfit}).
  */
 class Failover {
   readonly #byHost = new Map<string, Set<pg.Client>>();
   readonly #meta = new WeakMap<pg.Client, { label: string; want: SessionWant; onLost?: (error: Error) => void }>();
+  /** Hosts with a second-opinion check in flight. */
+  readonly #checking = new Set<string>();
 
-  adopt(client: pg.Client, label: string, want: SessionWant): void {
+  adopt(client: pg.Client, label: string, want: SessionWant, check: () => Promise<boolean | undefined>): void {
     if (want === "any") return; // any server fits: nothing can stop fitting
     this.#meta.set(client, { label, want });
     let set = this.#byHost.get(label);
@@ -384,12 +466,14 @@ class Failover {
       if (set.size === 0 && this.#byHost.get(label) === set) this.#byHost.delete(label);
     });
     const connection = (client as unknown as PgInternals).connection;
-    connection?.on("parameterStatus", () => {
-      if (fitsReported(want, reportedBy(client)) === false) this.unfit(label, want);
+    connection?.on("parameterStatus", (msg) => {
+      if (fitsReported(want, reportedBy(client)) !== false) return;
+      if (msg.parameterName === "in_hot_standby") this.unfit(label, want); // the server's state, not a session's
+      else this.#suspect(label, want, check);
     });
     connection?.on("errorMessage", (msg) => {
-      // read_only_sql_transaction: a write reached a server that no longer takes writes.
-      if (msg.code === "25006" && (want === "read-write" || want === "primary")) this.unfit(label, want);
+      // read_only_sql_transaction: a write was refused, by the server's state or by this session's own setting.
+      if (msg.code === "25006" && (want === "read-write" || want === "primary")) this.#suspect(label, want, check);
     });
   }
 
@@ -397,6 +481,22 @@ class Failover {
   watch(client: pg.Client, onLost: (error: Error) => void): void {
     const meta = this.#meta.get(client);
     if (meta !== undefined) meta.onLost = onLost;
+  }
+
+  /** A sign from one session that `label` may no longer fit: fail over only if a fresh session agrees. */
+  #suspect(label: string, want: SessionWant, check: () => Promise<boolean | undefined>): void {
+    if (this.#checking.has(label) || !this.#byHost.has(label)) return;
+    this.#checking.add(label);
+    void check().then((fits) => {
+      this.#checking.delete(label);
+      if (fits === false) this.unfit(label, want);
+      else if (fits === true) {
+        log.debug("Server {host} still fits target_session_attrs={want}: a session's own setting", {
+          host: label,
+          want,
+        });
+      }
+    });
   }
 
   /** `label` no longer fits `want`: drop every connection opened to it for `want`. */

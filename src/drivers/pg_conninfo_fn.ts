@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type pg from "pg";
+import type * as pg from "./pg_types.ts";
 import type { Driver } from "../driver.ts";
 import { PoolError } from "../errors.ts";
 import { within } from "../_util/_timers.ts";

@@ -44,6 +44,12 @@ export const STAT_METRICS: readonly StatMetric[] = [
   counter("connectionsMs", "connections_ms", "ms", "Total time spent opening connections, in milliseconds"),
   counter("connectionsErrors", "connections_errors", "{connection}", "Connection attempts that failed"),
   counter("connectionsLost", "connections_lost", "{connection}", "Connections found dead while idle or on checkout"),
+  counter(
+    "transactionRetries",
+    "transaction_retries",
+    "{attempt}",
+    "Transaction attempts re-run after a serialization failure or deadlock",
+  ),
   // Only pools with a capGroup report these.
   {
     ...gauge("groupSize", "group_size", "{connection}", "Server connections held by every pool of the capGroup"),

@@ -6,6 +6,13 @@ export interface BackoffOptions {
   multiplier?: number;
   /** Relative random spread of each delay, 0..1 (0.1 = +/-10%). @default 0.1 */
   jitter?: number;
+  /**
+   * Longest delay between two attempts, in ms (before jitter): without it the
+   * delay doubles without end, and a pool would take as long to notice the
+   * fix as the outage lasted. With the defaults an outage of any length heals
+   * within about 5 s of the fix. @default 4000
+   */
+  maxDelay?: number;
 }
 
 /**
@@ -17,6 +24,7 @@ export class Backoff {
   #delay: number;
   readonly #multiplier: number;
   readonly #jitter: number;
+  readonly #maxDelay: number;
   readonly #giveUpAfter: number;
 
   constructor(options: Required<BackoffOptions>, giveUpAfter: number) {
@@ -24,13 +32,14 @@ export class Backoff {
     this.#delay = options.initialDelay;
     this.#multiplier = options.multiplier;
     this.#jitter = options.jitter;
+    this.#maxDelay = options.maxDelay;
     this.#giveUpAfter = giveUpAfter;
   }
 
   /** The delay before the next attempt; each call grows the next one. */
   next(): number {
-    const base = this.#delay;
-    this.#delay *= this.#multiplier;
+    const base = Math.min(this.#delay, this.#maxDelay);
+    this.#delay = Math.min(this.#delay * this.#multiplier, this.#maxDelay);
     const spread = this.#jitter === 0 ? 0 : base * this.#jitter * (Math.random() * 2 - 1);
     return Math.max(0, base + spread);
   }

@@ -1,6 +1,8 @@
 /**
  * A double-ended queue on a ring buffer: O(1) push/shift/pop at both ends, so
- * the waiter queue never pays for `Array.prototype.shift` on a long array.
+ * the job queue never pays for `Array.prototype.shift` on a long array. Idle
+ * connections (`IdleList`) and waiters (`WaiterQueue`) have linked lists of
+ * their own, since they also leave from the middle.
  */
 export class Deque<T> {
   #buf: (T | undefined)[] = new Array(16);
@@ -33,17 +35,6 @@ export class Deque<T> {
     const item = this.#buf[i];
     this.#buf[i] = undefined;
     return item;
-  }
-
-  /** Removes one item anywhere in the queue: O(n), for rare events (a lost idle connection). */
-  remove(item: T): boolean {
-    const items = this.toArray();
-    const index = items.indexOf(item);
-    if (index < 0) return false;
-    items.splice(index, 1);
-    this.clear();
-    for (const it of items) this.push(it);
-    return true;
   }
 
   /** Removes and returns every item, oldest first. */

@@ -1,14 +1,16 @@
 /**
  * Fail fast: which connection errors waiting will not fix, and the pool's
  * memory of the last one (HikariCP #2254, PgBouncer #585). While the last
- * attempt failed that way and nothing is idle, a request is refused at once
- * with {@linkcode PoolConnectError} instead of waiting out its timeout; the
+ * attempt failed that way and the pool holds no connection at all (none idle,
+ * none lent out that could come back), a request is refused at once with
+ * {@linkcode PoolConnectError} instead of waiting out its timeout; the
  * pool keeps retrying in the background, and the first connection that opens
  * clears the state.
  *
  * @module
  */
 import { HostsExhaustedError, PoolConnectError } from "../errors.ts";
+import { TLS_FILE_ERROR } from "../drivers/_conninfo.ts";
 
 /** SQLSTATEs of a server that refused us for a reason a retry in a second will not change. */
 const PERMANENT_SQLSTATES = new Set([
@@ -17,8 +19,12 @@ const PERMANENT_SQLSTATES = new Set([
   "3D000", // invalid_catalog_name: the database does not exist
 ]);
 
-/** Node-style codes of a host name that does not resolve. */
-const DNS_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_NONAME", "EAI_FAIL"]);
+/**
+ * Node-style codes of a host name that does not resolve. Not EAI_AGAIN
+ * ("temporary failure in name resolution"): a resolver that is down or slow
+ * comes back, so requests wait as for a refused connection.
+ */
+const DNS_CODES = new Set(["ENOTFOUND", "EAI_NONAME", "EAI_FAIL"]);
 
 /** Node's codes for a TLS certificate that fails verification. */
 const TLS_CODES = new Set([
@@ -33,6 +39,7 @@ const TLS_CODES = new Set([
   "CERT_UNTRUSTED",
   "CERT_REJECTED",
   "HOSTNAME_MISMATCH",
+  TLS_FILE_ERROR, // sslrootcert/sslcert/sslkey names a file that cannot be read
 ]);
 
 /**
@@ -44,14 +51,17 @@ const TLS_MESSAGE = /invalid peer certificate|self[- ]signed certificate|altname
 
 /**
  * True when `error` (a driver's connection error) will not go away by waiting:
- * wrong password or role, missing database, unknown host, TLS verification.
+ * wrong password or role, missing database, unknown host, TLS verification or a certificate file that cannot be read.
  * Refused, reset, timeouts, "starting up" (57P03) and "too many connections"
  * (53300) are transient: false.
  */
 export function isPermanentConnectError(error: unknown): boolean {
   if (error === null || typeof error !== "object") return false;
-  // A host list: one host down now may be the primary in a moment (failover), so no server fitting is worth waiting for.
-  if (error instanceof HostsExhaustedError) return false;
+  // A host list: one host down now, or one that does not fit, may be the primary in a moment (failover), so that is
+  // worth waiting for; but every host refusing the password (or not resolving) is no failover.
+  if (error instanceof HostsExhaustedError) {
+    return error.reasons.length > 0 && error.reasons.every(isPermanentConnectError);
+  }
   const code = (error as { code?: unknown }).code;
   if (typeof code === "string") {
     if (PERMANENT_SQLSTATES.has(code) || DNS_CODES.has(code) || TLS_CODES.has(code)) return true;

@@ -169,11 +169,6 @@ export class WaiterQueue<T> {
     }
   }
 
-  /** Age in ms of the oldest waiter (0 when none), for invariant checks. */
-  oldestAge(now: number): number {
-    return this.#head === undefined ? 0 : now - this.#head.enqueuedAt;
-  }
-
   /** Inserts into its timeout group, keeping deadline order (a step back from the tail at most, in practice). */
   #linkGroup(waiter: Waiter<T>): void {
     let group = this.#lastGroup;

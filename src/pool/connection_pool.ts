@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type pg from "pg";
+import type * as pg from "../drivers/pg_types.ts";
 import type { Logger } from "@logtape/logtape";
 import { Backoff } from "./_backoff.ts";
 import { FailFast } from "./_failfast.ts";
@@ -17,25 +17,36 @@ import {
   underDeadline,
 } from "../query/deadline.ts";
 import { poolerDriver, resolvePooler } from "../query/_pooler.ts";
-import { Deque } from "./_deque.ts";
-import { Connections } from "../core/_connections.ts";
+import { IdleList } from "./_idle.ts";
+import { Connections, inspectPool } from "../core/_connections.ts";
 import { type Entry, entryOf, holdsLease, leaseOf, returnedInScope } from "../core/_entry.ts";
 import { Jobs } from "./_jobs.ts";
 import { type LeakDetector, leakDetector } from "./_leak.ts";
 import { describeError, poolLogger } from "../_util/_log.ts";
 import { prepareForReuse } from "../core/_return_path.ts";
+import { cancelPending, sendCancel } from "../core/_cancels.ts";
 import { pipelinable, PipelineLane } from "../query/_pipeline.ts";
 import { MAX_DELAY, Timers, within } from "../_util/_timers.ts";
 import { Waiter, WaiterQueue } from "./_waiters.ts";
 import { offAbort, onAbort } from "../_util/_abort.ts";
 import { type Driver, FORGET_SESSION, type ForgetsSession, type QueryResult } from "../driver.ts";
+import type { RowShape } from "../driver.ts";
 import { lastErrorSuffix, PoolClosedError, PoolError, PoolTimeoutError, TooManyRequestsError } from "../errors.ts";
-import { checkSizes, type ResolvedOptions, resolveOptions } from "./options.ts";
+import {
+  checkSizes,
+  type ConnectionPoolOptions,
+  type GetconnOptions,
+  type OpenOptions,
+  type PooledConnection,
+  type PoolPolicy,
+  type PutconnOptions,
+  type ResolvedOptions,
+  resolveOptions,
+} from "./options.ts";
 import { count, defaultDriver, duration } from "../_util/_validate.ts";
-import type { BackoffOptions } from "./_backoff.ts";
-import type { ConninfoFunction } from "../drivers/pg_conninfo_fn.ts";
 import { type PoolCounters, type PoolStats, zeroCounters } from "../stats.ts";
 import {
+  sqlState,
   transaction as runTransaction,
   type TransactionHost,
   type TransactionOptions,
@@ -43,141 +54,14 @@ import {
 } from "../query/transaction.ts";
 import { poolInfo, SharedPool, type ShareOptions } from "../workers/owner.ts";
 import { CapGroupMember } from "../cap_group/_member.ts";
-
-/** A connection lent by a pool: the driver's own object, also `AsyncDisposable` (returns it). */
-export type PooledConnection<C> = C & AsyncDisposable;
-
-/**
- * Options of a {@linkcode ConnectionPool}. Every duration is in milliseconds.
- * Unknown option names are refused with a `TypeError`, so a typo never goes
- * unnoticed.
- *
- * @example A pool of 4 to 10 connections
- * ```ts
- * import type { ConnectionPoolOptions } from "@tidepool/pg";
- * const options: ConnectionPoolOptions = {
- *   conninfo: "postgres://app@localhost/app",
- *   minSize: 4,
- *   maxSize: 10,
- *   timeout: 5_000,
- * };
- * ```
- */
-export interface ConnectionPoolOptions<C extends object = pg.Client> {
-  /**
-   * Connection string or `pg.ClientConfig`, or a function (sync or async) returning one, called for every new
-   * connection (rotating passwords, IAM tokens); it shares `connectTimeout` with the attempt, its errors are
-   * connection errors and its result is never logged. Required unless `driver` is given.
-   */
-  conninfo?: string | pg.ClientConfig | ConninfoFunction;
-  /** A driver to use instead of node-postgres (tests, benchmarks, other drivers). */
-  driver?: Driver<C>;
-  /**
-   * Connections kept open. @default 4, or `maxSize` when that is below 4 (0 for NullConnectionPool)
-   */
-  minSize?: number;
-  /**
-   * Most connections open at once. @default minSize, or 10 when minSize is 0 (unbounded for NullConnectionPool)
-   */
-  maxSize?: number;
-  /** Name used in logs, errors and metrics. @default "pool-1", "pool-2", ... */
-  name?: string;
-  /** Longest wait of `getconn`/`connection` for a connection, in ms. @default 30000 */
-  timeout?: number;
-  /** Requests allowed to queue; 0 = unbounded. @default 0 */
-  maxWaiting?: number;
-  /** A connection is replaced after this long (jittered down 5-10%); 0 = never. @default 3600000 */
-  maxLifetime?: number;
-  /** Idle connections above minSize are closed after this long; 0 = never. @default 600000 */
-  maxIdle?: number;
-  /** Give up re-filling after failures for this long, then call `reconnectFailed`. @default 300000 */
-  reconnectTimeout?: number;
-  /** Called when re-filling gave up after `reconnectTimeout`. @default none */
-  reconnectFailed?: (pool: ConnectionPool<C>) => void;
-  /** Concurrent background connection attempts. @default 3 */
-  numWorkers?: number;
-  // The callbacks' parameters are NoInfer: C comes from `driver` (else pg.Client), never from a
-  // callback such as `ConnectionPool.discardAll`, whose `{ query(): Promise<unknown> }` would become C.
-  /** Runs on each new connection before first use; a throw discards it. @default none */
-  configure?: (conn: NoInfer<C>) => Promise<void> | void;
-  /** Runs on each returned connection; a throw discards it. @default none */
-  reset?: (conn: NoInfer<C>) => Promise<void> | void;
-  /** Runs on checkout; a connection that fails it is discarded. @default none */
-  check?: (conn: NoInfer<C>) => Promise<void> | void;
-  /** Which idle connection is handed out first: the most recently returned (`"lifo"`) or the longest idle. @default "lifo" */
-  order?: "fifo" | "lifo";
-  /** Warn with the borrower's stack when a connection stays out this long; 0 = off. @default 0 */
-  leakDetectionThreshold?: number;
-  /** Limit of one connection attempt, and of configure/reset/rollback/probes, in ms; 0 = none. @default 10000 */
-  connectTimeout?: number;
-  /** Reconnect backoff: start, growth and jitter. @default { initialDelay: 1000, multiplier: 2, jitter: 0.1 } */
-  backoff?: BackoffOptions;
-  /**
-   * Probe idle connections this often (one at a time, never a borrowed one) and replace dead ones, so a
-   * connection silently dropped by a firewall or NAT is found before a borrower gets it; 0 = off. @default 0
-   */
-  keepaliveInterval?: number;
-  /** When nothing is borrowed or waiting, the pool's sockets do not keep the process alive (pg-pool's option). @default false */
-  allowExitOnIdle?: boolean;
-  /**
-   * `"transaction"` when `conninfo` points at PgBouncer, Supavisor or RDS Proxy in transaction mode: named prepared
-   * statements and statements that leave session state (`SET` without `LOCAL`, `LISTEN`, session advisory locks,
-   * temp tables without `ON COMMIT DROP`, `WITH HOLD` cursors, `PREPARE`, `DISCARD`) are refused with a `TypeError`,
-   * and `reset: ConnectionPool.discardAll` is refused. @default undefined (a direct connection)
-   */
-  pooler?: "transaction";
-  /**
-   * `pool.query()` statements in flight on one connection (pipelining, drivers that support it); 1 = off.
-   * A call with a deadline (`timeout`/`signal`) is never pipelined. @default 16 (1 for NullConnectionPool)
-   */
-  pipeline?: number;
-  /**
-   * Share one budget of `maxSize` server connections with the pools of the
-   * same name in the other isolates of this process (`deno serve --parallel`,
-   * Workers). Each isolate keeps its own sockets. @default none
-   */
-  capGroup?: string;
-}
-
-/** Options of `getconn()` / `connection()`. */
-export interface GetconnOptions {
-  /** Longest wait in ms. @default the pool's `timeout` */
-  timeout?: number;
-  /** Aborting rejects the request with the signal's reason. */
-  signal?: AbortSignal;
-}
-
-/** Options of `putconn()`. */
-export interface PutconnOptions {
-  /**
-   * Close the connection instead of keeping it, and open a replacement if the
-   * pool needs one (psycopg2's `putconn(conn, close=True)`, pg-pool's
-   * `release(err)`): for a connection the borrower no longer trusts.
-   * @default false
-   */
-  discard?: boolean;
-}
-
-/** Options of `open()`. */
-export interface OpenOptions {
-  /** Resolve only when `minSize` connections are ready. @default false */
-  wait?: boolean;
-  /** With `wait`, reject with `PoolTimeoutError` after this many ms. @default 30000 */
-  timeout?: number;
-}
-
-/** Internal: how a pool subclass keeps connections (`NullConnectionPool` keeps none). */
-export interface PoolPolicy {
-  /** Whether a returned connection with no waiter stays idle. */
-  keepIdle: boolean;
-  /** Whether each waiter may start its own connection attempt (else one grow at a time). */
-  growPerWaiter: boolean;
-}
+import type { PreparedStatementsOptions } from "../drivers/_statement_cache.ts";
 
 const MODERN: PoolPolicy = { keepIdle: true, growPerWaiter: false };
 const RESOLVED: Promise<void> = Promise.resolve();
 /** Past close()'s timeout, how long closes may still finish cleanly before their sockets are destroyed. */
 const CLOSE_GRACE_MS = 100;
+/** Longest close() waits, at its deadline, for the cancels of statements still running (ms). */
+const CLOSE_CANCEL_MS = 1_000;
 let poolCounter = 0;
 
 type State = "new" | "open" | "closed";
@@ -219,7 +103,7 @@ export class ConnectionPool<C extends object = pg.Client> {
   readonly #connections: Connections<C>;
   /** Every open connection, whatever its state (the lifecycle's set). */
   readonly #all: Set<Entry<C>>;
-  readonly #idle = new Deque<Entry<C>>();
+  readonly #idle = new IdleList<C>();
   readonly #waiters = new WaiterQueue<C | Entry<C>>((waiter) => this.#timedOut(waiter));
   /** Callers of `wait()` / `open({wait})`, settled when `minSize` are ready. */
   readonly #readyWaiters = new Set<Waiter<void>>();
@@ -227,6 +111,10 @@ export class ConnectionPool<C extends object = pg.Client> {
   #pending = 0;
   /** Of #pending, the attempts waiting for their backoff timer (dropped by close). */
   #retrying = 0;
+  /** Wakes one attempt sleeping in its backoff now (fail fast under demand): the timer is cancelled. */
+  readonly #sleeping = new Set<() => void>();
+  /** performance.now() when the last connection attempt started. */
+  #lastAttemptAt = -Infinity;
   /** One growth beyond minSize at a time (psycopg_pool, HikariCP's spike rule). */
   #growing = false;
   /** Fewest idle connections seen since the last shrink: that many were not needed (maxIdle). */
@@ -279,7 +167,8 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#o = resolveOptions(options, defaults);
     this.#policy = policy;
     this.#name = this.#o.name ?? `pool-${++poolCounter}`;
-    const driver = options.driver ?? defaultDriver<C>(options.conninfo!, this.#o.connectTimeout);
+    const prepared = this.#preparedFor(options.driver !== undefined);
+    const driver = options.driver ?? defaultDriver<C>(options.conninfo!, this.#o.connectTimeout, prepared);
     // Behind a transaction pooler every connection the driver opens checks its statements (src/query/_pooler.ts).
     const checked = resolvePooler(this.#o.pooler, options.reset === ConnectionPool.discardAll)
       ? poolerDriver(driver)
@@ -323,9 +212,10 @@ export class ConnectionPool<C extends object = pg.Client> {
         const lease = leaseOf(conn); // the caller's: the watch ends with it (work may give conn back early)
         return underDeadline(this.#driver, conn, deadline, work, this.#o.connectTimeout, () => holdsLease(conn, lease));
       },
-      pastDeadline: (deadline) =>
+      pastDeadline: (deadline, cause) =>
         deadline.signal?.aborted ? deadline.signal.reason : new PoolTimeoutError(
           `The transaction passed its deadline of ${deadline.timeout} ms on pool '${this.#name}' and was rolled back`,
+          cause === undefined ? undefined : { cause },
         ),
     };
     this.#tx = {
@@ -338,11 +228,15 @@ export class ConnectionPool<C extends object = pg.Client> {
       leaseOf: (conn) => leaseOf(conn),
       holds: (conn, lease) => holdsLease(conn, lease),
       leaseEnded: (_conn, helper) => this.closed ? this.#closedError() : returnedInScope(helper),
-      onRetry: (error) =>
-        this.#log.debug("Pool {pool}: retrying transaction after {code}", {
+      onRetry: (error, attempt, retries) => {
+        this.#counters.transactionRetries++;
+        this.#log.debug("Pool {pool}: retrying transaction after {code}: attempt {attempt} of {attempts}", {
           pool: this.#name,
-          code: (error as { code?: string }).code,
-        }),
+          code: sqlState(error),
+          attempt: attempt + 2, // the one about to start, 1-based
+          attempts: retries + 1,
+        });
+      },
     };
     this.#leaks = leakDetector(
       this.#o.leakDetectionThreshold,
@@ -366,9 +260,23 @@ export class ConnectionPool<C extends object = pg.Client> {
         canGrow: () =>
           this.#state === "open" && this.#all.size + this.#pending < this.#o.maxSize && (this.#cap?.hasRoom() ?? true),
         tooMany: () => this.#overMaxWaiting(),
-        why: () => this.#cap?.describe() ?? "",
+        timeoutError: (timeout, detail) => this.#timeoutError(timeout, detail),
       })
       : undefined;
+  }
+
+  /**
+   * The statement cache the default driver gets: off behind a transaction pooler unless asked for (a prepared
+   * statement lives in one server session; PgBouncer >= 1.21 with `max_prepared_statements` keeps them).
+   */
+  #preparedFor(customDriver: boolean): PreparedStatementsOptions | false | undefined {
+    const given = this.#o.preparedStatements;
+    if (customDriver && given !== undefined) {
+      throw new TypeError(
+        "Invalid option 'preparedStatements': with 'driver', set it on the driver: createPgDriver(conninfo, { preparedStatements })",
+      );
+    }
+    return given ?? (this.#o.pooler === "transaction" ? false : undefined);
   }
 
   /**
@@ -430,6 +338,18 @@ export class ConnectionPool<C extends object = pg.Client> {
   get timeout(): number {
     return this.#o.timeout;
   }
+  /** Longest life of a connection, in ms (`maxLifetime`). */
+  get maxLifetime(): number {
+    return this.#o.maxLifetime;
+  }
+  /** Longest idle time of a connection above `minSize`, in ms (`maxIdle`). */
+  get maxIdle(): number {
+    return this.#o.maxIdle;
+  }
+  /** Whether idle sockets let the process exit (`allowExitOnIdle`). */
+  get allowExitOnIdle(): boolean {
+    return this.#o.allowExitOnIdle;
+  }
 
   /**
    * Starts filling the pool to `minSize` in the background.
@@ -469,7 +389,9 @@ export class ConnectionPool<C extends object = pg.Client> {
     const timer = setTimeout(() => {
       waiter.reject(
         new PoolTimeoutError(
-          `Pool '${this.#name}' not ready after ${timeout} ms: ${this.#counts()}${lastErrorSuffix(this.#lastError)}`,
+          `Pool '${this.#name}' not ready after ${Math.round(timeout)} ms: ${this.#counts()}${
+            lastErrorSuffix(this.#lastError)
+          }`,
           {
             cause: this.#lastError,
           },
@@ -594,13 +516,13 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#leaks.returned(entry);
     const now = Date.now();
     this.#counters.usageMs += now - entry.lentAt;
-    entry.state = "reserved";
+    entry.moveTo("reserved");
     if (options?.discard === true) return this.#discard(entry);
     if (this.#cap?.yieldOnReturn()) return this.#discard(entry); // the capGroup needs the slot elsewhere
     if (
       this.#state === "open" && this.#reset === undefined &&
       now < entry.expiresAt &&
-      this.#driver.status(entry.conn) === "idle"
+      this.#driver.status(entry.conn) === "idle" && !cancelPending(entry.conn)
     ) {
       this.#release(entry, now);
       return RESOLVED;
@@ -646,6 +568,7 @@ export class ConnectionPool<C extends object = pg.Client> {
    *   connection is kept. Still waiting for a connection: `PoolTimeoutError` (or the signal's reason). A call
    *   with a deadline is never pipelined: it runs on a connection of its own, since the cancel would stop
    *   whatever runs on that connection.
+   *   `rowMode` and `types` as in pg's query config (what `toPgPool`'s `query()` passes).
    * @returns The driver's result (`rows`, `rowCount`, `fields`).
    * @throws {ConnectionLostError} The connection was lost with the pipelined statement in flight: it may have run.
    * @throws {PoolTimeoutError} No connection or pipeline slot within the pool's `timeout`.
@@ -661,8 +584,12 @@ export class ConnectionPool<C extends object = pg.Client> {
   query<R = Record<string, unknown>>(
     text: string,
     params?: unknown[],
-    options?: DeadlineOptions,
+    options?: DeadlineOptions & RowShape,
   ): Promise<QueryResult<R>> {
+    // pg's rowMode / types (toPgPool's query configs): passed to the driver only when set.
+    const shape = options !== undefined && (options.rowMode !== undefined || options.types !== undefined)
+      ? { rowMode: options.rowMode, types: options.types }
+      : undefined;
     if (options !== undefined) {
       let deadline: Deadline | undefined;
       try {
@@ -671,31 +598,36 @@ export class ConnectionPool<C extends object = pg.Client> {
         return Promise.reject(error); // query() is not async: a bad option still rejects, never throws
       }
       // Never pipelined: its CancelRequest would cancel whatever runs on the backend, maybe another caller's.
-      if (deadline !== undefined) return this.#queryUnder(text, params, deadline);
+      if (deadline !== undefined) return this.#queryUnder(text, params, deadline, shape);
     }
     // The hot path: no timeout or signal, so no deadline is allocated.
     if (this.#lane !== undefined && pipelinable(text)) {
       this.#counters.requestsNum++;
-      return this.#lane.query(text, params) as Promise<QueryResult<R>>;
+      return this.#lane.query(text, params, shape) as Promise<QueryResult<R>>;
     }
-    return this.#queryAlone(text, params);
+    return this.#queryAlone(text, params, shape);
   }
 
   /** `query()` on a connection of its own. */
-  async #queryAlone<R>(text: string, params?: unknown[]): Promise<QueryResult<R>> {
+  async #queryAlone<R>(text: string, params?: unknown[], shape?: RowShape): Promise<QueryResult<R>> {
     const conn = await this.getconn();
     try {
-      return await this.#driver.query(conn, text, params) as QueryResult<R>;
+      return await this.#driver.query(conn, text, params, shape) as QueryResult<R>;
     } finally {
       await this.putconn(conn);
     }
   }
 
   /** `query()` with a timeout or signal: one deadline for the wait and the statement. */
-  async #queryUnder<R>(text: string, params: unknown[] | undefined, deadline: Deadline): Promise<QueryResult<R>> {
+  async #queryUnder<R>(
+    text: string,
+    params: unknown[] | undefined,
+    deadline: Deadline,
+    shape?: RowShape,
+  ): Promise<QueryResult<R>> {
     const conn = await this.getconn(deadline.waitOptions());
     try {
-      return (await this.#deadlines.run(conn, deadline, () => this.#driver.query(conn, text, params)))
+      return (await this.#deadlines.run(conn, deadline, () => this.#driver.query(conn, text, params, shape)))
         .value as QueryResult<R>;
     } finally {
       await this.putconn(conn);
@@ -741,8 +673,7 @@ export class ConnectionPool<C extends object = pg.Client> {
    */
   async check(): Promise<void> {
     if (this.#state === "closed") throw this.#closedError();
-    const entries = this.#idle.drain();
-    for (const entry of entries) entry.state = "reserved";
+    const entries = this.#idle.takeAll();
     await Promise.all(entries.map(async (entry) => {
       try {
         // A blackholed socket never answers: bound the probe like a connection attempt.
@@ -788,8 +719,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     if (this.#state === "new") void this.open();
     this.#drain.start(this.#all);
     this.#lane?.retire(); // lane connections are borrowed: replaced on return, like any other
-    for (const entry of this.#idle.drain()) {
-      entry.state = "reserved";
+    for (const entry of this.#idle.takeAll()) {
       this.#discard(entry);
     }
     this.#maybeGrow();
@@ -877,7 +807,10 @@ export class ConnectionPool<C extends object = pg.Client> {
    * Closes the pool: waiters get `PoolClosedError`, idle connections close,
    * connection attempts stop. Connections still out are closed when returned;
    * after `timeout` ms any still out are closed anyway, so no socket outlives
-   * the pool.
+   * the pool: a statement still running on one is first cancelled on the
+   * server (a CancelRequest; up to 1 s more), so it does not keep running
+   * there after close() returned. A write still running then is cancelled
+   * and rolls back, unless its COMMIT already got through.
    *
    * @param options `timeout` in ms to wait for borrowed connections (default 5000).
    * @example
@@ -902,16 +835,18 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#timers.cancelAll();
     this.#pending -= this.#retrying;
     this.#retrying = 0;
+    this.#sleeping.clear();
     this.#waiters.rejectAll(() => this.#closedError()); // also stops the deadline timer
     this.#lane?.close();
     for (const waiter of this.#readyWaiters) waiter.reject(this.#closedError());
     this.#drain.close(() => this.#closedError());
-    for (const entry of this.#idle.drain()) this.#discard(entry);
+    for (const entry of this.#idle.takeAll()) this.#discard(entry);
     if (this.#all.size > 0) { // borrowed or being returned: #all holds no closed entry
       const returned = this.#allReturned = new Waiter<void>();
       const timer = setTimeout(() => returned.resolve(), Math.min(timeout, MAX_DELAY));
       returned.onSettle(() => clearTimeout(timer));
       await returned.promise;
+      await this.#cancelRunning();
       for (const entry of this.#all) {
         this.#log.warn(
           "Pool {pool}: closing a connection still borrowed after {timeout} ms",
@@ -926,6 +861,26 @@ export class ConnectionPool<C extends object = pg.Client> {
     await this.#connections.settle(deadline);
     await this.#cap?.close(); // after every connection closed, so the group got each slot back
     this.#sharing?.close(); // after the Workers' leases came back or were closed
+  }
+
+  /**
+   * At close()'s deadline: statements still running are cancelled on the server before their sockets are
+   * destroyed; a closed socket alone leaves a statement running there until it next writes to the client.
+   * Bounded by {@linkcode CLOSE_CANCEL_MS}: a cancel that cannot get through does not hold close() up.
+   */
+  async #cancelRunning(): Promise<void> {
+    const cancels: Promise<void>[] = [];
+    for (const entry of this.#all) {
+      if (this.#driver.cancel !== undefined && this.#driver.status(entry.conn) === "active") {
+        cancels.push(sendCancel(this.#driver, entry.conn).catch(() => {}));
+      }
+    }
+    if (cancels.length === 0) return;
+    this.#log.warn("Pool {pool}: cancelling {n} statements still running at the close deadline", {
+      pool: this.#name,
+      n: cancels.length,
+    });
+    await within(Promise.all(cancels), CLOSE_CANCEL_MS, () => new Error("cancel timed out")).catch(() => {});
   }
 
   /**
@@ -964,7 +919,7 @@ export class ConnectionPool<C extends object = pg.Client> {
 
   /** What `Deno.inspect(pool)` and `console.log(pool)` show: no secrets. */
   [Symbol.for("Deno.customInspect")](): string {
-    return `${this.constructor.name} ${Deno.inspect(this.toJSON())}`;
+    return inspectPool(this);
   }
 
   /**
@@ -984,28 +939,23 @@ export class ConnectionPool<C extends object = pg.Client> {
     minSize: number;
     maxSize: number;
     size: number;
+    connecting: number;
     idle: number;
     waiting: number;
     hosts?: Record<string, number>;
   } {
-    const summary: ReturnType<ConnectionPool<C>["toJSON"]> = {
+    return this.#connections.summary<ReturnType<ConnectionPool<C>["toJSON"]>>({
       name: this.#name,
       target: this.#driver.description,
       state: this.#state,
       minSize: this.#o.minSize,
       maxSize: this.#o.maxSize,
-      size: this.#all.size + this.#pending,
+      // One meaning of size everywhere (errors, inspect, JSON): open connections; attempts apart.
+      size: this.#all.size,
+      connecting: this.#pending,
       idle: this.#idle.length,
       waiting: this.#waiters.size,
-    };
-    const hosts = this.#connections.hosts();
-    if (hosts !== undefined) summary.hosts = hosts;
-    return summary;
-  }
-
-  /** @internal Age of the oldest waiter, in ms, for invariant checks in tests. */
-  oldestWaiterAge(): number {
-    return this.#waiters.oldestAge(Date.now());
+    });
   }
 
   // ---- checkout -------------------------------------------------------------
@@ -1019,7 +969,6 @@ export class ConnectionPool<C extends object = pg.Client> {
         if (this.#idle.length < this.#idleLow) this.#idleLow = this.#idle.length;
         return entry;
       }
-      entry.state = "reserved";
       this.#discard(entry);
     }
   }
@@ -1036,7 +985,7 @@ export class ConnectionPool<C extends object = pg.Client> {
 
   #lend(entry: Entry<C>, now: number, origin?: string): void {
     if (this.#o.allowExitOnIdle) this.#driver.setRef?.(entry.conn, true); // its borrower awaits it
-    entry.state = "in_use";
+    entry.moveTo("in_use");
     entry.lease++;
     entry.lentAt = now;
     this.#leaks.lent(entry as Entry<unknown>, origin);
@@ -1053,7 +1002,6 @@ export class ConnectionPool<C extends object = pg.Client> {
         this.#discard(entry);
         throw this.#closedError();
       }
-      entry.state = "reserved";
       const left = deadline - performance.now();
       if (left <= 0) {
         this.#release(entry);
@@ -1073,7 +1021,7 @@ export class ConnectionPool<C extends object = pg.Client> {
         this.#failedCheck(entry, error);
         continue;
       }
-      if (this.closed || (entry.state as string) === "closed") {
+      if (this.closed || entry.state === "closed") {
         // close() ran during the check: the pool is gone, whatever the check said.
         this.#discard(entry);
         throw this.#closedError();
@@ -1087,7 +1035,6 @@ export class ConnectionPool<C extends object = pg.Client> {
   async #keepalive(entry: Entry<C>): Promise<void> {
     if (entry.state !== "idle" || this.#state !== "open") return;
     this.#idle.remove(entry);
-    entry.state = "reserved";
     try {
       await within(
         this.#driver.ping(entry.conn),
@@ -1125,7 +1072,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       this.#counters.requestsErrors++;
       return Promise.reject(signal.reason);
     }
-    const refusal = this.#failFast.refusal(this.#name);
+    const refusal = this.#all.size === 0 ? this.#failFast.refusal(this.#name) : undefined;
     if (refusal !== undefined) return this.#refuse(refusal);
     const tooMany = this.#overMaxWaiting();
     if (tooMany !== undefined) return Promise.reject(tooMany);
@@ -1151,15 +1098,27 @@ export class ConnectionPool<C extends object = pg.Client> {
     return waiter.promise;
   }
 
-  /** Fail fast: refuses a request that would wait for a connection that cannot open; keeps an attempt going. */
+  /**
+   * Fail fast: refuses a request that would wait for a connection that cannot open; keeps an attempt going.
+   * Demand shortens the backoff: when every attempt sleeps and the last one started `initialDelay` ago or
+   * more, one wakes now, so a fixed password heals a busy pool about a second after the fix.
+   */
   #refuse(refusal: Error): Promise<never> {
     this.#counters.requestsErrors++;
     if (this.#pending === 0 && this.#all.size < this.#o.maxSize) this.#startConnect(false);
+    else if (
+      this.#pending === this.#retrying && performance.now() - this.#lastAttemptAt >= this.#o.backoff.initialDelay
+    ) this.#sleeping.values().next().value?.();
     return Promise.reject(refusal);
   }
 
-  /** Fail fast: an attempt failed in a way waiting will not fix, so every queued request is refused now. */
+  /**
+   * Fail fast: an attempt failed in a way waiting will not fix, so every queued request is refused now, but
+   * only when nothing could serve them: a connection out (borrowed, being returned) may come back, so while
+   * one exists requests wait within their timeout, the attempt's error as their `cause`.
+   */
   #refuseWaiters(): void {
+    if (this.#all.size > 0) return;
     const refusal = this.#failFast.refusal(this.#name);
     if (refusal === undefined || this.#waiters.size === 0) return;
     this.#counters.requestsErrors += this.#waiters.size;
@@ -1197,7 +1156,6 @@ export class ConnectionPool<C extends object = pg.Client> {
         this.#lend(entry, now, waiter.origin);
         waiter.resolve(entry.conn);
       } else {
-        entry.state = "reserved";
         waiter.resolve(entry);
       }
       return;
@@ -1208,7 +1166,6 @@ export class ConnectionPool<C extends object = pg.Client> {
       this.#discard(entry);
       return;
     }
-    entry.state = "idle";
     if (this.#o.allowExitOnIdle) this.#driver.setRef?.(entry.conn, false); // an idle socket keeps nobody waiting
     this.#idle.push(entry);
   }
@@ -1267,7 +1224,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       this.#pending--;
       return;
     }
-    const started = performance.now();
+    const started = this.#lastAttemptAt = performance.now();
     const epoch = this.#drain.epoch;
     let conn: C;
     try {
@@ -1344,10 +1301,17 @@ export class ConnectionPool<C extends object = pg.Client> {
       },
     );
     this.#retrying++;
-    this.#timers.after(delay, () => {
+    const retry = () => {
+      this.#sleeping.delete(wake);
       this.#retrying--;
       this.#jobs.run(() => this.#connectJob(attempt, growing));
-    });
+    };
+    const timer = this.#timers.after(delay, retry);
+    const wake = () => {
+      this.#timers.cancel(timer);
+      retry();
+    };
+    this.#sleeping.add(wake);
   }
 
   /** Takes a fresh connection under the pool's care. */
@@ -1362,7 +1326,6 @@ export class ConnectionPool<C extends object = pg.Client> {
         entry.expiryTimer = undefined;
         if (entry.state !== "idle") return; // a borrowed one is replaced on return
         this.#idle.remove(entry);
-        entry.state = "reserved";
         this.#log.debug(
           "Pool {pool}: replacing an idle connection past maxLifetime",
           { pool: this.#name },
@@ -1376,7 +1339,6 @@ export class ConnectionPool<C extends object = pg.Client> {
   /** An idle connection's socket died by itself: replace it before anyone borrows it. */
   #onLostIdle(entry: Entry<C>): void {
     this.#idle.remove(entry);
-    entry.state = "reserved";
     this.#counters.connectionsLost++;
     this.#discard(entry);
   }
@@ -1388,6 +1350,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#leaks.returned(entry as Entry<unknown>);
     const closed = this.#connections.discard(entry);
     this.#drain.closed(entry);
+    this.#refuseWaiters(); // the last connection that could have come back is gone
     if (this.#state === "open") this.#maybeGrow();
     else if (this.#all.size === 0) {
       this.#allReturned?.resolve();
@@ -1410,7 +1373,6 @@ export class ConnectionPool<C extends object = pg.Client> {
       let surplus = Math.min(this.#idleLow, this.#all.size + this.#pending - this.#o.minSize);
       while (surplus-- > 0 && this.#idle.length > 0) {
         const entry = this.#idle.shift()!; // the front has been idle longest, in either order
-        entry.state = "reserved";
         this.#log.debug("Pool {pool}: closing a connection not needed for {maxIdle} ms", { pool: this.#name, maxIdle });
         this.#discard(entry);
       }
@@ -1423,7 +1385,6 @@ export class ConnectionPool<C extends object = pg.Client> {
     if (this.#state !== "open" || (!evenMinSize && this.#all.size + this.#pending <= this.#o.minSize)) return false;
     const entry = this.#idle.shift(); // the front has been idle longest, in either order
     if (entry === undefined) return false;
-    entry.state = "reserved";
     this.#discard(entry);
     return true;
   }
@@ -1443,9 +1404,9 @@ export class ConnectionPool<C extends object = pg.Client> {
     }`;
   }
 
-  #timeoutError(timeout: number): PoolTimeoutError {
+  #timeoutError(timeout: number, detail = ""): PoolTimeoutError {
     return new PoolTimeoutError(
-      `Couldn't get a connection from pool '${this.#name}' after ${timeout} ms: ${this.#counts()}${
+      `Couldn't get a connection from pool '${this.#name}' after ${Math.round(timeout)} ms${detail}: ${this.#counts()}${
         lastErrorSuffix(this.#lastError)
       }`,
       { cause: this.#lastError },

@@ -3,8 +3,9 @@
  *
  * @module
  */
-import type pg from "pg";
-import { ConnectionPool, type ConnectionPoolOptions } from "./connection_pool.ts";
+import type * as pg from "../drivers/pg_types.ts";
+import { ConnectionPool } from "./connection_pool.ts";
+import type { ConnectionPoolOptions } from "./options.ts";
 
 /**
  * psycopg_pool's `NullConnectionPool`: the same API as {@linkcode ConnectionPool},

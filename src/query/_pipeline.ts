@@ -8,7 +8,8 @@
  * Head-of-line blocking (a slow statement delays the ones behind it on the same
  * connection) is limited three ways: an idle connection is always taken before
  * a statement is pipelined behind another; the statement goes to the lane
- * connection with the fewest in flight, while the pool is asked for one more
+ * connection with the fewest in flight (on a tie, the one whose oldest
+ * statement in flight is youngest), while the pool is asked for one more
  * connection (up to `maxSize`); and nothing is pipelined behind a
  * statement that has been running longer than {@linkcode STALL_MS}: when every
  * connection is held up (a lock, a slow query), statements wait in the lane's
@@ -17,8 +18,8 @@
  * @module
  */
 import { Waiter, WaiterQueue } from "../pool/_waiters.ts";
-import { sessionStateKind } from "./_pooler.ts";
-import type { Driver, QueryResult } from "../driver.ts";
+import { classify } from "./_sql_classifier.ts";
+import type { Driver, QueryResult, RowShape } from "../driver.ts";
 import { ConnectionLostError, PoolClosedError, PoolTimeoutError } from "../errors.ts";
 
 /**
@@ -53,8 +54,8 @@ export interface LaneHost<C> {
   canGrow(): boolean;
   /** The pool's refusal when `maxWaiting` requests already wait (statements waiting here included), or undefined. */
   tooMany(): Error | undefined;
-  /** More on why statements wait, for the timeout message (a capGroup's figures), or "". */
-  why?(): string;
+  /** The pool's own timeout error (counts, last connection error as `cause`), `detail` after the wait. */
+  timeoutError?(timeout: number, detail: string): Error;
 }
 
 /** A connection in the lane. */
@@ -65,6 +66,11 @@ class LaneConn<C> {
   since: number;
   /** No more statements: lost, or due to go back to the pool. */
   closing = false;
+  /**
+   * Send order (the lane's counter) of the statements in flight, oldest first: a connection answers in order, so
+   * the first is the one everything behind it waits for.
+   */
+  readonly sent: number[] = [];
 
   constructor(readonly conn: C, readonly takenAt: number) {
     this.since = takenAt;
@@ -73,26 +79,21 @@ class LaneConn<C> {
 
 /**
  * Whether a statement may share a connection with others: one statement that
- * cannot leave anything behind for the ones pipelined after it. `BEGIN` /
- * `START TRANSACTION` would pull them into its transaction, `COPY` waits for
- * data, a statement that leaves session state (`SET`, `LISTEN`, a temp table,
- * an advisory lock) would change the session under the statements beside it,
- * and a string of several statements may hide any of these; those run on a
- * connection of their own, as without pipelining. Conservative: a `;` inside a
- * string literal or a leading comment also sends the statement alone, which
- * only costs the pipelining.
+ * cannot leave anything behind for the ones pipelined after it, as far as the
+ * SQL classifier (./_sql_classifier.ts) can see. `BEGIN` / `START TRANSACTION`
+ * would pull them into its transaction, `COPY` waits for data, a statement
+ * that leaves session state (`SET`, `LISTEN`, a temp table, an advisory lock,
+ * however spelled) would change the session under the statements beside it,
+ * and a string of several statements is sent alone too; those run on a
+ * connection of their own, as without pipelining.
  */
 export function pipelinable(text: string): boolean {
   // JavaScript callers may pass pg's query config objects: those keep their own path.
   if (typeof text !== "string") return false;
-  const semi = text.indexOf(";");
-  if (semi !== -1 && text.slice(semi + 1).trim() !== "") return false;
-  const word = /^\s*([A-Za-z]+)/.exec(text);
-  if (word === null) return false;
-  const first = word[1].toLowerCase();
+  const { statements, first, state } = classify(text);
+  if (statements !== 1 || first === undefined) return false;
   if (first === "begin" || first === "start" || first === "copy") return false;
-  // SET, LISTEN, temp tables, advisory locks...: they would change the session under the other callers' statements.
-  return sessionStateKind(text) === undefined;
+  return state === undefined;
 }
 
 /**
@@ -111,6 +112,8 @@ export class PipelineLane<C> {
   /** A connection request of the lane is in the pool's queue. */
   #requesting = false;
   #closed = false;
+  /** Statements sent so far: their order, for {@linkcode LaneConn.sent}. */
+  #sendCount = 0;
 
   constructor(driver: Driver<C>, depth: number, host: LaneHost<C>) {
     this.#driver = driver;
@@ -120,7 +123,7 @@ export class PipelineLane<C> {
   }
 
   /** Runs one statement pipelined; rejects with ConnectionLostError if its connection dies under it. */
-  query(text: string, params?: unknown[]): Promise<QueryResult> {
+  query(text: string, params?: unknown[], shape?: RowShape): Promise<QueryResult> {
     if (this.#closed) return Promise.reject(new PoolClosedError(`Pool '${this.#host.name}' is closed`));
     const lane = this.#pick();
     if (lane !== undefined) {
@@ -129,7 +132,7 @@ export class PipelineLane<C> {
       // everything on the few it holds. The new connection serves waiters or goes back idle for the next pick.
       if (lane.inflight > 0 && !this.#requesting && this.#host.canGrow()) this.#request();
       lane.inflight++;
-      return this.#run(lane, text, params);
+      return this.#run(lane, text, params, shape);
     }
     const refused = this.#host.tooMany();
     if (refused !== undefined) return Promise.reject(refused);
@@ -140,7 +143,7 @@ export class PipelineLane<C> {
     waiter.timeout = timeout;
     this.#waiters.add(waiter);
     this.#fill();
-    return waiter.promise.then((slot) => this.#run(slot, text, params));
+    return waiter.promise.then((slot) => this.#run(slot, text, params, shape));
   }
 
   /**
@@ -176,9 +179,12 @@ export class PipelineLane<C> {
     const fresh = Date.now() - STALL_MS;
     let best: LaneConn<C> | undefined;
     for (const lane of this.#conns) {
+      if (lane.closing || lane.inflight >= this.#depth || lane.since < fresh) continue;
+      // Equal load: the connection whose oldest statement in flight was sent last, the least likely to be held up
+      // (taking the first in the list put half of a burst behind a statement waiting on a lock).
       if (
-        !lane.closing && lane.inflight < this.#depth && lane.since >= fresh &&
-        (best === undefined || lane.inflight < best.inflight)
+        best === undefined || lane.inflight < best.inflight ||
+        (lane.inflight === best.inflight && (lane.sent[0] ?? Infinity) > (best.sent[0] ?? Infinity))
       ) best = lane;
     }
     return best;
@@ -195,22 +201,23 @@ export class PipelineLane<C> {
     return lane;
   }
 
-  #run(lane: LaneConn<C>, text: string, params: unknown[] | undefined): Promise<QueryResult> {
+  #run(lane: LaneConn<C>, text: string, params: unknown[] | undefined, shape?: RowShape): Promise<QueryResult> {
     if (this.#driver.status(lane.conn) === "broken") {
       // The connection died before this statement was sent (its end is known, the failures of the statements on
       // it not yet delivered): it never ran, so it goes elsewhere instead of failing as lost.
       lane.closing = true;
-      this.#finished(lane);
-      return this.query(text, params);
+      this.#finished(lane, false);
+      return this.query(text, params, shape);
     }
     let sent: Promise<QueryResult>;
     try {
-      sent = this.#driver.query(lane.conn, text, params);
+      sent = this.#driver.query(lane.conn, text, params, shape);
     } catch (error) {
       // Refused before anything was sent (a pooler's check, a bad argument): that caller's error alone.
-      this.#finished(lane);
+      this.#finished(lane, false);
       return Promise.reject(error);
     }
+    lane.sent.push(++this.#sendCount);
     return sent.then(
       (result) => {
         this.#finished(lane);
@@ -233,9 +240,10 @@ export class PipelineLane<C> {
     );
   }
 
-  /** A statement settled: feed the slot to a waiter, or give the connection back when it has nothing in flight. */
-  #finished(lane: LaneConn<C>): void {
+  /** A statement settled (`sent`: it had been sent): feed the slot to a waiter, or give the connection back when it has nothing in flight. */
+  #finished(lane: LaneConn<C>, sent = true): void {
     lane.inflight--;
+    if (sent) lane.sent.shift();
     const now = Date.now();
     lane.since = now;
     if (!lane.closing && now - lane.takenAt > RECYCLE_MS) lane.closing = true;
@@ -273,7 +281,7 @@ export class PipelineLane<C> {
     // Every waiter timed out meanwhile: nothing will run on it.
     if (lane.inflight === 0) {
       lane.inflight = 1;
-      this.#finished(lane);
+      this.#finished(lane, false);
     }
   }
 
@@ -301,23 +309,29 @@ export class PipelineLane<C> {
   }
 
   #timedOut(waiter: Waiter<LaneConn<C>>): void {
+    const detail =
+      ` for a pipelined statement (${this.#waiters.size} waiting, ${this.#conns.length} connections pipelining)`;
     waiter.reject(
-      new PoolTimeoutError(
-        `Couldn't get a connection from pool '${this.#host.name}' after ${waiter.timeout} ms for a pipelined statement: ${this.#waiters.size} waiting, ${this.#conns.length} connections pipelining${
-          this.#host.why?.() ?? ""
-        }`,
-      ),
+      this.#host.timeoutError?.(waiter.timeout, detail) ??
+        new PoolTimeoutError(
+          `Couldn't get a connection from pool '${this.#host.name}' after ${Math.round(waiter.timeout)} ms${detail}`,
+        ),
     );
   }
 }
 
 /**
- * True for an error the server sent about this statement, as opposed to the end of the session: a SQLSTATE outside
- * class 08 (connection exception) and 57 (operator intervention: terminated, shutting down), not FATAL or PANIC.
+ * True for an error the server sent about this statement, as opposed to the end of the session: an ErrorResponse
+ * (it carries a severity; a socket error such as `EPIPE` has a five-letter `code` too, but no severity) with a
+ * SQLSTATE outside class 08 (connection exception) and 57 (operator intervention: terminated, shutting down), not
+ * FATAL or PANIC.
  */
 function answeredByServer(error: unknown): boolean {
-  const { code, severity } = (error ?? {}) as { code?: unknown; severity?: unknown };
+  const e = (error ?? {}) as { code?: unknown; severity?: unknown; syscall?: unknown; fields?: { severity?: unknown } };
+  const { code } = e;
+  const severity = e.severity ?? e.fields?.severity; // pg; deno-postgres keeps the fields apart
   if (typeof code !== "string" || !/^[0-9A-Z]{5}$/.test(code)) return false;
+  if (typeof severity !== "string" || e.syscall !== undefined) return false;
   if (code.startsWith("08") || code.startsWith("57")) return false;
   return severity !== "FATAL" && severity !== "PANIC";
 }

@@ -9,20 +9,20 @@
  * queries). So the pool refuses, before anything is sent, the statements that
  * leave such state: a `TypeError` naming the option, like any other misuse.
  * Refusing rather than warning because the failure is silent and lands on
- * somebody else; the check is precise enough to refuse (a regex on the
- * statement's first words, plus one for the session advisory-lock functions),
- * and each message says what to use instead.
+ * somebody else; the check is precise enough to refuse (the SQL classifier
+ * of ./_sql_classifier.ts, shared with pipelining, reads tokens, not
+ * spellings), and each message says what to use instead.
  *
  * The check wraps the connection's `query` method once, when the connection is
  * opened, so it covers `conn.query` on a lent `pg.Client`, `pool.query` and
- * queries sent from Workers alike. It costs one regex test per statement.
- * Like any check that does not parse SQL it can be bypassed (a second
- * statement in one string, dynamic SQL in a function); it catches mistakes,
- * not malice.
+ * queries sent from Workers alike. It costs one lex of the statement (cached
+ * for repeated texts). It cannot see inside functions: one that changes
+ * session state when called passes; it catches mistakes, not malice.
  *
  * @module
  */
 import type { Driver } from "../driver.ts";
+import { type SessionStateKind, sessionStateOf } from "./_sql_classifier.ts";
 
 /** Server-side poolers the pool knows how to work behind. */
 export type Pooler = "transaction";
@@ -48,22 +48,7 @@ export function resolvePooler(value: unknown, discardAllReset = false): Pooler |
   return value;
 }
 
-// The statement's first words, matched where leading whitespace and comments
-// end (found by a loop: a regex for them could backtrack exponentially).
-const SESSION_STATEMENT = new RegExp(
-  // (?=\S) stops \s+ from backtracking past the lookahead ("SET  LOCAL").
-  String.raw`(?:(set)\s+(?=\S)(?!local\b|transaction\b|constraints\b)|(listen)\b|` +
-    String.raw`(prepare)\s+(?=\S)(?!transaction\b)|(discard)\b|` +
-    String.raw`(create)\s+(?:(?:global|local)\s+)?temp(?:orary)?\s|(declare)\s[^;]*?\bwith\s+hold\b)`,
-  "iy",
-);
-// Anywhere in the text: session advisory locks, and set_config(..., false),
-// the function form of a session SET.
-// The bounded argument span keeps a text full of "set_config(" linear.
-const SESSION_CALL = /\bpg_(?:try_)?advisory_lock(?:_shared)?\s*\(|\b(set_config)\s*\([^()]{0,256},\s*false\s*\)/i;
-const ON_COMMIT_DROP = /\bon\s+commit\s+drop\b/i;
-
-const ADVICE: Record<string, string> = {
+const ADVICE: Record<SessionStateKind, string> = {
   set: "SET without LOCAL lasts for the server session, which the pooler shares: " +
     "use SET LOCAL (or set_config(name, value, true)) inside a transaction",
   listen: "LISTEN registers on a server connection the pooler lends to others, so notifications are lost: " +
@@ -75,6 +60,9 @@ const ADVICE: Record<string, string> = {
     "use a cursor without HOLD inside a transaction",
   lock: "a session advisory lock stays held on a server connection the pooler shares: " +
     "use pg_advisory_xact_lock (or pg_try_advisory_xact_lock) inside a transaction",
+  dynamic: "it runs SQL built at run time (EXECUTE of a non-literal, a DO body in another language), which may " +
+    "leave session state on a server connection the pooler shares: run it on a direct connection to the server",
+  load: "LOAD loads a library into one server session the pooler shares: use session_preload_libraries",
 };
 
 /**
@@ -98,31 +86,9 @@ export function checkPoolerQuery(query: unknown): void {
     text = sql;
   }
   if (typeof text !== "string") return;
-  const kind = sessionStateKind(text);
+  const kind = sessionStateOf(text);
   if (kind === undefined) return;
   throw new TypeError(`Statement refused by option 'pooler: "transaction"': ${ADVICE[kind]}`);
-}
-
-/**
- * What session state a statement leaves on its server session (`set`,
- * `listen`, `prepare`, `discard`, `create` a temp table, `declare` a WITH HOLD
- * cursor, a session advisory `lock`), or undefined. Cheap: two anchored or
- * bounded regexes, no parse. Used by the pooler check and by pipelining, which
- * must not run such a statement beside other callers' statements.
- *
- * @param text SQL text.
- * @returns The kind of session state, or undefined.
- */
-export function sessionStateKind(text: string): string | undefined {
-  SESSION_STATEMENT.lastIndex = statementStart(text);
-  const m = SESSION_STATEMENT.exec(text);
-  let kind = m?.slice(1).find((g) => g !== undefined)?.toLowerCase();
-  if (kind === "create" && ON_COMMIT_DROP.test(text)) kind = undefined;
-  if (kind === undefined) {
-    const call = SESSION_CALL.exec(text);
-    if (call) kind = call[1] === undefined ? "lock" : "set";
-  }
-  return kind;
 }
 
 /**
@@ -153,9 +119,9 @@ export function poolerDriver<C>(driver: Driver<C>): Driver<C> {
       }
       return conn;
     },
-    query(conn, text, params) {
+    query(conn, text, params, shape) {
       if (!guarded.has(conn as object)) checkPoolerQuery(text);
-      return driver.query(conn, text, params);
+      return driver.query(conn, text, params, shape);
     },
   };
   // Everything else goes to the driver itself (bound once: drivers may be
@@ -171,26 +137,6 @@ export function poolerDriver<C>(driver: Driver<C>): Driver<C> {
       return fn;
     },
   });
-}
-
-/** Index of the first character after leading whitespace and comments. */
-function statementStart(text: string): number {
-  let i = 0;
-  while (i < text.length) {
-    const c = text.charCodeAt(i);
-    if (c === 32 || (c >= 9 && c <= 13)) {
-      i++;
-    } else if (text.startsWith("--", i)) {
-      const end = text.indexOf("\n", i);
-      i = end < 0 ? text.length : end + 1;
-    } else if (text.startsWith("/*", i)) {
-      const end = text.indexOf("*/", i + 2);
-      i = end < 0 ? text.length : end + 2;
-    } else {
-      break;
-    }
-  }
-  return i;
 }
 
 function describe(value: unknown): string {

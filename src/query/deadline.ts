@@ -13,6 +13,7 @@ import { PoolError } from "../errors.ts";
 import { duration } from "../_util/_validate.ts";
 import { MAX_DELAY } from "../_util/_timers.ts";
 import { offAbort, onAbort } from "../_util/_abort.ts";
+import { cancelsSettled, sendCancel } from "../core/_cancels.ts";
 
 /**
  * A deadline for a call: `timeout` in ms from the call and/or an abort `signal`.
@@ -68,7 +69,7 @@ export interface DeadlineHost<K> {
   /** Runs `work` on the borrowed `conn` under `deadline` ({@linkcode underDeadline} with the pool's driver). */
   run<T>(conn: K, deadline: Deadline, work: () => Promise<T>): Promise<{ value: T; expired: boolean }>;
   /** The error of a transaction still open at its deadline, which is rolled back. */
-  pastDeadline(deadline: Deadline): unknown;
+  pastDeadline(deadline: Deadline, cause?: unknown): unknown;
 }
 
 /** One call's deadline, started when the call starts. */
@@ -83,9 +84,19 @@ export class Deadline {
     this.#at = options.timeout === undefined ? Infinity : performance.now() + options.timeout;
   }
 
+  /** True once the `timeout` has passed (an abort alone does not count). */
+  get timedOut(): boolean {
+    return performance.now() >= this.#at;
+  }
+
   /** True when neither a timeout nor a signal bounds the call. */
   get unbounded(): boolean {
     return this.#at === Infinity && this.signal === undefined;
+  }
+
+  /** True once the timeout has passed or the signal aborted. */
+  get passed(): boolean {
+    return this.signal?.aborted === true || performance.now() >= this.#at;
   }
 
   /** Options for the wait: what is left of the timeout (or the pool's default) and the signal. */
@@ -159,7 +170,7 @@ export async function underDeadline<C, T>(
   );
   const grace = graceMs > 0 ? graceMs : 5_000;
   let expiredAt: number | undefined;
-  let lastCancel: Promise<void> | undefined;
+  let cancelled = false;
   let lastCancelAt = -Infinity;
   let watcher: number | undefined;
   let giveUp!: (reason: unknown) => void;
@@ -177,10 +188,8 @@ export async function underDeadline<C, T>(
       giveUp(new Error(`a statement was still running ${grace} ms after the deadline`));
     } else if (now - lastCancelAt >= RESEND_MS) {
       lastCancelAt = now;
-      lastCancel = driver.cancel === undefined
-        ? Promise.reject(new Error("the driver cannot cancel a statement"))
-        : driver.cancel(conn);
-      lastCancel.catch((error) => {
+      cancelled = true;
+      sendCancel(driver, conn).catch((error) => {
         if (held()) giveUp(error);
       });
     }
@@ -203,8 +212,9 @@ export async function underDeadline<C, T>(
         cause: first.gaveUp,
       });
     }
-    // A statement that finished just before its cancel landed: let the request complete before reuse.
-    if (lastCancel !== undefined) await lastCancel.catch(() => {});
+    // A statement that finished just before a cancel landed: let every request sent (not only the last, which a
+    // slower earlier one may outlive) complete before reuse, or a late one would cancel the next user's statement.
+    if (cancelled) await cancelsSettled(conn);
     if (!first.ok) throw first.error;
     return { value: first.value, expired: expiredAt !== undefined };
   } finally {

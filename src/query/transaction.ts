@@ -11,7 +11,7 @@ import { type Deadline, type DeadlineHost, deadlineOf } from "./deadline.ts";
 import type { ConnectionStatus } from "../driver.ts";
 import { PoolError, PoolTimeoutError } from "../errors.ts";
 import { sleep, within } from "../_util/_timers.ts";
-import { count } from "../_util/_validate.ts";
+import { count, duration } from "../_util/_validate.ts";
 
 /** Isolation levels PostgreSQL accepts. */
 export type IsolationLevel =
@@ -34,8 +34,19 @@ export interface TransactionOptions {
   isolation?: IsolationLevel;
   /** Start a READ ONLY transaction. @default false */
   readOnly?: boolean;
-  /** Re-runs on serialization failure / deadlock (SQLSTATE 40001, 40P01). @default 0 */
+  /**
+   * Re-runs on serialization failure / deadlock (SQLSTATE 40001, 40P01), read from the error's `code` or, for
+   * deno-postgres, `fields.code`. Each re-run counts in `getStats().transactionRetries` and logs its attempt number
+   * (debug). @default 0
+   */
   retries?: number;
+  /**
+   * Base of the pause before a re-run, in ms: before attempt n + 1 the pause is a random value between
+   * `retryDelay` and `5 × retryDelay`, doubled for each attempt up to 64 times (the default gives 5-25 ms, then
+   * 10-50 ms, ... up to 320-1600 ms). The randomness spreads out transactions that conflicted with each other.
+   * 0 re-runs at once. @default 5
+   */
+  retryDelay?: number;
   /**
    * One deadline in ms for the whole call: the wait for a connection, every
    * attempt and the COMMIT. A statement running at the deadline is cancelled on
@@ -54,6 +65,28 @@ const LEVELS = new Set([
   "serializable",
 ]);
 const RETRYABLE = new Set(["40001", "40P01"]);
+/** The names `transaction()` accepts: any other is refused, so a typo (`retry`) never goes unnoticed. */
+const TRANSACTION_OPTIONS: ReadonlySet<string> = new Set([
+  "isolation",
+  "readOnly",
+  "retries",
+  "retryDelay",
+  "timeout",
+  "signal",
+]);
+/** What `withConnection()` accepts unless its host says otherwise. */
+const CONNECTION_OPTIONS: ReadonlySet<string> = new Set(["timeout", "signal"]);
+
+/** Refuses option names `helper` does not know, naming them (a TypeError, as the pool's constructor does). */
+function checkNames(options: unknown, known: ReadonlySet<string>, helper: string): void {
+  if (options === undefined || options === null || typeof options !== "object") return;
+  const unknown = Object.keys(options).filter((name) => !known.has(name));
+  if (unknown.length === 0) return;
+  throw new TypeError(
+    `Unknown option${unknown.length > 1 ? "s" : ""} ${unknown.map((n) => `'${n}'`).join(", ")} of ${helper}(): ` +
+      `expected ${[...known].join(", ")}`,
+  );
+}
 
 /** The BEGIN statement for `options`; throws TypeError for an unknown isolation level. */
 export function beginStatement(options: TransactionOptions): string {
@@ -76,8 +109,18 @@ export function beginStatement(options: TransactionOptions): string {
 
 /** True for errors worth re-running the whole transaction for. */
 export function isRetryable(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" && RETRYABLE.has(code);
+  const code = sqlState(error);
+  return code !== undefined && RETRYABLE.has(code);
+}
+
+/**
+ * The server's SQLSTATE of an error: `code` (node-postgres), or `fields.code` (deno-postgres, whose errors from a
+ * borrower's own `queryObject` never pass through the driver).
+ */
+export function sqlState(error: unknown): string | undefined {
+  const e = error as { code?: unknown; fields?: { code?: unknown } } | null;
+  const code = e?.code ?? e?.fields?.code;
+  return typeof code === "string" ? code : undefined;
 }
 
 /** What the transaction helpers need from a pool: borrow, return, and run a statement on a borrowed connection. */
@@ -90,8 +133,10 @@ export interface TransactionHost<K, G = unknown> {
   query(conn: K, text: string): Promise<{ command?: string }>;
   /** Bound (ms) of the COMMIT/ROLLBACK the pool runs itself; 0 = none. */
   readonly finishTimeout: number;
-  /** Told before a retry (for a debug log). */
-  onRetry?(error: unknown): void;
+  /** Told before a retry (stats, a debug log): `attempt` failed (0 = the first), of `retries` + 1 allowed. */
+  onRetry?(error: unknown, attempt: number, retries: number): void;
+  /** Option names `withConnection()` accepts. @default timeout, signal */
+  readonly connectionOptions?: ReadonlySet<string>;
   /** Deadlines on the work (local pools); without it `timeout`/`signal` bound only the wait for a connection. */
   readonly deadlines?: DeadlineHost<K>;
   /** A token for the lease `conn` is lent on now (taken right after `getconn`). */
@@ -116,6 +161,7 @@ export async function withConnection<K, T, G>(
   fn: (conn: K) => Promise<T> | T,
   options?: G,
 ): Promise<T> {
+  checkNames(options, host.connectionOptions ?? CONNECTION_OPTIONS, "withConnection");
   // No timeout or signal (or a host without deadlines): the path of old, nothing allocated.
   const deadline = host.deadlines === undefined ? undefined : deadlineOf(options);
   const conn = await host.getconn(deadline === undefined ? options : deadline.waitOptions() as G);
@@ -137,8 +183,10 @@ export async function transaction<K, T>(
   fn: (conn: K) => Promise<T> | T,
   options: TransactionOptions = {},
 ): Promise<T> {
+  checkNames(options, TRANSACTION_OPTIONS, "transaction");
   const begin = beginStatement(options);
   const retries = count(options.retries, "retries", 0);
+  const retryDelay = duration(options.retryDelay, "retryDelay", 5);
   const deadline = deadlineOf(options);
   for (let attempt = 0;; attempt++) {
     const conn = await host.getconn(deadline?.waitOptions());
@@ -158,9 +206,9 @@ export async function transaction<K, T>(
       );
     } catch (error) {
       if (attempt >= retries || !isRetryable(error)) throw error;
-      host.onRetry?.(error);
+      host.onRetry?.(error, attempt, retries);
     }
-    await sleep((5 + Math.random() * 20) * 2 ** Math.min(attempt, 6));
+    if (retryDelay > 0) await sleep(retryDelay * (1 + Math.random() * 4) * 2 ** Math.min(attempt, 6));
   }
 }
 
@@ -204,8 +252,42 @@ async function underDeadline<K, T>(
   began: boolean,
 ): Promise<T> {
   const deadlines = host.deadlines!;
-  const { value, expired } = await deadlines.run(conn, deadline, async () => await fn(conn));
-  if (expired) {
+  const lease = host.leaseOf(conn);
+  // The COMMIT runs under the deadline too, so past it the COMMIT is cancelled (a deferred trigger, a slow
+  // synchronous replica) and nothing commits after the deadline; onLease's finish() then finds nothing open.
+  let committing = false;
+  let committed = false;
+  let outcome: { value: T; expired: boolean };
+  try {
+    outcome = await deadlines.run(conn, deadline, async () => {
+      const value = await fn(conn);
+      if (!deadline.passed && host.holds(conn, lease)) {
+        committing = true;
+        await finish(host, conn, began);
+        committed = true;
+      }
+      return value;
+    });
+  } catch (error) {
+    // The COMMIT failed past the deadline (and not as a COMMIT known to have rolled back).
+    if (committing && deadline.passed && !(error instanceof PoolError && error.message === FAILED)) {
+      // The server answered the cancelled COMMIT (57014): the transaction rolled back. No answer (the connection
+      // was closed at the deadline's grace, or lost): whether it committed cannot be known, and the error says so.
+      if (sqlState(error) !== undefined && host.status(conn) !== "broken") {
+        throw deadlines.pastDeadline(deadline, error);
+      }
+      throw new PoolError(
+        "The COMMIT was still running at the deadline and got no answer: whether the transaction committed is unknown",
+        { cause: error },
+      );
+    }
+    // A statement the deadline cancelled rejects like a deadline passed between statements: one error type,
+    // the server's 57014 as its cause.
+    if (deadline.timedOut && sqlState(error) === "57014") throw deadlines.pastDeadline(deadline, error);
+    throw error;
+  }
+  const { value, expired } = outcome;
+  if (expired && !committed) {
     const status = host.status(conn);
     if (began || status === "intrans" || status === "inerror") throw deadlines.pastDeadline(deadline);
   }

@@ -23,6 +23,7 @@ import { PoolClosedError, PoolError } from "../errors.ts";
 import { describeError, poolLogger } from "../_util/_log.ts";
 import { duration } from "../_util/_validate.ts";
 import { Outbox } from "./_outbox.ts";
+import { onTerminate } from "./_terminate.ts";
 import {
   isMessage,
   type PoolInfo,
@@ -56,7 +57,10 @@ export interface ShareOptions {
    * with `PoolError`). @default 5000
    */
   heartbeatTimeout?: number;
-  /** The Worker the port is for: its `error` event (an uncaught error) reclaims at once. */
+  /**
+   * The Worker the port is for: its `error` event (an uncaught error) and its `terminate()` reclaim at once, and
+   * the requests it had queued never start. Without it a dead Worker is noticed after `heartbeatTimeout`.
+   */
   worker?: Worker;
 }
 
@@ -221,7 +225,11 @@ class Link<C> {
   #lastSweep = performance.now();
   #attached = false;
   #closed = false;
+  /** A detach arrived: nothing more starts on this port. */
+  #detaching = false;
+  #idle: PromiseWithResolvers<void> | undefined;
   readonly #onWorkerError: (() => void) | undefined;
+  #unwatchTerminate: (() => void) | undefined;
 
   constructor(
     readonly owner: SharedPool<C>,
@@ -249,6 +257,7 @@ class Link<C> {
     if (worker !== undefined) {
       this.#onWorkerError = () => this.#reclaim("its Worker failed with an uncaught error", true);
       worker.addEventListener("error", this.#onWorkerError);
+      this.#unwatchTerminate = onTerminate(worker, () => this.#reclaim("its Worker was terminated", true));
     }
   }
 
@@ -267,6 +276,9 @@ class Link<C> {
     const m = message as ToOwner;
     if (m.kind === "ping") return;
     if (typeof m.id !== "number") return this.#warn(`a '${m.kind}' message without an id`);
+    if (this.#detaching && m.kind !== "cancel") {
+      return this.#fail(m.id, new PoolClosedError("The Worker detached from the pool"));
+    }
     switch (m.kind) {
       case "run":
         if (!this.#validSql(m)) return;
@@ -296,6 +308,26 @@ class Link<C> {
     return false;
   }
 
+  /**
+   * Why a request granted a connection must not start: its port closed, detached or was reclaimed meanwhile
+   * (`epoch` is the port's generation when the request arrived), or its Worker has been silent past the
+   * heartbeat timeout (reclaimed now rather than at the next sweep). Undefined: it may start. What a Worker is
+   * told failed never runs, so a retry after that error cannot write twice.
+   */
+  #abandoned(epoch: number): Error | undefined {
+    if (this.#detaching) return new PoolClosedError("The request was abandoned: the Worker detached from the pool");
+    const now = performance.now();
+    // As in #sweep: if the owner's own timers ran late, the Worker's pings may sit unread in the port.
+    const ownerLate = now - this.#lastSweep > this.#period * 2;
+    if (!this.#closed && epoch === this.#epoch && !ownerLate && now - this.#lastSeen > this.heartbeatTimeout) {
+      this.#reclaim(`its Worker sent no heartbeat for ${this.heartbeatTimeout} ms`, false);
+    }
+    if (this.#closed || epoch !== this.#epoch) {
+      return new PoolError("The request was abandoned: its Worker's leases were reclaimed");
+    }
+    return undefined;
+  }
+
   #hello(id: number): void {
     if (this.#attached) {
       this.#warn("a second attach on the same port");
@@ -318,21 +350,33 @@ class Link<C> {
   /** `pool.query()` in one round trip: checkout, statement, return. */
   async #run(id: number, text: string, params: unknown[] | undefined): Promise<void> {
     const { ops } = this.owner;
+    const epoch = this.#epoch;
     this.#inflight++;
+    // A run waiting for a connection is abandoned, never started, when its Worker dies or detaches.
+    const controller = new AbortController();
+    this.#cancels.set(id, controller);
     let conn: C;
     try {
-      conn = await ops.acquire({ port: this.id, run: true });
+      conn = await ops.acquire({ port: this.id, run: true, signal: controller.signal });
     } catch (error) {
       this.#inflight--;
       return this.#fail(id, error);
+    } finally {
+      this.#cancels.delete(id);
+    }
+    const abandoned = this.#abandoned(epoch);
+    if (abandoned !== undefined) {
+      this.#inflight--;
+      this.#fail(id, abandoned);
+      return await this.#giveBack(conn, undefined, false, true);
     }
     this.#running++;
     try {
       const result = await ops.query(conn, text, params);
-      this.#running--;
+      this.#stopped();
       this.#outbox.send({ v: 1, kind: "ok", id, result: toWireResult(result) });
     } catch (error) {
-      this.#running--;
+      this.#stopped();
       this.#fail(id, error);
     } finally {
       this.#inflight--;
@@ -363,9 +407,10 @@ class Link<C> {
       this.#inflight--;
       if (controller !== undefined) this.#cancels.delete(m.id);
     }
-    if (this.#closed || epoch !== this.#epoch) {
+    const abandoned = this.#abandoned(epoch);
+    if (abandoned !== undefined) {
       await this.#giveBack(conn, m.key, false);
-      return this.#fail(m.id, new PoolError("The request was abandoned: its leases were reclaimed"));
+      return this.#fail(m.id, abandoned);
     }
     // A classic pool hands the same connection for the same key (a persistent one for the same port).
     let lease = this.#leaseOf.get(conn);
@@ -385,10 +430,10 @@ class Link<C> {
     this.#running++;
     try {
       const result = await ops.query(lease.conn, text, params);
-      this.#running--;
+      this.#stopped();
       this.#outbox.send({ v: 1, kind: "ok", id, result: toWireResult(result), status: ops.status(lease.conn) });
     } catch (error) {
-      this.#running--;
+      this.#stopped();
       this.#outbox.send({ v: 1, kind: "err", id, error: toWireError(error), status: ops.status(lease.conn) });
     } finally {
       this.#inflight--;
@@ -412,10 +457,23 @@ class Link<C> {
   }
 
   async #detach(id: number): Promise<void> {
+    // Requests still waiting for a connection fail now and never run; statements already running finish and
+    // their replies go out before this one, so the Worker learns each outcome.
+    this.#detaching = true;
+    const detached = new PoolClosedError("The request was abandoned: the Worker detached from the pool");
+    for (const controller of this.#cancels.values()) controller.abort(detached);
+    while (this.#running > 0) await (this.#idle ??= Promise.withResolvers<void>()).promise;
     const leases = this.#takeLeases();
     await Promise.all(leases.map((lease) => this.#giveBack(lease.conn, lease.key, false)));
     this.#outbox.send({ v: 1, kind: "ok", id });
     this.close(undefined);
+  }
+
+  /** One statement of this port finished: wakes a detach waiting for the last one. */
+  #stopped(): void {
+    if (--this.#running > 0 || this.#idle === undefined) return;
+    this.#idle.resolve();
+    this.#idle = undefined;
   }
 
   #unknownLease(id: number, leaseId: unknown): void {
@@ -496,6 +554,7 @@ class Link<C> {
     this.#outbox.close();
     clearInterval(this.#timer);
     this.worker?.removeEventListener("error", this.#onWorkerError!);
+    this.#unwatchTerminate?.();
     this.port.onmessage = null;
     this.port.close();
     for (const lease of this.#takeLeases()) void this.#giveBack(lease.conn, lease.key, false);

@@ -60,6 +60,9 @@ export interface AttachOptions {
   timeout?: number;
 }
 
+/** What an attached pool's `withConnection()` accepts: its getconn options. */
+const ATTACHED_CONNECTION_OPTIONS: ReadonlySet<string> = new Set(["timeout", "signal", "key"]);
+
 /** Why a RemoteConnection is gone after its putconn. */
 const RETURNED = "it was already returned";
 
@@ -133,7 +136,7 @@ export class RemoteConnection implements AsyncDisposable {
   /** `await using conn = await pool.connection()` puts it back at scope exit. */
   [Symbol.asyncDispose](): Promise<void> {
     if (this.gone === undefined) return this.pool.putconn(this);
-    // Put back by hand inside the scope: refused like any second return (issue 11). Reclaimed or closed: nothing to do.
+    // Put back by hand inside the scope: refused like any second return. Reclaimed or closed: nothing to do.
     if (this.gone === RETURNED) return Promise.reject(new PoolError(`Cannot return connection: ${RETURNED}`));
     return Promise.resolve();
   }
@@ -172,6 +175,7 @@ export class AttachedPool implements AsyncDisposable {
       status: (conn) => statusOf(conn),
       query: (conn, text) => conn.query(text),
       finishTimeout: info.finishTimeout ?? 10_000,
+      connectionOptions: ATTACHED_CONNECTION_OPTIONS,
       // One RemoteConnection per lease: it holds its lease until it is gone (returned, reclaimed, closed).
       leaseOf: () => 0,
       holds: (conn) => conn.gone === undefined,

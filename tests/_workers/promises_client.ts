@@ -1,6 +1,6 @@
 /**
  * A Worker for the `promises_*_test.ts` files: each command replays, inside
- * the Worker, one sequence from issue 11 on an attached pool (the calls must
+ * the Worker, one sequence on an attached pool (the calls must
  * run back to back in the Worker's isolate). Same protocol as
  * `shared_client.ts`: `{ id, cmd, ...args }` in, `{ id, value }` or `{ id, error }` out.
  *

@@ -36,7 +36,16 @@ Deno.test("toPgPool gives one facade per pool, whose class name ends in Pool", a
   assert.equal(toPgPool(pool), facade);
   // Drizzle's test for "give each transaction its own connection".
   assert.ok(Object.getPrototypeOf(facade).constructor.name.endsWith("Pool"));
-  assert.deepEqual(facade.options, { max: 1, min: 0, connectionTimeoutMillis: 30_000, name: pool.name });
+  assert.deepEqual(facade.options, {
+    max: 1,
+    min: 0,
+    connectionTimeoutMillis: 30_000,
+    name: pool.name,
+    idleTimeoutMillis: 600_000,
+    maxLifetimeSeconds: 3_600,
+    allowExitOnIdle: false,
+    maxUses: Infinity,
+  });
   assert.equal(facade.pool, pool);
   await pool.close();
   assert.equal(facade.ended, true);
@@ -108,12 +117,21 @@ Deno.test("PgPool: a stale release() kept past its lease does not return the nex
     try {
       const a = await pgPool.connect();
       const pidA = await backendPid(a);
-      a.release();
-      const b = await pgPool.connect();
+      const releaseA = a.release;
+      releaseA();
+      let b = await pgPool.connect();
       assert.equal(await backendPid(b), pidA, "b was lent the same pg.Client");
-      assert.notEqual(a, b, "each lease gets its own handle");
-      assert.throws(() => a.release(), PoolError);
-      assert.throws(() => a.query("select 1"), PoolError);
+      assert.equal(a, b, "one client object per connection, as pg.Pool lends it");
+      assert.notEqual(b.release, releaseA, "each checkout gets its own release");
+      assert.throws(() => releaseA(), PoolError);
+      // The callback form's done() is bound to its own checkout too.
+      b.release();
+      const staleDone = await new Promise<(err?: Error) => void>((resolve, reject) =>
+        pgPool.connect((err, _client, done) => err ? reject(err) : resolve(done))
+      );
+      staleDone();
+      b = await pgPool.connect();
+      assert.throws(() => staleDone(), PoolError);
       // b still holds the only connection: a third borrower must wait, not share it.
       await assert.rejects(pgPool.connect(), PoolTimeoutError);
       assert.equal(await backendPid(b), pidA, "b's lease still works");

@@ -1,22 +1,16 @@
 /**
- * No input crashes the process (issue 11, item 2): bad ports and hosts on
+ * No input crashes the process: bad ports and hosts on
  * every pool class give a TypeError/RangeError at construction or a typed
  * error per attempt, and the process is still alive well past
  * `connectTimeout`. The scenario runs in a child `deno run`, since an uncaught
  * exception would take the test runner down with it.
  */
 import assert from "node:assert/strict";
+import { runChild } from "../_child.ts";
 
 Deno.test("bad ports and hosts on every pool class: errors at construction or per attempt, and the process survives past connectTimeout", async () => {
-  const child = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../_children/bad_conninfo.ts", import.meta.url).pathname],
-    stdout: "piped",
-    stderr: "piped",
-    stdin: "null",
-  }).output();
-  const stdout = new TextDecoder().decode(child.stdout);
-  const stderr = new TextDecoder().decode(child.stderr);
-  assert.equal(child.code, 0, `the child process died:\n${stderr}\n${stdout}`);
+  const { code, stdout, stderr } = await runChild("bad_conninfo.ts");
+  assert.equal(code, 0, `the child process died:\n${stderr}\n${stdout}`);
   const results: Record<string, string> = JSON.parse(stdout.trim().split("\n").at(-1)!);
 
   const classes = [

@@ -1,5 +1,5 @@
 /**
- * Conninfo forms (issue 11, item 4): libpq `key=value` strings and URLs are
+ * Conninfo forms: libpq `key=value` strings and URLs are
  * parsed the way libpq parses them, and every form connects to the real
  * server as the right user, for every pool class.
  */
@@ -134,7 +134,7 @@ Deno.test("an unknown keyword is a TypeError naming it; a bad value a RangeError
     ["host=h sslmode=sometimes", RangeError, /'sslmode' must be one of/],
     ["host=h connect_timeout=soon", RangeError, /'connect_timeout'/],
     ["host=h sslnegotiation=sometimes", RangeError, /'sslnegotiation' must be postgres or direct/],
-    ["host=h channel_binding=require", TypeError, /unsupported keyword 'channel_binding'/],
+    ["host=h channel_binding=require", TypeError, /'channel_binding=require' is not supported/],
     ["host=h target_session_attrs=whatever", RangeError, /'target_session_attrs' must be one of/],
     ["host=h1,h2 port=1,2,3", RangeError, /'port' lists 3 ports for 2 hosts/],
     ["host=h hostaddr=not-an-ip", TypeError, /'hostaddr'/],
@@ -230,4 +230,24 @@ Deno.test("connect_timeout in the conninfo bounds each attempt instead of the po
     String(error?.message),
     /last connection error: timeout expired: no connection to 127\.0\.0\.1:\d+ within 2000 ms/,
   );
+});
+
+Deno.test("sslnegotiation=direct without sslmode=require or stronger is a RangeError, as libpq refuses it", () => {
+  for (
+    const conninfo of [
+      "host=h sslnegotiation=direct",
+      "host=h sslnegotiation=direct sslmode=prefer",
+      "postgres://h/db?sslnegotiation=direct&sslmode=disable",
+    ]
+  ) {
+    assert.throws(() => new ConnectionPool({ conninfo }), { name: "RangeError", message: /sslnegotiation=direct/ });
+  }
+  for (
+    const conninfo of [
+      "host=h sslnegotiation=direct sslmode=require",
+      "postgres://h/db?sslnegotiation=direct&sslmode=verify-full",
+    ]
+  ) {
+    assert.doesNotThrow(() => new ConnectionPool({ conninfo }));
+  }
 });

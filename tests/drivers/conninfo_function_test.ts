@@ -119,7 +119,9 @@ Deno.test("a conninfo function returning a host list: toJSON().hosts names the h
   const conns = await Promise.all([pool.getconn(), pool.getconn(), pool.getconn()]);
   const pids: number[] = [];
   for (const conn of conns) pids.push((await conn.query("select pg_backend_pid() as pid")).rows[0].pid);
-  // One session turning read-only reports it (ParameterStatus), as on a demoted primary.
+  // The database stops taking writes for new sessions (as on a demoted primary), and one session sees it: its
+  // report (ParameterStatus) alone could be its own SET, so the driver asks a fresh session, which confirms.
+  await adminQuery(`alter database ${db.name} set default_transaction_read_only = on`);
   await conns[0].query("set default_transaction_read_only = on");
   for (const conn of conns) await pool.putconn(conn);
   await waitFor(async () => {
@@ -129,6 +131,7 @@ Deno.test("a conninfo function returning a host list: toJSON().hosts names the h
     );
     return row.n === 0;
   }, { timeout: 5_000, message: "every connection opened for the host was dropped, not only the one that reported" });
+  await adminQuery(`alter database ${db.name} reset default_transaction_read_only`);
   await pool.wait({ timeout: 5_000 });
   assert.equal((await pool.query("select 1 as x")).rows[0].x, 1, "the pool refills on the host, which fits again");
 });

@@ -1,5 +1,5 @@
 /**
- * Host lists and `target_session_attrs` (issue 17), against two real
+ * Host lists and `target_session_attrs`, against two real
  * embedded servers: A takes writes, B is read-only
  * (`default_transaction_read_only`), and a switchover swaps them.
  */

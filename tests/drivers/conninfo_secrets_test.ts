@@ -1,6 +1,6 @@
 /**
  * No password shows anywhere, whatever its characters and however it was
- * given (issue 11, items 3 and 13's over-redaction): not in errors, their
+ * given: not in errors, their
  * causes' messages and stacks, `Deno.inspect`, JSON, stats, logs, nor in an
  * error a Worker gets; and scrubbing hides the password, not every string
  * equal to it.
@@ -164,4 +164,18 @@ Deno.test("scrubbing hides the password, not every equal string: with user and p
       assert.ok(JSON.stringify(pool).includes(user), "the user name shows in the target");
     }
   }, user);
+});
+
+Deno.test("a URL query password with an unencoded '&' is reported by position: no piece of it in the error", () => {
+  for (const conninfo of ["postgres://u@127.0.0.1/db?password=SEK&RITtail=1", "postgres://u@h/db?password=a1&b2c3"]) {
+    const tail = conninfo.slice(conninfo.lastIndexOf("&") + 1).split("=")[0];
+    assert.throws(() => new ConnectionPool({ conninfo }), (error: unknown) => {
+      assert.ok(error instanceof TypeError, String(error));
+      assert.match(error.message, /after the password value \(at character \d+\)/);
+      assert.ok(!error.message.includes(tail), `the password's tail '${tail}' is in: ${error.message}`);
+      return true;
+    });
+  }
+  // A keyword after the password is still read as one.
+  assert.doesNotThrow(() => new ConnectionPool({ conninfo: "postgres://u@h/db?password=SEK&application_name=x" }));
 });

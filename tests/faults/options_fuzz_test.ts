@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { ConnectionPool, type Driver, PoolTimeoutError } from "../../mod.ts";
 import { createTestDatabase } from "../_db.ts";
+import { prng } from "../_prng.ts";
 import { OPTION_NAMES } from "../../src/pool/options.ts";
 
 /** A connection that needs no server. */
@@ -37,16 +38,6 @@ function fakeDriver(connectDelay = 0): Driver<FakeConn> {
     ping: () => Promise.resolve(),
     query: () => Promise.resolve({ rows: [], rowCount: 0, fields: [] }),
     watch: () => {},
-  };
-}
-
-/** mulberry32: a seeded PRNG, so a failing case can be replayed from its seed. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

@@ -42,7 +42,7 @@ Deno.test("toPrometheus() exports every getStats() key with HELP and TYPE lines"
   const text = toPrometheus(pool);
   assert.ok(text.endsWith("\n"));
   const keys = Object.keys(pool.getStats());
-  assert.equal(keys.length, 15);
+  assert.equal(keys.length, 16);
   for (const key of keys) {
     const gauge = GAUGES.includes(key);
     const name = gauge ? `tidepool_${snake(key)}` : `tidepool_${snake(key).replace(/_num$/, "")}_total`;
@@ -56,7 +56,7 @@ Deno.test("toPrometheus() exports every getStats() key with HELP and TYPE lines"
     const sampleAt = text.indexOf(`${name}{pool="main"}`);
     assert.ok(helpAt < typeAt && typeAt < sampleAt, `order of lines for ${key}`);
   }
-  assert.equal(text.split("\n").filter((l) => l.startsWith("# TYPE")).length, 15);
+  assert.equal(text.split("\n").filter((l) => l.startsWith("# TYPE")).length, 16);
   assert.ok(!text.includes("secret"));
 });
 
@@ -64,7 +64,7 @@ Deno.test("toPrometheus() labels each pool's values by pool name", () => {
   const a = numberedStats(1);
   const b = numberedStats(101);
   const parsed = samples(toPrometheus(source("a", a), source("b", b)));
-  assert.equal(parsed.size, 30);
+  assert.equal(parsed.size, 32);
   assert.equal(parsed.get('tidepool_pool_min|{pool="a"}'), "1");
   assert.equal(parsed.get('tidepool_requests_waiting|{pool="a"}'), "5");
   assert.equal(parsed.get('tidepool_usage_ms_total|{pool="a"}'), "6");
@@ -77,7 +77,7 @@ Deno.test("toPrometheus() escapes quotes, backslashes and newlines in pool names
   const text = toPrometheus(source(name, numberedStats(1)));
   assert.ok(text.includes('tidepool_pool_min{pool="we\\"ird\\\\pool\\nname"} 1\n'), text.slice(0, 400));
   // No raw newline inside a label: every line is a comment or a well-formed sample.
-  assert.equal(samples(text).size, 15);
+  assert.equal(samples(text).size, 16);
 });
 
 Deno.test("toPrometheus() formats fractional durations and an unbounded maxSize", () => {
@@ -92,7 +92,7 @@ Deno.test("toPrometheus() formats fractional durations and an unbounded maxSize"
 Deno.test("toPrometheus() with no pools gives only the HELP and TYPE lines", () => {
   const text = toPrometheus();
   assert.equal(text.split("\n").filter((l) => l !== "" && !l.startsWith("#")).length, 0);
-  assert.equal(text.split("\n").filter((l) => l.startsWith("# HELP")).length, 15);
+  assert.equal(text.split("\n").filter((l) => l.startsWith("# HELP")).length, 16);
 });
 
 /** A Meter that records instruments and batch callbacks: enough to drive registerOpenTelemetry. */
@@ -140,7 +140,7 @@ Deno.test("registerOpenTelemetry() observes every getStats() key as gauges and c
   const meter = new FakeMeter();
   const stats = numberedStats(1);
   const registration = registerOpenTelemetry(source("main", stats), meter as unknown as Meter);
-  assert.equal(meter.instruments.size, 15);
+  assert.equal(meter.instruments.size, 16);
   for (const [i, key] of Object.keys(stats).entries()) {
     const name = `tidepool.${snake(key).replace(/_num$/, "")}`;
     const instrument = meter.instruments.get(name);
@@ -232,7 +232,7 @@ Deno.test("registerOpenTelemetry() exports through Deno's built-in OpenTelemetry
         }
       }
     }
-    assert.equal(metrics.size, 15, [...metrics.keys()].join(", "));
+    assert.equal(metrics.size, 16, [...metrics.keys()].join(", "));
     const point = (name: string) => {
       const m = metrics.get(name)!;
       const p = (m.gauge ?? m.sum)!.dataPoints[0];

@@ -1,5 +1,5 @@
 /**
- * Connection failures show their cause (issue 11, item 13): a pool that
+ * Connection failures show their cause: a pool that
  * cannot connect says why in the timeout's message (the driver's text,
  * scrubbed) and counts attempts in flight apart from open connections, so
  * "database down" and "pool too small" read differently.

@@ -1,5 +1,5 @@
 /**
- * Issue 11, items 14 and 16 (timeout): pool sizes a pg.Pool user expects, and
+ * Pool sizes a pg.Pool user expects, and
  * getconn() options validated whether or not a connection is idle. Against
  * the real server.
  */

@@ -134,7 +134,6 @@ Deno.test("errors waiting will not fix are told apart from transient ones", () =
       error("28000"),
       error("3D000"),
       error("ENOTFOUND"),
-      error("EAI_AGAIN"),
       error("ERR_TLS_CERT_ALTNAME_INVALID"),
       error("DEPTH_ZERO_SELF_SIGNED_CERT"),
       error(undefined, "invalid peer certificate: UnknownIssuer"),
@@ -146,6 +145,7 @@ Deno.test("errors waiting will not fix are told apart from transient ones", () =
       error("ECONNREFUSED"),
       error("ECONNRESET"),
       error("ETIMEDOUT"),
+      error("EAI_AGAIN", "getaddrinfo EAI_AGAIN db.internal"), // the resolver is down or slow: it comes back
       error("57P03", "the database system is starting up"),
       error("53300", "sorry, too many clients already"),
       error(undefined, "Connection terminated due to connection timeout"),
@@ -155,4 +155,77 @@ Deno.test("errors waiting will not fix are told apart from transient ones", () =
       null,
     ]
   ) assert.equal(isPermanentConnectError(transient), false, String((transient as Error)?.message ?? transient));
+});
+
+/** A URL for `role` on the test server, with `hosts` in place of its host:port and `target_session_attrs`. */
+function hostListUrl(role: string, password: string, hosts: string[], attrs: string): string {
+  const url = new URL(withCredentials(db.url, role, password));
+  return `postgres://${url.username}:${url.password}@${hosts.join(",")}${url.pathname}?target_session_attrs=${attrs}`;
+}
+
+Deno.test("fail fast holds with target_session_attrs and host lists: every host refusing the password is no failover", async () => {
+  const role = randomName("tp_ff_hosts");
+  await adminQuery(`create role ${role} login password 'right-one'`);
+  const server = new URL(db.url).host;
+  try {
+    for (const [hosts, attrs] of [[[server], "read-write"], [[server, server], "any"], [[server, server], "primary"]]) {
+      const pool = new ConnectionPool({
+        conninfo: hostListUrl(role, "wrong-one", hosts as string[], attrs as string),
+        minSize: 1,
+        timeout: 10_000,
+        backoff: STEADY_BACKOFF,
+      });
+      try {
+        const { ms, error } = await timed(() => pool.getconn());
+        assert.ok(error instanceof PoolConnectError, `${hosts} ${attrs}: expected PoolConnectError, got ${error}`);
+        assert.ok(ms < 3_000, `${hosts} ${attrs}: refused after ${Math.round(ms)} ms, pool timeout is 10000`);
+        assert.match(error.message, /password authentication failed/);
+        assert.ok(!error.message.includes("wrong-one") && !String(error.stack).includes("wrong-one"));
+      } finally {
+        await pool.close();
+      }
+    }
+  } finally {
+    await adminQuery(`drop role if exists ${role}`);
+  }
+});
+
+Deno.test("a host list with one host refusing the password and one refusing the connection still waits (a failover may be under way)", async () => {
+  const role = randomName("tp_ff_mixed");
+  await adminQuery(`create role ${role} login password 'right-one'`);
+  const server = new URL(db.url).host;
+  const port = await closedPort();
+  const pool = new ConnectionPool({
+    conninfo: hostListUrl(role, "wrong-one", [server, `127.0.0.1:${port}`], "read-write"),
+    minSize: 1,
+    timeout: 600,
+    backoff: STEADY_BACKOFF,
+  });
+  try {
+    const { ms, error } = await timed(() => pool.getconn());
+    assert.ok(error instanceof PoolTimeoutError, `expected PoolTimeoutError, got ${error}`);
+    assert.ok(ms >= 550, `waited ${Math.round(ms)} ms of its 600`);
+  } finally {
+    await pool.close();
+    await adminQuery(`drop role if exists ${role}`);
+  }
+});
+
+Deno.test("an sslrootcert file that cannot be read is a setup error: getconn is refused at once, the path named", async () => {
+  const missing = `/nonexistent-${crypto.randomUUID()}/root.crt`;
+  const pool = new ConnectionPool({
+    conninfo: `${db.url}${db.url.includes("?") ? "&" : "?"}sslmode=verify-full&sslrootcert=${missing}`,
+    minSize: 1,
+    timeout: 10_000,
+    backoff: STEADY_BACKOFF,
+  });
+  try {
+    const { ms, error } = await timed(() => pool.getconn());
+    assert.ok(error instanceof PoolConnectError, `expected PoolConnectError, got ${error}`);
+    assert.ok(ms < 3_000, `refused after ${Math.round(ms)} ms, pool timeout is 10000`);
+    assert.match(error.message, /sslrootcert file/);
+    assert.ok(error.message.includes(missing));
+  } finally {
+    await pool.close();
+  }
 });

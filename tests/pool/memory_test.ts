@@ -1,5 +1,5 @@
 /**
- * Issue 11, items 9 and 11: memory a pool must not keep. Measured as heap
+ * Memory a pool must not keep. Measured as heap
  * after GC in a child process started with `--v8-flags=--expose-gc` (see
  * `_heap_probe.ts`), against the real server; bounds are generous, the
  * defects they catch are 20x larger.

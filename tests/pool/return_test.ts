@@ -205,7 +205,7 @@ Deno.test("a connection returned straight from the catch of a query killed by pg
       ))[0].n === 1
     );
     await adminQuery("select pg_terminate_backend($1)", [pid]);
-    const error = await returned;
+    const error = (await returned) as { code?: string };
     assert.equal(error.code, "57P01");
     assert.equal(pool.getStats().returnsBad, 1);
     const again = await pool.getconn({ timeout: 5_000 });

@@ -1,5 +1,5 @@
 /**
- * Issue 11, item 16 (sessions and connection objects): `reset: discardAll`
+ * `reset: discardAll`
  * promises a clean session, JS side included (type parsers and listeners a
  * borrower added to its `pg.Client` do not reach the next borrower), and a
  * connection object may be a function (postgres.js's `sql` is one). Against

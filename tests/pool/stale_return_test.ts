@@ -1,5 +1,5 @@
 /**
- * Issue 11, item 1: a connection is never held by two borrowers. A return
+ * A connection is never held by two borrowers. A return
  * applies only to the lease it belongs to: `await using` returns exactly the
  * lease it was given, and a stale return (an explicit `putconn` inside the
  * scope, then the scope's own return after the connection was lent again) is

@@ -23,6 +23,7 @@ const KEYS = [
   "connectionsMs",
   "connectionsErrors",
   "connectionsLost",
+  "transactionRetries",
 ];
 
 Deno.test("getStats() has exactly psycopg_pool's keys in camelCase, with current values and counters", () =>

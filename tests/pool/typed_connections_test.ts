@@ -1,5 +1,5 @@
 /**
- * Issue 11, item 16 (types): `reset: ConnectionPool.discardAll` and `check:
+ * `reset: ConnectionPool.discardAll` and `check:
  * ConnectionPool.checkConnection` keep the connection type `pg.Client`, so
  * `const { rows } = await conn.query(...)` type-checks. This file is checked
  * by `deno check tests/` (and by `deno test`): each test would not compile if
@@ -14,8 +14,11 @@ import { createTestDatabase } from "../_db.ts";
 const db = await createTestDatabase();
 addEventListener("unload", () => void db.drop());
 
-/** Compiles only when `T` is exactly `pg.Client` (not a supertype such as `{ query(): Promise<unknown> }`). */
-type IsPgClient<T> = [T] extends [pg.Client] ? ([pg.Client] extends [T] ? true : false) : false;
+/**
+ * Compiles only when `T` is exactly `pg.Client`, `AsyncDisposable` aside (not a supertype such as
+ * `{ query(): Promise<unknown> }`): pools lend `PooledConnection<pg.Client>`.
+ */
+type IsPgClient<T> = [T] extends [pg.Client] ? ([pg.Client & AsyncDisposable] extends [T] ? true : false) : false;
 const isPgClient = <T>(_conn: T, ok: IsPgClient<T>): boolean => ok;
 
 Deno.test("ConnectionPool with reset: discardAll and check: checkConnection lends pg.Client: rows are typed and read", async () => {

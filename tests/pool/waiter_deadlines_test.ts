@@ -1,5 +1,5 @@
 /**
- * Issue 11, item 8: aborting many queued requests that share one AbortSignal
+ * Aborting many queued requests that share one AbortSignal
  * costs O(1) per request. Measured as the event-loop stall of the abort, with
  * a generous bound (the quadratic cleanup took ~12 s at 40k), against the real
  * server, for every pool class that queues.

