@@ -5,10 +5,8 @@
  */
 import type * as pg from "../drivers/pg_types.ts";
 import type { Logger } from "@logtape/logtape";
-import { Backoff } from "./_backoff.ts";
-import { FailFast } from "./_failfast.ts";
 import { Drain } from "./_drain.ts";
-import { startKeepalive } from "./_keepalive.ts";
+import { Maintenance } from "./_maintenance.ts";
 import {
   type Deadline,
   type DeadlineHost,
@@ -20,7 +18,7 @@ import { poolerDriver, resolvePooler } from "../query/_pooler.ts";
 import { IdleList } from "./_idle.ts";
 import { Connections, inspectPool } from "../core/_connections.ts";
 import { type Entry, entryOf, holdsLease, leaseOf, returnedInScope } from "../core/_entry.ts";
-import { Jobs } from "./_jobs.ts";
+import { Filler } from "./_filler.ts";
 import { type LeakDetector, leakDetector } from "./_leak.ts";
 import { describeError, poolLogger } from "../_util/_log.ts";
 import { prepareForReuse } from "../core/_return_path.ts";
@@ -107,28 +105,13 @@ export class ConnectionPool<C extends object = pg.Client> {
   readonly #waiters = new WaiterQueue<C | Entry<C>>((waiter) => this.#timedOut(waiter));
   /** Callers of `wait()` / `open({wait})`, settled when `minSize` are ready. */
   readonly #readyWaiters = new Set<Waiter<void>>();
-  /** Connection attempts in flight or waiting for their backoff; counted in the size. */
-  #pending = 0;
-  /** Of #pending, the attempts waiting for their backoff timer (dropped by close). */
-  #retrying = 0;
-  /** Wakes one attempt sleeping in its backoff now (fail fast under demand): the timer is cancelled. */
-  readonly #sleeping = new Set<() => void>();
-  /** performance.now() when the last connection attempt started. */
-  #lastAttemptAt = -Infinity;
-  /** One growth beyond minSize at a time (psycopg_pool, HikariCP's spike rule). */
-  #growing = false;
-  /** Fewest idle connections seen since the last shrink: that many were not needed (maxIdle). */
-  #idleLow = 0;
-  #lastError: Error | undefined;
-  /** When `reconnectFailed` was last called in the current outage; a connection that opens ends the outage. */
-  #toldOutageAt: number | undefined;
+  /** Connection attempts: growth, backoff, the outage report, fail fast. */
+  readonly #filler: Filler<C>;
+  /** Expiry, keepalive and shrinking, as small jobs on the pool's timers. */
+  readonly #maintenance: Maintenance<C>;
   #counters: PoolCounters = zeroCounters();
-  /** Set while attempts fail with an error waiting will not fix: requests are refused at once. */
-  readonly #failFast = new FailFast();
   /** Connections `drain()` marked for replacement, and the drains waiting for the refill. */
   readonly #drain = new Drain<Entry<C>>();
-  /** Connection attempts and retries, on at most numWorkers loops. */
-  readonly #jobs: Jobs;
   /** close() waiting for the borrowed connections to come back. */
   #allReturned: Waiter<void> | undefined;
   /** The work of the first `close()`, returned to every later call. */
@@ -199,14 +182,36 @@ export class ConnectionPool<C extends object = pg.Client> {
       connectTimeout: this.#o.connectTimeout,
     });
     this.#all = this.#connections.all;
-    this.#jobs = new Jobs(
-      this.#o.numWorkers,
-      (error) =>
-        this.#log.error("Pool {pool}: background job failed: {error}", {
-          pool: this.#name,
-          error: describeError(error),
-        }),
-    );
+    this.#filler = new Filler<C>({
+      name: this.#name,
+      log: this.#log,
+      options: this.#o,
+      timers: this.#timers,
+      growPerWaiter: policy.growPerWaiter,
+      state: () => this.#state,
+      size: () => this.#all.size,
+      waiting: () => this.#waiters.size,
+      counters: () => this.#counters,
+      open: () => this.#connections.open(),
+      close: (conn) => void this.#connections.close(conn),
+      epoch: () => this.#drain.epoch,
+      connected: (conn, epoch) => this.#connected(conn, epoch),
+      failedForGood: () => this.#refuseWaiters(),
+      reconnectFailed: () => this.#reconnectFailed?.(this),
+    });
+    this.#maintenance = new Maintenance<C>({
+      name: this.#name,
+      log: this.#log,
+      options: this.#o,
+      timers: this.#timers,
+      idle: this.#idle,
+      isOpen: () => this.#state === "open",
+      size: () => this.#all.size + this.#filler.pending,
+      ping: (conn) => this.#driver.ping(conn),
+      release: (entry) => this.#release(entry),
+      discard: (entry) => void this.#discard(entry),
+      failed: (entry, error) => this.#failedCheck(entry, error),
+    });
     this.#deadlines = {
       run: (conn, deadline, work) => {
         const lease = leaseOf(conn); // the caller's: the watch ends with it (work may give conn back early)
@@ -258,7 +263,8 @@ export class ConnectionPool<C extends object = pg.Client> {
         waiting: () => this.#waiters.size,
         // With a capGroup, only while the group has a free slot: growth is an opportunity, never a wait on others.
         canGrow: () =>
-          this.#state === "open" && this.#all.size + this.#pending < this.#o.maxSize && (this.#cap?.hasRoom() ?? true),
+          this.#state === "open" && this.#all.size + this.#filler.pending < this.#o.maxSize &&
+          (this.#cap?.hasRoom() ?? true),
         tooMany: () => this.#overMaxWaiting(),
         timeoutError: (timeout, detail) => this.#timeoutError(timeout, detail),
       })
@@ -366,9 +372,9 @@ export class ConnectionPool<C extends object = pg.Client> {
         pool: this.#name,
         target: this.#driver.description,
       });
-      this.#startMaintenance();
+      this.#maintenance.start();
       this.#cap?.start(); // joins the group now, so its figures show before the first connection
-      this.#maybeGrow();
+      this.#filler.maybeGrow();
     }
     if (options.wait) await this.wait({ timeout: options.timeout });
   }
@@ -390,10 +396,10 @@ export class ConnectionPool<C extends object = pg.Client> {
       waiter.reject(
         new PoolTimeoutError(
           `Pool '${this.#name}' not ready after ${Math.round(timeout)} ms: ${this.#counts()}${
-            lastErrorSuffix(this.#lastError)
+            lastErrorSuffix(this.#filler.lastError)
           }`,
           {
-            cause: this.#lastError,
+            cause: this.#filler.lastError,
           },
         ),
       );
@@ -688,7 +694,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       }
       this.#release(entry);
     }));
-    this.#maybeGrow();
+    this.#filler.maybeGrow();
   }
 
   /**
@@ -722,14 +728,14 @@ export class ConnectionPool<C extends object = pg.Client> {
     for (const entry of this.#idle.takeAll()) {
       this.#discard(entry);
     }
-    this.#maybeGrow();
+    this.#filler.maybeGrow();
     return this.#drain.until(
       () => this.#drain.pending === 0 && this.#all.size >= this.#o.minSize,
       timeout,
       () =>
         new PoolTimeoutError(
           `Pool '${this.#name}' not drained after ${timeout} ms: ${this.#drain.pending} old connections left; ${this.#counts()}`,
-          { cause: this.#lastError },
+          { cause: this.#filler.lastError },
         ),
     );
   }
@@ -757,10 +763,10 @@ export class ConnectionPool<C extends object = pg.Client> {
     if (this.#state === "closed") return Promise.reject(this.#closedError());
     this.#o.minSize = this.#cap?.resizeMin(min) ?? min; // a capGroup keeps maxSize - 1 warm in all
     this.#o.maxSize = max;
-    while (this.#all.size + this.#pending > max && this.#idle.length > 0) {
+    while (this.#all.size + this.#filler.pending > max && this.#idle.length > 0) {
       this.#discard(this.#idle.shift()!);
     }
-    this.#maybeGrow();
+    this.#filler.maybeGrow();
     this.#notifyReady(); // a lower minSize may already be met
     return RESOLVED;
   }
@@ -779,7 +785,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     return {
       poolMin: this.#o.minSize,
       poolMax: this.#o.maxSize,
-      poolSize: this.#all.size + this.#pending,
+      poolSize: this.#all.size + this.#filler.pending,
       poolAvailable: this.#idle.length,
       requestsWaiting: this.#waiters.size + (this.#lane?.waiting() ?? 0),
       ...this.#counters,
@@ -833,9 +839,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#log.debug("Pool {pool} closing", { pool: this.#name });
     this.#connections.abort(this.#closedError());
     this.#timers.cancelAll();
-    this.#pending -= this.#retrying;
-    this.#retrying = 0;
-    this.#sleeping.clear();
+    this.#filler.stop();
     this.#waiters.rejectAll(() => this.#closedError()); // also stops the deadline timer
     this.#lane?.close();
     for (const waiter of this.#readyWaiters) waiter.reject(this.#closedError());
@@ -952,7 +956,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       maxSize: this.#o.maxSize,
       // One meaning of size everywhere (errors, inspect, JSON): open connections; attempts apart.
       size: this.#all.size,
-      connecting: this.#pending,
+      connecting: this.#filler.pending,
       idle: this.#idle.length,
       waiting: this.#waiters.size,
     });
@@ -966,7 +970,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       const entry = this.#o.order === "fifo" ? this.#idle.shift() : this.#idle.pop();
       if (entry === undefined) return undefined;
       if (now < entry.expiresAt && !entry.lost) {
-        if (this.#idle.length < this.#idleLow) this.#idleLow = this.#idle.length;
+        this.#maintenance.lent();
         return entry;
       }
       this.#discard(entry);
@@ -1031,23 +1035,6 @@ export class ConnectionPool<C extends object = pg.Client> {
     }
   }
 
-  /** Keepalive probe of one idle connection, out of the idle queue meanwhile so nobody borrows it. */
-  async #keepalive(entry: Entry<C>): Promise<void> {
-    if (entry.state !== "idle" || this.#state !== "open") return;
-    this.#idle.remove(entry);
-    try {
-      await within(
-        this.#driver.ping(entry.conn),
-        this.#o.connectTimeout,
-        () => new PoolTimeoutError(`The keepalive probe got no answer in ${this.#o.connectTimeout} ms`),
-      );
-    } catch (error) {
-      this.#failedCheck(entry, error);
-      return;
-    }
-    this.#release(entry);
-  }
-
   /** A probe or `check` callback failed: the connection was lost (connectionsLost); replace it. */
   #failedCheck(entry: Entry<C>, error: unknown): void {
     this.#counters.connectionsLost++;
@@ -1072,7 +1059,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       this.#counters.requestsErrors++;
       return Promise.reject(signal.reason);
     }
-    const refusal = this.#all.size === 0 ? this.#failFast.refusal(this.#name) : undefined;
+    const refusal = this.#all.size === 0 ? this.#filler.refusal() : undefined;
     if (refusal !== undefined) return this.#refuse(refusal);
     const tooMany = this.#overMaxWaiting();
     if (tooMany !== undefined) return Promise.reject(tooMany);
@@ -1094,7 +1081,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       onAbort(signal, aborted);
       waiter.onSettle(() => offAbort(signal, aborted));
     }
-    this.#maybeGrow();
+    this.#filler.maybeGrow();
     return waiter.promise;
   }
 
@@ -1105,10 +1092,7 @@ export class ConnectionPool<C extends object = pg.Client> {
    */
   #refuse(refusal: Error): Promise<never> {
     this.#counters.requestsErrors++;
-    if (this.#pending === 0 && this.#all.size < this.#o.maxSize) this.#startConnect(false);
-    else if (
-      this.#pending === this.#retrying && performance.now() - this.#lastAttemptAt >= this.#o.backoff.initialDelay
-    ) this.#sleeping.values().next().value?.();
+    this.#filler.refused();
     return Promise.reject(refusal);
   }
 
@@ -1119,10 +1103,10 @@ export class ConnectionPool<C extends object = pg.Client> {
    */
   #refuseWaiters(): void {
     if (this.#all.size > 0) return;
-    const refusal = this.#failFast.refusal(this.#name);
+    const refusal = this.#filler.refusal();
     if (refusal === undefined || this.#waiters.size === 0) return;
     this.#counters.requestsErrors += this.#waiters.size;
-    this.#waiters.rejectAll(() => this.#failFast.refusal(this.#name));
+    this.#waiters.rejectAll(() => this.#filler.refusal());
   }
 
   /** `TooManyRequestsError` (counted) when `maxWaiting` requests already wait, pipelined statements included. */
@@ -1161,7 +1145,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       return;
     }
     if (
-      !this.#policy.keepIdle || this.#all.size + this.#pending > this.#o.maxSize
+      !this.#policy.keepIdle || this.#all.size + this.#filler.pending > this.#o.maxSize
     ) {
       this.#discard(entry);
       return;
@@ -1189,129 +1173,13 @@ export class ConnectionPool<C extends object = pg.Client> {
 
   // ---- growth, loss and shrinking -------------------------------------------
 
-  /** Starts the connection attempts needed now: up to minSize, and one growth for waiters. */
-  #maybeGrow(): void {
-    if (this.#state !== "open") return;
-    const { minSize, maxSize } = this.#o;
-    let size = this.#all.size + this.#pending;
-    while (size < minSize) {
-      this.#startConnect(false);
-      size++;
-    }
-    const waiting = this.#waiters.size;
-    if (waiting === 0 || size >= maxSize) return;
-    if (this.#policy.growPerWaiter) {
-      // One attempt per waiter not already served by an attempt in flight.
-      let missing = Math.min(waiting - this.#pending, maxSize - size);
-      while (missing-- > 0) this.#startConnect(false);
-    } else if (!this.#growing) {
-      this.#growing = true;
-      this.#startConnect(true);
-    }
-  }
-
-  #startConnect(growing: boolean): void {
-    this.#pending++;
-    this.#jobs.run(() => this.#connectJob(undefined, growing));
-  }
-
-  /** One connection attempt (psycopg_pool's AddConnection); on failure, retries with backoff. */
-  async #connectJob(
-    attempt: Backoff | undefined,
-    growing: boolean,
-  ): Promise<void> {
-    if (this.#state === "closed") {
-      this.#pending--;
-      return;
-    }
-    const started = this.#lastAttemptAt = performance.now();
-    const epoch = this.#drain.epoch;
-    let conn: C;
-    try {
-      conn = await this.#connections.open();
-    } catch (error) {
-      this.#connectFailed(error, attempt, growing);
-      return;
-    }
-    this.#pending--;
-    this.#toldOutageAt = undefined;
-    this.#failFast.succeeded();
-    this.#lastError = undefined; // a timeout from now on is not about this outage
-    this.#counters.connectionsNum++;
-    this.#counters.connectionsMs += performance.now() - started;
-    if (this.closed) { // closed while connecting
-      void this.#connections.close(conn);
-      return;
-    }
+  /** A new connection from the filler: adopted, and handed to a waiter or made idle. */
+  #connected(conn: C, epoch: number): void {
     const entry = this.#adopt(conn);
     if (epoch !== this.#drain.epoch) this.#drain.markStale(entry); // started before a drain: old credentials
-    if (growing) this.#growing = false;
     this.#release(entry);
     this.#notifyReady();
     this.#drain.changed();
-    this.#maybeGrow();
-  }
-
-  #connectFailed(
-    error: unknown,
-    attempt: Backoff | undefined,
-    growing: boolean,
-  ): void {
-    if (this.#state === "closed") {
-      this.#pending--;
-      return;
-    }
-    this.#counters.connectionsErrors++;
-    this.#lastError = error instanceof Error ? error : new Error(String(error));
-    if (this.#failFast.failed(error)) this.#refuseWaiters();
-    attempt ??= new Backoff(this.#o.backoff, this.#o.reconnectTimeout);
-    if (attempt.expired()) {
-      this.#pending--;
-      if (growing) this.#growing = false;
-      // Attempts started together give up together, and demand keeps starting new ones:
-      // tell the app once per reconnectTimeout while the outage lasts, not once per attempt.
-      const now = performance.now();
-      if (this.#toldOutageAt !== undefined && now - this.#toldOutageAt < this.#o.reconnectTimeout) return;
-      this.#toldOutageAt = now;
-      this.#log.error(
-        "Pool {pool}: giving up reconnecting after {timeout} ms: {error}",
-        {
-          pool: this.#name,
-          timeout: this.#o.reconnectTimeout,
-          error: describeError(error),
-        },
-      );
-      try {
-        this.#reconnectFailed?.(this);
-      } catch (callbackError) {
-        this.#log.error("Pool {pool}: reconnectFailed threw: {error}", {
-          pool: this.#name,
-          error: describeError(callbackError),
-        });
-      }
-      return;
-    }
-    const delay = attempt.next();
-    this.#log.warn(
-      "Pool {pool}: connection attempt failed, retrying in {delay} ms: {error}",
-      {
-        pool: this.#name,
-        delay: Math.round(delay),
-        error: describeError(error),
-      },
-    );
-    this.#retrying++;
-    const retry = () => {
-      this.#sleeping.delete(wake);
-      this.#retrying--;
-      this.#jobs.run(() => this.#connectJob(attempt, growing));
-    };
-    const timer = this.#timers.after(delay, retry);
-    const wake = () => {
-      this.#timers.cancel(timer);
-      retry();
-    };
-    this.#sleeping.add(wake);
   }
 
   /** Takes a fresh connection under the pool's care. */
@@ -1320,19 +1188,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     // maxLifetime 0 = no limit, as maxIdle 0 is no shrinking (HikariCP's meaning too).
     const lifetime = this.#o.maxLifetime === 0 ? Infinity : this.#o.maxLifetime * (1 - 0.05 - Math.random() * 0.05);
     const entry = this.#connections.adopt(conn, this, Date.now() + lifetime, (lost) => this.#onLostIdle(lost));
-    // Beyond a timer's range (~24.8 days) the checks on checkout and return are enough.
-    if (lifetime <= MAX_DELAY) {
-      entry.expiryTimer = this.#timers.after(lifetime, () => {
-        entry.expiryTimer = undefined;
-        if (entry.state !== "idle") return; // a borrowed one is replaced on return
-        this.#idle.remove(entry);
-        this.#log.debug(
-          "Pool {pool}: replacing an idle connection past maxLifetime",
-          { pool: this.#name },
-        );
-        this.#discard(entry);
-      });
-    }
+    this.#maintenance.expireAfter(entry, lifetime);
     return entry;
   }
 
@@ -1351,38 +1207,18 @@ export class ConnectionPool<C extends object = pg.Client> {
     const closed = this.#connections.discard(entry);
     this.#drain.closed(entry);
     this.#refuseWaiters(); // the last connection that could have come back is gone
-    if (this.#state === "open") this.#maybeGrow();
+    if (this.#state === "open") this.#filler.maybeGrow();
     else if (this.#all.size === 0) {
       this.#allReturned?.resolve();
     }
     return closed;
   }
 
-  #startMaintenance(): void {
-    if (this.#o.keepaliveInterval > 0) {
-      startKeepalive(this.#timers, this.#o.keepaliveInterval, () => this.#idle.toArray(), (e) => this.#keepalive(e));
-    }
-    const { maxIdle } = this.#o;
-    if (maxIdle <= 0) return;
-    // psycopg_pool's ShrinkPool: connections that stayed idle through a whole
-    // maxIdle period were not needed, whatever the order. Judging by each
-    // connection's own idle time would never shrink a FIFO pool under light
-    // steady load, which touches every connection in turn.
-    this.#idleLow = this.#idle.length;
-    this.#timers.every(maxIdle, () => {
-      let surplus = Math.min(this.#idleLow, this.#all.size + this.#pending - this.#o.minSize);
-      while (surplus-- > 0 && this.#idle.length > 0) {
-        const entry = this.#idle.shift()!; // the front has been idle longest, in either order
-        this.#log.debug("Pool {pool}: closing a connection not needed for {maxIdle} ms", { pool: this.#name, maxIdle });
-        this.#discard(entry);
-      }
-      this.#idleLow = this.#idle.length;
-    });
-  }
-
   /** A waiter in another isolate of the capGroup needs room: close one idle connection above minSize (or at it). */
   #shedIdle(evenMinSize = false): boolean {
-    if (this.#state !== "open" || (!evenMinSize && this.#all.size + this.#pending <= this.#o.minSize)) return false;
+    if (this.#state !== "open" || (!evenMinSize && this.#all.size + this.#filler.pending <= this.#o.minSize)) {
+      return false;
+    }
     const entry = this.#idle.shift(); // the front has been idle longest, in either order
     if (entry === undefined) return false;
     this.#discard(entry);
@@ -1399,7 +1235,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     const idle = this.#idle.length;
     let inUse = 0;
     for (const e of this.#all) if (e.state === "in_use") inUse++;
-    return `size ${this.#all.size} (max ${this.#o.maxSize}), connecting ${this.#pending}, idle ${idle}, in use ${inUse}, waiting ${this.#waiters.size}${
+    return `size ${this.#all.size} (max ${this.#o.maxSize}), connecting ${this.#filler.pending}, idle ${idle}, in use ${inUse}, waiting ${this.#waiters.size}${
       this.#cap?.describe() ?? ""
     }`;
   }
@@ -1407,9 +1243,9 @@ export class ConnectionPool<C extends object = pg.Client> {
   #timeoutError(timeout: number, detail = ""): PoolTimeoutError {
     return new PoolTimeoutError(
       `Couldn't get a connection from pool '${this.#name}' after ${Math.round(timeout)} ms${detail}: ${this.#counts()}${
-        lastErrorSuffix(this.#lastError)
+        lastErrorSuffix(this.#filler.lastError)
       }`,
-      { cause: this.#lastError },
+      { cause: this.#filler.lastError },
     );
   }
 
