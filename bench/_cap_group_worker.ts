@@ -4,7 +4,7 @@
  * running timed query loops on request.
  *
  * Messages in: `{ cmd: "open", url, maxSize, group? }`, `{ cmd: "attach", port }`,
- * `{ cmd: "run", concurrency, ms, text }`, `{ cmd: "close" }`. Out: `{ ok }`, a run
+ * `{ cmd: "run", concurrency, ms, text }`, `{ cmd: "first", text }` (one timed statement), `{ cmd: "close" }`. Out: `{ ok }`, a run
  * result `{ ops, elapsedMs, p99, connections }` (its own pool's size at the end), or `{ error }`.
  *
  * @module
@@ -45,6 +45,12 @@ self.onmessage = async (e: MessageEvent) => {
         p99: percentileSorted(run.latencies, 99),
         connections: own?.getStats().poolSize ?? 0,
       });
+      return;
+    } else if (m.cmd === "first") {
+      // One statement, timed: how long an isolate arriving late waits for its first connection.
+      const t0 = performance.now();
+      await pool!.query(m.text);
+      self.postMessage({ ms: performance.now() - t0 });
       return;
     } else if (m.cmd === "close") {
       await pool?.close();

@@ -12,6 +12,11 @@
  *   (each its own sockets), 1 Worker alone, and 2 Workers on `share()` of the
  *   owner's pool (every query crosses to the owner thread).
  *
+ * - (d) Fairness: 2 Workers, each 12 tasks of `select pg_sleep(0.005)`, one
+ *   capGroup of 6; the second starts while the first keeps the whole budget
+ *   busy. Its first statement's wait (the late-isolate wait) and the busy
+ *   isolates' max/min q/s ratio.
+ *
  * Run: `deno run -A tools/with_postgres.ts deno run -A bench/cap_group.ts`
  *
  * @module
@@ -238,10 +243,54 @@ async function designs(url: string): Promise<Table> {
   };
 }
 
-/** Runs the three parts and returns their tables. */
+async function fairness(url: string): Promise<Table> {
+  const text = "select pg_sleep(0.005)";
+  const budget = 6;
+  const waits: number[] = [];
+  const ratios: number[] = [];
+  const shares: number[][] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const [a, b] = startWorkers(2);
+    const group = `bench-d-${Deno.pid}-${++groups}`;
+    try {
+      for (const w of [a, b]) await ask(w, { cmd: "open", url, maxSize: budget, group, pipeline: 1 });
+      await ask(a, { cmd: "run", concurrency: 12, ms: 200, text }); // a holds the whole budget
+      const first = ask(a, { cmd: "run", concurrency: 12, ms: RUN_MS + 500, text });
+      waits.push((await ask(b, { cmd: "first", text })).ms);
+      const second = await ask(b, { cmd: "run", concurrency: 12, ms: RUN_MS, text });
+      const runs = [await first, second];
+      const q = runs.map(qps);
+      ratios.push(Math.max(...q) / Math.max(1e-9, Math.min(...q)));
+      shares.push(runs.map((run) => run.connections));
+    } finally {
+      await Promise.all([a, b].map((w) => ask(w, { cmd: "close" }).catch(() => {})));
+      a.terminate();
+      b.terminate();
+    }
+    progress(`cap_group fairness round ${r + 1}/${ROUNDS}`);
+  }
+  return {
+    title: `(d) Two busy isolates on one capGroup of ${budget}: 12 tasks each, ${text}, the second arriving late`,
+    columns: [
+      "late isolate's first statement (median)",
+      "busy isolates' max/min q/s (median, min-max)",
+      "poolSize a+b at the end (an attempt waiting for a slot included)",
+    ],
+    rows: [[
+      fmtMs(median(waits)),
+      `${fmtNum(median(ratios), 2)} (${fmtNum(Math.min(...ratios), 2)}-${fmtNum(Math.max(...ratios), 2)})`,
+      shares.map((s) => s.join("+")).join(", "),
+    ]],
+    notes: [
+      "A returned connection is closed for another isolate that waits and holds two fewer, so busy isolates even out to within one connection; the first isolate's run overlaps the second's whole window.",
+    ],
+  };
+}
+
+/** Runs the four parts and returns their tables. */
 export async function runCapGroup(): Promise<BenchResult> {
   const url = databaseUrl();
-  const tables = [await checkoutCost(), await skewed(url), await designs(url)];
+  const tables = [await checkoutCost(), await skewed(url), await designs(url), await fairness(url)];
   return {
     name: "capGroup: one budget across isolates",
     method: [

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { backendCount } from "./_db.ts";
+import { adminQuery, backendCount } from "./_db.ts";
 
 /** What a Worker reports about an error it caught (see `_workers/shared_client.ts`). */
 export interface WorkerError {
@@ -117,12 +117,19 @@ export function startWorker(script = "shared_client.ts"): TestWorker {
  * ```
  */
 export function samplePeak(dbName: string): { stop(): Promise<number> } {
+  return sampleMax(() => backendCount(dbName), 5);
+}
+
+/** Polls `count` every `everyMs` until stopped, keeping the peak and the last value. */
+function sampleMax(count: () => Promise<number>, everyMs: number): { stop(): Promise<number>; now(): number } {
   let peak = 0;
+  let last = 0;
   let running = true;
   const loop = (async () => {
     while (running) {
-      peak = Math.max(peak, await backendCount(dbName));
-      await new Promise((r) => setTimeout(r, 5));
+      last = await count();
+      peak = Math.max(peak, last);
+      await new Promise((r) => setTimeout(r, everyMs));
     }
   })();
   return {
@@ -131,5 +138,72 @@ export function samplePeak(dbName: string): { stop(): Promise<number> } {
       await loop;
       return peak;
     },
+    now: () => last,
   };
+}
+
+/**
+ * Samples, every 2 ms, the server sessions of one `application_name` (the
+ * server's own count of a group's backends, whatever the pools believe).
+ *
+ * @param app The application_name the pools connect with.
+ * @returns `stop()` resolves with the peak seen; `now()` the last count.
+ * @example
+ * ```ts
+ * const peak = sampleApp("tp-group-1");
+ * // ... load ...
+ * assert((await peak.stop()) <= 4);
+ * ```
+ */
+export function sampleApp(app: string): { stop(): Promise<number>; now(): number } {
+  return sampleMax(async () => {
+    const [row] = await adminQuery<{ n: number }>(
+      "select count(*)::int as n from pg_stat_activity where application_name = $1",
+      [app],
+    );
+    return row.n;
+  }, 2);
+}
+
+/**
+ * Runs `fn` with `n` fresh Workers of `script`, terminated afterwards.
+ *
+ * @example
+ * ```ts
+ * await withWorkers(2, async ([a, b]) => { await a.call("stats"); });
+ * ```
+ */
+export async function withWorkers(
+  n: number,
+  fn: (workers: TestWorker[]) => Promise<void>,
+  script = "cap_group_client.ts",
+): Promise<void> {
+  const workers = Array.from({ length: n }, () => startWorker(script));
+  try {
+    await fn(workers);
+  } finally {
+    for (const w of workers) w.terminate();
+  }
+}
+
+/**
+ * Runs `fn` while sampling the backends of one `application_name`, and fails
+ * when the server ever showed more than `max` of them.
+ *
+ * @example
+ * ```ts
+ * await withinBudget("tp-group-1", 3, async (peak) => { console.log(peak.now()); });
+ * ```
+ */
+export async function withinBudget(
+  app: string,
+  max: number,
+  fn: (sampler: { now(): number }) => Promise<void>,
+): Promise<void> {
+  const sampler = sampleApp(app);
+  const failed = await fn(sampler).then(() => undefined, (error: unknown) => ({ error }));
+  const highest = await sampler.stop();
+  // Over budget is the finding that matters most: it wins, with fn's own failure as its cause.
+  if (highest > max) throw new Error(`peak ${highest} backends for a group of ${max}`, { cause: failed?.error });
+  if (failed !== undefined) throw failed.error;
 }

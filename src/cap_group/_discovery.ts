@@ -16,9 +16,16 @@
  */
 import { SlotTable } from "./_slot_table.ts";
 import { sleep, Timers } from "../_util/_timers.ts";
+import { noteTable, tableNoted } from "./_process_marker.ts";
 
 /** How long a joiner listens before the election. */
 export const DISCOVERY_MS = 250;
+/**
+ * How long a joiner keeps asking, instead of creating a table, when the
+ * process notes that one exists (its members may be blocked): the staleness
+ * bound plus a heartbeat, after which silent members count as dead anyway.
+ */
+export const NOTED_WAIT_MS = 6_000;
 
 type Message =
   | { t: "hello"; id: number }
@@ -29,7 +36,10 @@ type Message =
 /** The channel of one member of a group. */
 export class GroupChannel {
   readonly #name: string;
+  readonly #group: string;
   #bc: BroadcastChannel;
+  /** When find() started (performance.now()). */
+  #started = 0;
   readonly #id = Math.random();
   readonly #timers = new Timers();
   readonly #seen = new Set<number>();
@@ -46,6 +56,7 @@ export class GroupChannel {
    */
   constructor(group: string, onPoke: () => void, onSplit: (other: SlotTable) => void) {
     this.#name = `tidepool.capGroup:${group}`;
+    this.#group = group;
     this.#onPoke = onPoke;
     this.#onSplit = onSplit;
     this.#bc = this.#open();
@@ -63,6 +74,7 @@ export class GroupChannel {
     if (this.#found !== undefined) return this.#found.promise;
     this.#found = Promise.withResolvers<SlotTable>();
     this.#found.promise.catch(() => {}); // close() rejects it; the caller may be gone
+    this.#started = performance.now();
     this.#round(create, 0);
     return this.#found.promise;
   }
@@ -75,8 +87,12 @@ export class GroupChannel {
     }
     this.#timers.after(DISCOVERY_MS, () => {
       if (this.#table !== undefined || this.#closed) return;
-      if (Math.min(...this.#seen) === this.#id) {
+      // A table noted in this process whose members did not answer: their loops may be blocked. A second
+      // table would be a second budget, so keep asking until they wake or count as dead.
+      const noted = tableNoted(this.#group) && performance.now() - this.#started < NOTED_WAIT_MS;
+      if (Math.min(...this.#seen) === this.#id && !noted) {
         this.#adopt(create());
+        noteTable(this.#group, this.#table!.id);
         this.#post({ t: "table", buffer: this.#table!.buffer });
       } else this.#round(create, round + 1);
     });

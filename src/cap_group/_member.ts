@@ -15,10 +15,11 @@
 import type { Logger } from "@logtape/logtape";
 import type { Driver } from "../driver.ts";
 import { PoolClosedError, PoolError } from "../errors.ts";
-import { Timers } from "../_util/_timers.ts";
+import { Timers, within } from "../_util/_timers.ts";
 import { GroupChannel } from "./_discovery.ts";
 import { hash32, MAX_ROWS, type Row, SlotTable } from "./_slot_table.ts";
 import { untilAborted } from "../_util/_abort.ts";
+import { forgetTable } from "./_process_marker.ts";
 
 /** Heartbeat period: each member writes the time into its row this often. */
 export const HEARTBEAT_MS = 1_000;
@@ -31,11 +32,18 @@ export const STALE_MS = 5_000;
 /** While attempts wait for a slot: how often they look again, and ask the others for room. */
 const POLL_MS = 25;
 const POKE_EVERY = 10;
+/** How often a backend of the group checks, while a statement runs, that its client is still there (ms). */
+const CLIENT_CHECK_MS = 1_000;
+/** Longest wait for a running statement to stop before its connection closes (when the close names no bound). */
+const CANCEL_MS = 5_000;
 
 /** What the group needs from its pool. */
 export interface CapGroupHooks {
-  /** Closes one idle connection above minSize to make room; false if there is none. */
-  shedIdle(): boolean;
+  /**
+   * Closes one idle connection above minSize to make room; false if there is none.
+   * With `evenMinSize`, one at minSize too (the group is over its budget).
+   */
+  shedIdle(evenMinSize?: boolean): boolean;
   /** The group could not fit this pool's whole minSize: lower it to `minSize`. */
   clampMinSize(minSize: number): void;
   /** Requests waiting in this pool now (shown in the other members' stats). */
@@ -64,7 +72,7 @@ interface SlotWaiter {
 export class CapGroupMember {
   readonly #group: string;
   readonly #max: number;
-  readonly #minSize: number;
+  #minSize: number;
   readonly #hooks: CapGroupHooks;
   readonly #timers = new Timers();
   #target = 0;
@@ -125,6 +133,7 @@ export class CapGroupMember {
     // The connections holding a slot. A connection may be closed twice (close({ timeout })
     // forces a running close past its deadline): the first close to finish frees its slot, once.
     const holding = new WeakSet<object>();
+    const ending = new WeakMap<object, Promise<void>>();
     wrapped.connect = async (signal) => {
       await this.#acquire(signal);
       let conn: C;
@@ -135,16 +144,93 @@ export class CapGroupMember {
         throw error;
       }
       holding.add(conn as object);
+      await this.#watchClient(driver, conn);
       return conn;
     };
     wrapped.close = async (conn, timeoutMs) => {
-      try {
-        await driver.close(conn, timeoutMs);
-      } finally {
-        if (holding.delete(conn as object)) this.#release();
+      const first = ending.get(conn as object);
+      if (first !== undefined) {
+        // A forced close: the socket goes now, and the slot still waits for the first close's cancel.
+        await driver.close(conn, timeoutMs).catch(() => {});
+        return first;
       }
+      const done = this.#end(driver, conn, timeoutMs).finally(() => {
+        if (holding.delete(conn as object)) this.#release();
+      });
+      ending.set(conn as object, done);
+      return done;
     };
     return wrapped;
+  }
+
+  /**
+   * Closes `conn` so that its backend is gone when this resolves. pg's `end()`
+   * destroys the socket under a running statement and the backend runs on,
+   * a server connection the group no longer counts. Stopped first, the
+   * statement ends, and the close is a goodbye that the server answers by
+   * closing the socket once its backend has left `pg_stat_activity`.
+   */
+  async #end<C>(driver: Driver<C>, conn: C, timeoutMs: number | undefined): Promise<void> {
+    if (driver.status(conn) === "active" && driver.cancel !== undefined) {
+      // The empty query queues behind the running statement: it settles once that one stopped.
+      const stopped = driver.cancel(conn).then(() => driver.ping(conn));
+      await within(stopped, timeoutMs ?? CANCEL_MS, () => new Error("cancel timed out")).catch(() => {});
+    }
+    await driver.close(conn, timeoutMs);
+  }
+
+  /**
+   * Asks the server to notice a client that went away mid-statement (a
+   * terminated Worker, whose sockets the runtime closes): the backend then
+   * stops within CLIENT_CHECK_MS, long before the dead member's slots are
+   * reclaimed (STALE_MS), instead of running on outside the group's count.
+   * Best effort: PostgreSQL < 14 lacks the setting, a transaction pooler's
+   * guard refuses SET, and `reset: discardAll` undoes it on the first return.
+   */
+  async #watchClient<C>(driver: Driver<C>, conn: C): Promise<void> {
+    const text = `set client_connection_check_interval = ${CLIENT_CHECK_MS}`;
+    // A guard may throw at the call rather than reject: either way the pool goes on without it.
+    await Promise.resolve().then(() => driver.query(conn, text)).catch(() => {});
+  }
+
+  /**
+   * The pool got a connection back: whether to close it rather than reuse
+   * it, so that the group gets the slot. Yes while the group is over its
+   * budget, and when another member's waiting attempt is owed room: one that
+   * holds no slot, or two fewer than this member (so busy members even out to
+   * within one connection). Two atomic loads when nobody waits.
+   */
+  yieldOnReturn(): boolean {
+    const table = this.#table;
+    if (table === undefined || this.#closed || !table.contended()) return false;
+    const row = this.#ensureRow();
+    if (row === undefined || !table.claimShed(row, true)) return false;
+    this.#shedding++;
+    return true;
+  }
+
+  /**
+   * The pool's `resize()`: its share of the warm connections, clamped like
+   * at join (the members keep at most `maxSize - 1` warm together).
+   *
+   * @returns The minSize the pool may keep.
+   */
+  resizeMin(minSize: number): number {
+    const table = this.#table;
+    const row = this.#row;
+    if (table === undefined || row === undefined || !table.owns(row)) {
+      this.#minSize = minSize; // counted at join
+      return Math.min(minSize, this.#max - 1);
+    }
+    this.#minSize = minSize;
+    const granted = table.setMin(row, minSize);
+    if (granted < minSize) {
+      this.#hooks.log.warn(
+        "capGroup {group}: pool {pool} resized to minSize {asked}, kept {granted}: the group's pools together keep at most maxSize - 1 = {limit} connections warm",
+        { group: this.#group, pool: this.#hooks.pool, asked: minSize, granted, limit: this.#max - 1 },
+      );
+    }
+    return granted;
   }
 
   /** Joins the group in the background (the pool opened); connection attempts wait for it. */
@@ -188,6 +274,8 @@ export class CapGroupMember {
       }
       this.#table.leave(this.#row);
       if (this.#table.queued > 0) this.#channel?.poke();
+      // The last member: a pool joining later must not wait for an answer nobody can give.
+      if (this.#table.members() === 0) forgetTable(this.#group);
     }
     await this.#channel?.close(closed);
   }
@@ -241,9 +329,9 @@ export class CapGroupMember {
     for (let n = 0; n < this.#held; n++) {
       if (!table.forceReserve(joined.row, false)) table.forceReserve(joined.row, true);
     }
-    let over = table.used - table.max;
-    while (over-- > 0 && this.#hooks.shedIdle());
     if (this.#queue.length > 0) table.setQueue(joined.row, this.#queue.length, this.#queue[0].ticket);
+    // Beyond the cap, close idle ones now; borrowed ones close as they come back (yieldOnReturn).
+    this.#makeRoom();
   }
 
   /**
@@ -366,9 +454,12 @@ export class CapGroupMember {
   #makeRoom(): void {
     const table = this.#table;
     const row = this.#ensureRow();
-    if (table === undefined || row === undefined || this.#queue.length > 0) return;
+    if (table === undefined || row === undefined) return;
+    const over = table.used > table.max;
+    // A member waiting itself has nothing idle to give, unless the group is over its budget.
+    if (this.#queue.length > 0 && !over) return;
     while (table.claimShed(row)) {
-      if (this.#hooks.shedIdle()) this.#shedding++;
+      if (this.#hooks.shedIdle(over)) this.#shedding++;
       else {
         table.unclaimShed(row);
         return;

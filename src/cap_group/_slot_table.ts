@@ -176,10 +176,33 @@ export class SlotTable {
     }
   }
 
+  /**
+   * Changes the row's share of the warm connections (its pool's `resize()`),
+   * clamped like at `join`.
+   *
+   * @returns The minSize granted.
+   */
+  setMin(row: Row, minSize: number): number {
+    const cell = HEADER + row.index * ROW;
+    const old = Atomics.exchange(this.#i, cell + R_MIN, 0);
+    if (old !== 0) Atomics.sub(this.#i, H_MINSUM, old);
+    const granted = this.#addMin(minSize);
+    Atomics.store(this.#i, cell + R_MIN, granted);
+    return granted;
+  }
+
   /** Whether the row is still this member's (not reclaimed, not reused). */
   owns(row: Row): boolean {
     const cell = HEADER + row.index * ROW;
     return Atomics.load(this.#i, cell + R_STATE) === LIVE && Atomics.load(this.#i, cell + R_ID) === row.id;
+  }
+
+  /** Rows in use (live members). */
+  members(): number {
+    const rows = Atomics.load(this.#i, H_ROWS);
+    let n = 0;
+    for (let r = 0; r < rows; r++) if (Atomics.load(this.#i, HEADER + r * ROW + R_STATE) === LIVE) n++;
+    return n;
   }
 
   /** Gives the row back; its slots must have been released. */
@@ -283,7 +306,7 @@ export class SlotTable {
    * members' shares even out to within one, rather than a member that is busy
    * all the time draining one that is busy now and then.
    */
-  #owed(row: Row): number {
+  #owed(row: Row, busy: boolean): number {
     const i = this.#i;
     const cell = HEADER + row.index * ROW;
     const mine = Atomics.load(i, cell + R_HELD) - Atomics.load(i, cell + R_SHED);
@@ -295,27 +318,39 @@ export class SlotTable {
       const queued = Atomics.load(i, other + R_QUEUED);
       if (queued === 0 || Atomics.load(i, other + R_STATE) !== LIVE) continue;
       const held = Atomics.load(i, other + R_HELD);
-      if (held === 0 || held + 1 < mine) owed += queued;
+      // An idle connection is owed to any waiter; a busy one only to a member behind by two or more.
+      if (!busy || held === 0 || held + 1 < mine) owed += queued;
     }
     return owed;
   }
 
   /**
-   * How many idle connections `row` should close now so that the attempts it
+   * How many connections `row` should close now so that the attempts it
    * owes room fit: those attempts minus free slots minus closes under way.
+   * Free slots go negative when the group is over its budget (a reclaimed
+   * member woke up, two tables merged): that excess is owed too.
+   *
+   * @param busy The connection to close is a returned one, wanted by a waiter
+   *   of `row`'s own: owed only to members behind by two or more.
    */
-  roomNeeded(row: Row): number {
+  roomNeeded(row: Row, busy = false): number {
     const i = this.#i;
     const free = Atomics.load(i, H_MAX) - Atomics.load(i, H_USED);
-    return this.#owed(row) - Math.max(0, free) - Atomics.load(i, H_SHED);
+    return this.#owed(row, busy) - free - Atomics.load(i, H_SHED);
   }
 
-  /** Claims one close-to-make-room for `row`, if room is still needed. */
-  claimShed(row: Row): boolean {
+  /** Whether the group is over its budget or has attempts waiting: the cheap test before `claimShed`. */
+  contended(): boolean {
+    const i = this.#i;
+    return Atomics.load(i, H_QUEUED) !== 0 || Atomics.load(i, H_USED) > Atomics.load(i, H_MAX);
+  }
+
+  /** Claims one close-to-make-room for `row`, if room is still needed (`busy`: see `roomNeeded`). */
+  claimShed(row: Row, busy = false): boolean {
     const i = this.#i;
     for (;;) {
       const shed = Atomics.load(i, H_SHED);
-      if (this.roomNeeded(row) <= 0) return false;
+      if (this.roomNeeded(row, busy) <= 0) return false;
       if (Atomics.compareExchange(i, H_SHED, shed, shed + 1) === shed) break;
     }
     Atomics.add(i, HEADER + row.index * ROW + R_SHED, 1);

@@ -158,7 +158,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       this.#o.maxSize,
       this.#o.minSize,
       {
-        shedIdle: () => this.#shedIdle(),
+        shedIdle: (evenMinSize) => this.#shedIdle(evenMinSize),
         clampMinSize: (minSize) => void this.resize(minSize, this.#o.maxSize).catch(() => {}),
         waiting: () => this.#waiters.size,
         log: poolLogger(this.#name),
@@ -529,6 +529,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#counters.usageMs += now - entry.lentAt;
     entry.moveTo("reserved");
     if (options?.discard === true) return this.#discard(entry);
+    if (this.#cap?.yieldOnReturn()) return this.#discard(entry); // the capGroup needs the slot elsewhere
     if (
       this.#state === "open" && this.#reset === undefined &&
       now < entry.expiresAt &&
@@ -720,7 +721,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     const max = count(maxSize, "maxSize", min, 0, true);
     checkSizes(min, max);
     if (this.#state === "closed") return Promise.reject(this.#closedError());
-    this.#o.minSize = min;
+    this.#o.minSize = this.#cap?.resizeMin(min) ?? min; // a capGroup keeps maxSize - 1 warm in all
     this.#o.maxSize = max;
     while (this.#all.size + this.#filler.pending > max && this.#idle.length > 0) {
       this.#discard(this.#idle.shift()!);
@@ -1173,9 +1174,11 @@ export class ConnectionPool<C extends object = pg.Client> {
     return closed;
   }
 
-  /** A waiter in another isolate of the capGroup needs room: close one idle connection above minSize. */
-  #shedIdle(): boolean {
-    if (this.#state !== "open" || this.#all.size + this.#filler.pending <= this.#o.minSize) return false;
+  /** A waiter in another isolate of the capGroup needs room: close one idle connection above minSize (or at it). */
+  #shedIdle(evenMinSize = false): boolean {
+    if (this.#state !== "open" || (!evenMinSize && this.#all.size + this.#filler.pending <= this.#o.minSize)) {
+      return false;
+    }
     const entry = this.#idle.shift(); // the front has been idle longest, in either order
     if (entry === undefined) return false;
     this.#discard(entry);

@@ -32,6 +32,10 @@ serveCommands({
     for (let i = 0; i < (m.n as number); i++) held.push(await pool!.getconn());
     return held.length;
   },
+  /** Starts `text` on every held connection without waiting for it (it runs until the Worker dies). */
+  runOnHeld(m) {
+    for (const conn of held) conn.query(m.text as string).catch(() => {});
+  },
   /** Returns every held connection (they stay idle in this Worker's pool). */
   async putAll() {
     for (const conn of held.splice(0)) await pool!.putconn(conn);
@@ -47,6 +51,34 @@ serveCommands({
   /** `n` queries, all at once. */
   async burst(m) {
     await Promise.all(Array.from({ length: m.n as number }, () => pool!.query(m.text as string)));
+  },
+  /**
+   * A steady load for `ms`: `loops` callers each borrow, run `text`, return, again.
+   * Resolves with the operations done and the borrows that timed out (each within `timeout`).
+   */
+  async load(m) {
+    const until = performance.now() + (m.ms as number);
+    let ops = 0;
+    let timeouts = 0;
+    await Promise.all(Array.from({ length: m.loops as number }, async () => {
+      while (performance.now() < until) {
+        let conn: PooledConnection<pg.Client>;
+        try {
+          conn = await pool!.getconn({ timeout: m.timeout as number });
+        } catch (error) {
+          if ((error as Error).name !== "PoolTimeoutError") throw error;
+          timeouts++;
+          continue;
+        }
+        try {
+          await conn.query(m.text as string);
+          ops++;
+        } finally {
+          await pool!.putconn(conn);
+        }
+      }
+    }));
+    return { ops, timeouts };
   },
   stats: () => pool!.getStats(),
   /** Blocks this isolate's event loop for `ms` (a long synchronous computation). */

@@ -5,22 +5,13 @@
 import assert from "node:assert/strict";
 import { ConnectionPool, NullConnectionPool, PoolError, PoolTimeoutError, toPrometheus } from "../../mod.ts";
 import { backendCount, waitFor, withTestDatabase } from "../_db.ts";
-import { samplePeak, startWorker, type TestWorker } from "../_shared_helpers.ts";
+import { samplePeak, withWorkers } from "../_shared_helpers.ts";
 import { HEARTBEAT_MS, STALE_MS } from "../../src/cap_group/_member.ts";
 
 let groups = 0;
 /** A group name no other test (or test file running in parallel) uses. */
 function group(): string {
   return `test-${Deno.pid}-${++groups}-${Math.random()}`;
-}
-
-async function withWorkers(n: number, fn: (workers: TestWorker[]) => Promise<void>): Promise<void> {
-  const workers = Array.from({ length: n }, () => startWorker("cap_group_client.ts"));
-  try {
-    await fn(workers);
-  } finally {
-    for (const w of workers) w.terminate();
-  }
 }
 
 Deno.test("capGroup: one Worker holding every slot idle, another gets a connection within its timeout", () =>

@@ -125,7 +125,7 @@ Deno.test("capGroup: a connect attempt abandoned at connectTimeout frees its slo
     await observer.putconn(held);
   }));
 
-Deno.test("capGroup wrapper: a connection closed twice (a close forced past the deadline) frees its slot once, when the first close finished", async () => {
+Deno.test("capGroup wrapper: a connection closed twice (a close forced past the deadline) frees its slot once, when the first close (and its cancel) finished", async () => {
   const slowCloses: (() => void)[] = [];
   const driver: Driver<{ id: number }> = {
     description: "fake://forced-close",
@@ -159,11 +159,18 @@ Deno.test("capGroup wrapper: a connection closed twice (a close forced past the 
     assert.equal(member.stats().groupSize, 2);
     const ordinary = wrapped.close(first);
     assert.equal(member.stats().groupSize, 2, "a close under way still holds its slot");
-    await wrapped.close(first, 1); // forced: the socket is destroyed
-    assert.equal(member.stats().groupSize, 1, "freed once the forced close finished");
+    // Forced: the socket is destroyed, but the backend is gone only once the first close (which
+    // cancelled a running statement) has finished, so the slot stays with that one.
+    const forced = wrapped.close(first, 1);
+    const timer = Promise.withResolvers<string>();
+    const id = setTimeout(() => timer.resolve("still closing"), 50);
+    assert.equal(await Promise.race([forced.then(() => "done"), timer.promise]), "still closing");
+    clearTimeout(id);
+    assert.equal(member.stats().groupSize, 2, "a forced close frees nothing ahead of the first close");
     for (const resolve of slowCloses) resolve();
     await ordinary;
-    assert.equal(member.stats().groupSize, 1, "the ordinary close finishing later frees nothing more");
+    await forced;
+    assert.equal(member.stats().groupSize, 1, "freed once, when the first close finished");
   } finally {
     for (const resolve of slowCloses) resolve();
     await member.close();

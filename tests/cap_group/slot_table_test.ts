@@ -76,7 +76,7 @@ Deno.test("slot table: room is claimed once per waiting attempt, not by every me
   assert.ok(c.tryReserve(rc));
 });
 
-Deno.test("slot table: room is made toward even shares, not for a member that already holds as much", () => {
+Deno.test("slot table: a returned connection makes room toward even shares, not for a member that already holds as much", () => {
   const a = SlotTable.create(8, T);
   const busy = new SlotTable(a.buffer);
   const ra = joined(a);
@@ -84,26 +84,27 @@ Deno.test("slot table: room is made toward even shares, not for a member that al
   assert.ok(a.tryReserve(ra));
   for (let n = 0; n < 7; n++) assert.ok(busy.tryReserve(rb));
   busy.setQueue(rb, 1, busy.nextTicket()); // the busy member wants an eighth
-  assert.equal(a.roomNeeded(ra), 0, "1 connection is not closed for a member holding 7");
-  assert.equal(a.claimShed(ra), false);
+  assert.equal(a.roomNeeded(ra, true), 0, "1 connection is not closed for a member holding 7");
+  assert.equal(a.claimShed(ra, true), false);
+  assert.equal(a.roomNeeded(ra), 1, "an idle one is owed to any waiter, however much it holds");
   // Shares 6 and 2 with the 2-holder waiting: the 6-holder gives up to two.
   busy.setQueue(rb, -1, 0);
   busy.release(rb);
   a.tryReserve(ra);
   a.setQueue(ra, 1, a.nextTicket());
-  assert.equal(busy.roomNeeded(rb), 1);
-  assert.ok(busy.claimShed(rb));
-  assert.equal(busy.claimShed(rb), false, "one waiting attempt, one close");
+  assert.equal(busy.roomNeeded(rb, true), 1);
+  assert.ok(busy.claimShed(rb, true));
+  assert.equal(busy.claimShed(rb, true), false, "one waiting attempt, one close");
   busy.release(rb, true);
   assert.ok(a.tryReserve(ra));
   a.setQueue(ra, -1, 0);
   a.setQueue(ra, 1, a.nextTicket()); // 3 vs 5: a 4th for a is owed
-  assert.equal(busy.roomNeeded(rb), 1);
+  assert.equal(busy.roomNeeded(rb, true), 1);
   busy.release(rb);
   assert.ok(a.tryReserve(ra));
   a.setQueue(ra, -1, 0);
   a.setQueue(ra, 1, a.nextTicket()); // 4 vs 4: even, nothing owed
-  assert.equal(busy.roomNeeded(rb), 0);
+  assert.equal(busy.roomNeeded(rb, true), 0);
 });
 
 Deno.test("slot table: minSize counts against the budget and leaves one slot for growth", () => {

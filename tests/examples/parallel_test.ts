@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { adminQuery, waitFor, withTestDatabase } from "../_db.ts";
 import { startExample } from "../_example.ts";
+import { sampleApp } from "../_shared_helpers.ts";
 
 const ISOLATES = 3;
 const MAX_SIZE = 4;
@@ -14,29 +15,6 @@ function freePort(): number {
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
   return port;
-}
-
-/** Samples the sessions with one application_name until stopped; resolves with the peak. */
-function sampleApp(app: string): { stop(): Promise<number> } {
-  let peak = 0;
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      const [row] = await adminQuery<{ n: number }>(
-        "select count(*)::int as n from pg_stat_activity where application_name = $1",
-        [app],
-      );
-      peak = Math.max(peak, row.n);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  })();
-  return {
-    async stop() {
-      running = false;
-      await loop;
-      return peak;
-    },
-  };
 }
 
 Deno.test("examples/parallel.ts: a burst over several deno serve --parallel isolates never holds more than maxSize backends", () =>
@@ -96,5 +74,50 @@ Deno.test("examples/parallel.ts: a burst over several deno serve --parallel isol
     } finally {
       await peak?.stop();
       await server.stop("SIGKILL");
+    }
+  }));
+
+Deno.test("examples/parallel.ts: with more deno serve --parallel isolates than maxSize, every isolate serves requests under a steady load", () =>
+  withTestDatabase(async (db) => {
+    const isolates = 4;
+    const maxSize = 3;
+    const app = `tp-parallel-${Math.random().toString(36).slice(2, 8)}`;
+    const url = new URL(db.url);
+    url.searchParams.set("application_name", app);
+    const server = await startExample(
+      ["serve", "--parallel", "-A", "--port", String(freePort()), "examples/parallel.ts"],
+      {
+        env: {
+          DATABASE_URL: url.toString(),
+          DENO_JOBS: String(isolates),
+          POOL_MAX_SIZE: String(maxSize),
+          POOL_TIMEOUT_MS: "5000",
+        },
+        listening: /listening on (http:\/\/\S+?)\/? with \d+ threads/i,
+      },
+    );
+    // A new TCP connection per request, so the kernel spreads them over every isolate.
+    const client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+    const peak = sampleApp(app);
+    try {
+      const served = new Map<string, number>();
+      const refused: string[] = [];
+      const until = performance.now() + 4_000;
+      await Promise.all(Array.from({ length: 8 }, async () => {
+        while (performance.now() < until || served.size < isolates) {
+          const r = await fetch(`${server.url}/work?ms=10`, { client });
+          const body = await r.json() as { isolate: string; error?: string };
+          if (r.status !== 200) refused.push(`${r.status} from ${body.isolate}: ${body.error}`);
+          else served.set(body.isolate, (served.get(body.isolate) ?? 0) + 1);
+          if (performance.now() > until + 30_000) break;
+        }
+      }));
+      assert.deepEqual(refused, [], "no isolate answered busy");
+      assert.equal(served.size, isolates, `isolates served: ${JSON.stringify([...served])}`);
+    } finally {
+      client.close();
+      const highest = await peak.stop();
+      await server.stop("SIGKILL");
+      assert.ok(highest <= maxSize, `peak ${highest} backends > maxSize ${maxSize}`);
     }
   }));
