@@ -56,6 +56,10 @@ const SESSION_LOCKS = new Set([
 const TRUE_TEXT = new Set(["true", "t", "on", "yes", "y", "1", "tr", "tru", "ye"]);
 /** Words after which a PL/pgSQL statement starts. */
 const BLOCK_STARTS = new Set(["begin", "then", "else", "loop", "exception"]);
+/** Words that may stand between `EXPLAIN` and its statement (the old, unparenthesized option syntax). */
+const EXPLAIN_OPTIONS = new Set(["analyze", "analyse", "verbose"]);
+/** Words after which PL/pgSQL's EXECUTE runs SQL: `OPEN c FOR EXECUTE`, `FOR r IN EXECUTE`, `RETURN QUERY EXECUTE`. */
+const EXECUTE_AFTER = new Set(["for", "in", "query"]);
 
 const CACHE_MAX = 1_024;
 const CACHE_TEXT_MAX = 4_096;
@@ -150,6 +154,19 @@ function statementState(tokens: Token[], from: number, to: number, dml = true): 
         if (isWord(tokens[i], "with") && isWord(tokens[i + 1], "hold")) return "declare";
       }
       return undefined;
+    case "explain": {
+      // EXPLAIN ANALYZE runs its statement: what it would leave, EXPLAIN leaves (read as if ANALYZE were given).
+      let i = head + 1;
+      if (isOp(tokens[i], "(")) {
+        for (let depth = 0; i < to; i++) {
+          if (isOp(tokens[i], "(")) depth++;
+          else if (isOp(tokens[i], ")") && --depth === 0) break;
+        }
+        i++;
+      }
+      while (i < to && tokens[i].t === "w" && EXPLAIN_OPTIONS.has(tokens[i].v)) i++;
+      return i < to ? statementState(tokens, i, to, dml) : undefined;
+    }
     case "do":
       for (let i = head + 1; i < to; i++) {
         // Only PL/pgSQL is read; another language's body (plv8, plpython) may run anything.
@@ -294,14 +311,16 @@ function blockState(tokens: Token[], from: number, to: number): SessionStateKind
   for (let i = from; i < to; i++) {
     const prev = tokens[i - 1];
     const starts = i === from || (prev.t === "w" && BLOCK_STARTS.has(prev.v)) || isOp(prev, ">>");
-    if (starts && tokens[i].t === "w") {
-      if (tokens[i].v === "execute") {
+    const executes = isWord(tokens[i], "execute") && (starts || (prev.t === "w" && EXECUTE_AFTER.has(prev.v)));
+    if (executes || (starts && tokens[i].t === "w")) {
+      if (executes) {
         // EXECUTE 'literal' [INTO ...] [USING ...]: the literal is SQL the classifier can read; anything else is
         // built at run time, so it may do anything.
         const arg = tokens[i + 1];
         const after = tokens[i + 2];
         const literal = arg !== undefined && arg.t === "s" &&
-          (i + 2 >= to || isWord(after, "into") || isWord(after, "using") || isWord(after, "strict"));
+          (i + 2 >= to || isWord(after, "into") || isWord(after, "using") || isWord(after, "strict") ||
+            isWord(after, "loop"));
         if (!literal) return "dynamic";
         const inner = classify(arg.v).state;
         if (inner !== undefined) return inner;

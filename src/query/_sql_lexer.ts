@@ -3,7 +3,7 @@
  * into words, strings, parameters and punctuation the way the server's own
  * scanner does, so that the classifier (./_sql_classifier.ts) reads meaning,
  * not spelling. Comments (nested `/* *\/` and `--`) are whitespace; quoted
- * identifiers are unquoted (`"x""y"` is `x"y`); `E''` strings take backslash
+ * identifiers are unquoted (`"x""y"` is `x"y`, `U&"x\0079"` is `xy`); `E''` strings take backslash
  * escapes; dollar quotes (`$tag$...$tag$`) are strings; with
  * `standard_conforming_strings` off, plain `''` strings take backslash escapes
  * too. Linear in the text: every loop advances.
@@ -37,7 +37,14 @@ export function lex(text: string, standardConformingStrings = true): Token[] {
   const out: Token[] = [];
   const n = text.length;
   let i = 0;
+  /** Index in `out` of a `U&'..'` / `U&".."` token still to decode (its `UESCAPE` clause may follow), or -1. */
+  let unicode = -1;
   while (i < n) {
+    if (unicode >= 0 && out.length > unicode) {
+      i = decodeUnicode(text, i, out, unicode);
+      unicode = -1;
+      if (i >= n) break;
+    }
     const c = text.charCodeAt(i);
     if (isSpace(c)) {
       i++;
@@ -100,7 +107,8 @@ export function lex(text: string, standardConformingStrings = true): Token[] {
         continue;
       }
       if ((c === 85 || c === 117) && next === 38 && (text.charCodeAt(i + 2) === 39 || text.charCodeAt(i + 2) === 34)) {
-        i += 2; // the quoted part follows on the next turn
+        i += 2; // the quoted part follows on the next turn, and is decoded the turn after
+        unicode = out.length;
         continue;
       }
       let j = i + 1;
@@ -125,7 +133,43 @@ export function lex(text: string, standardConformingStrings = true): Token[] {
       i++;
     }
   }
+  if (unicode >= 0 && out.length > unicode) decodeUnicode(text, n, out, unicode);
   return out;
+}
+
+/**
+ * Decodes the `U&` token at `out[at]` as the server does: `\XXXX` and `\+XXXXXX` are code points, `\\` is a
+ * backslash; an `UESCAPE 'c'` clause right after the token (read from `i`) makes `c` the escape character instead.
+ * A quoted identifier such as `U&"set\005fconfig"` is then the name `set_config`.
+ *
+ * @returns Where lexing goes on: after the `UESCAPE` clause, if there is one.
+ */
+function decodeUnicode(text: string, i: number, out: Token[], at: number): number {
+  let escape = "\\";
+  const clause = /^(?:\s|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*uescape\s*'(.)'/i.exec(text.slice(i, i + 256));
+  if (clause !== null) {
+    escape = clause[1];
+    i += clause[0].length;
+  }
+  const { t, v } = out[at];
+  let decoded = "";
+  for (let k = 0; k < v.length; k++) {
+    if (v[k] !== escape) {
+      decoded += v[k];
+    } else if (v[k + 1] === escape) {
+      decoded += escape;
+      k++;
+    } else {
+      const six = v[k + 1] === "+";
+      const hex = v.slice(k + (six ? 2 : 1), k + (six ? 8 : 5));
+      const code = /^[0-9a-fA-F]+$/.test(hex) && hex.length === (six ? 6 : 4) ? parseInt(hex, 16) : NaN;
+      decoded += Number.isNaN(code) || code > 0x10ffff ? "\uFFFD" : String.fromCodePoint(code);
+      k += six ? 7 : 4;
+    }
+  }
+  // An unquoted-looking name stays case as written, like any quoted identifier.
+  out[at] = { t, v: decoded };
+  return i;
 }
 
 /** Index after the block comment starting at `i`; comments nest, as in PostgreSQL. */

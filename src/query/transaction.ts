@@ -9,7 +9,7 @@
  */
 import { type Deadline, type DeadlineHost, deadlineOf } from "./deadline.ts";
 import type { ConnectionStatus } from "../driver.ts";
-import { PoolError, PoolTimeoutError } from "../errors.ts";
+import { ConnectionLostError, PoolError, PoolTimeoutError } from "../errors.ts";
 import { sleep, within } from "../_util/_timers.ts";
 import { count, duration } from "../_util/_validate.ts";
 
@@ -148,6 +148,23 @@ export interface TransactionHost<K, G = unknown> {
 }
 
 const FAILED = "The transaction failed and was rolled back: an error inside it was caught and ignored";
+
+const COMMIT_UNKNOWN =
+  "The connection was lost during COMMIT (no answer, or the server ended the session): whether the transaction committed is unknown";
+
+/**
+ * Whether a failed COMMIT may still have committed: no answer from the server (the connection was lost), or
+ * the server ended the session (class 08, 57P0x) while the COMMIT waited, e.g. for a synchronous replica, when
+ * the commit is already made locally. A COMMIT the server refused (a deferred constraint, 40001) rolled back.
+ */
+function commitOutcomeUnknown(error: unknown): boolean {
+  if (error instanceof FinishTimeout) return false; // says so itself
+  // The server's answer carries a severity (pg) or is a deno-postgres error with its fields; a socket error does not.
+  const e = error as { severity?: unknown; fields?: { severity?: unknown } } | null;
+  if (typeof (e?.severity ?? e?.fields?.severity) !== "string") return true;
+  const code = sqlState(error) ?? "";
+  return code.startsWith("08") || code.startsWith("57P0");
+}
 
 /** Marks the error of a COMMIT/ROLLBACK that got no answer: the connection is busy, no ROLLBACK can follow. */
 class FinishTimeout extends PoolTimeoutError {}
@@ -364,7 +381,9 @@ async function finish<K>(host: TransactionHost<K, never>, conn: K, began: boolea
     // pg rejects a failed query before ReadyForQuery ('E') arrives, so a
     // failed transaction can still look open here; PostgreSQL then answers
     // COMMIT with a ROLLBACK tag and no error.
-    const result = await bounded(host, conn, "COMMIT");
+    const result = await bounded(host, conn, "COMMIT").catch((error: unknown) => {
+      throw commitOutcomeUnknown(error) ? new ConnectionLostError(COMMIT_UNKNOWN, { cause: error }) : error;
+    });
     if (result.command === "ROLLBACK") throw new PoolError(FAILED);
   } else if (status === "inerror") throw new PoolError(FAILED);
   else if (began && status !== "idle") {

@@ -165,6 +165,27 @@ export const STATEFUL: readonly string[] = [
   "DO $$ BEGIN EXECUTE ('SET search_path = x'); END $$",
   // standard_conforming_strings off: the backslash ends nothing, the quote does
   "select 'a\\'; set search_path = x; --'",
+  // Unicode-escaped identifiers (U&"..." with \XXXX, \+XXXXXX, or another UESCAPE character)
+  String.raw`select U&"set\005fconfig"('app.user', 'alice', false)`,
+  String.raw`select U&"pg\005fadvisory\005flock"(4242)`,
+  String.raw`select u&"pg_advisory\005flock"(15)`,
+  String.raw`select U&"pg!005fadvisory!005flock" UESCAPE '!' (14)`,
+  String.raw`select U&"pg\+00005fadvisory_lock"(16)`,
+  String.raw`update U&"pg\005fsettings" set setting = 'x' where name = 'search_path'`,
+  String.raw`create table U&"pg\005ftemp".leak_tmp (a int)`,
+  String.raw`DO $$ begin perform U&"set\005fconfig"('a.b', '1', false); end $$`,
+  // EXPLAIN ANALYZE runs its statement
+  "explain analyze create temp table et as select 1",
+  "explain (analyze) create temp table et2 as select 1",
+  "explain (analyze, verbose) create temporary table et3 as select 1 with no data",
+  "explain analyze verbose create temporary table et4 as select 1",
+  "explain analyze create table pg_temp.et5 as select 1",
+  "explain analyze create materialized view pg_temp.mv as select 1",
+  "explain analyze select set_config('a.b', '1', false)",
+  // PL/pgSQL's other EXECUTE forms
+  "DO $$ declare c refcursor; begin open c for execute 'select pg_advisory_lock(31)'; end $$",
+  "DO $$ declare c refcursor; begin open c for execute format('select pg_advisory_lock(%s)', 33); end $$",
+  "DO $$ declare r record; begin for r in execute 'select pg_advisory_lock(32)' loop end loop; end $$",
 ];
 
 /** Statements that leave no session state, even though their text names stateful forms. */
@@ -271,4 +292,9 @@ export const STATELESS: readonly string[] = [
   "explain select 1",
   "values (1), (2)",
   "table accounts",
+  String.raw`select * from U&"accounts" where id = 1`,
+  String.raw`select U&'set\005fconfig' as text_only`,
+  "explain select * from accounts",
+  "explain analyze select * from accounts",
+  "DO $$ declare r record; begin for r in execute 'select 1' loop end loop; end $$",
 ];

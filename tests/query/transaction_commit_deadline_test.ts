@@ -5,7 +5,7 @@
  * Against the real server.
  */
 import assert from "node:assert/strict";
-import { ConnectionPool, PoolError, PoolTimeoutError } from "../../mod.ts";
+import { ConnectionLostError, ConnectionPool, PoolError, PoolTimeoutError } from "../../mod.ts";
 import { proxyToServer } from "../_faults.ts";
 import { adminQuery, waitFor, withTestDatabase } from "../_db.ts";
 
@@ -94,4 +94,28 @@ Deno.test("transaction({ timeout }) whose COMMIT gets no answer and cannot be ca
     assert.ok(took < 2_500, `rejected after ${Math.round(took)} ms`);
     await proxy.start();
     assert.deepEqual((await pool.query("select 1 as n")).rows, [{ n: 1 }]);
+  }));
+
+Deno.test("a COMMIT whose session the server ends mid-way rejects with ConnectionLostError: whether it committed is unknown", () =>
+  withTestDatabase(async (db) => {
+    await using pool = new ConnectionPool({ conninfo: db.url, minSize: 1, maxSize: 1 });
+    for (const sql of SLOW_COMMIT) await pool.query(sql);
+    const killer = (async () => {
+      await waitFor(async () => {
+        const rows = await adminQuery<{ pid: number }>(
+          "select pid from pg_stat_activity where datname = $1 and state = 'active' and query ilike 'commit%'",
+          [db.name],
+        );
+        if (rows.length === 0) return false;
+        await adminQuery("select pg_terminate_backend($1)", [rows[0].pid]);
+        return true;
+      }, { timeout: 3_000, message: "the COMMIT never ran" });
+    })();
+    const error = await pool.transaction(async (conn) => {
+      await conn.query("insert into t values (1)");
+    }).then(() => undefined, (e: unknown) => e);
+    await killer;
+    assert.ok(error instanceof ConnectionLostError, `expected ConnectionLostError, got ${error}`);
+    assert.match(error.message, /whether the transaction committed is unknown/);
+    assert.ok(error.cause !== undefined, "the driver's error is the cause");
   }));
