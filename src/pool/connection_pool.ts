@@ -7,11 +7,11 @@ import type * as pg from "../drivers/pg_types.ts";
 import type { Logger } from "@logtape/logtape";
 import { Drain } from "./_drain.ts";
 import { Maintenance } from "./_maintenance.ts";
-import { type DeadlineHost, type DeadlineOptions, underDeadline } from "../query/deadline.ts";
+import type { DeadlineHost, DeadlineOptions } from "../query/deadline.ts";
 import { poolerDriver, resolvePooler } from "../query/_pooler.ts";
 import { IdleList } from "./_idle.ts";
 import { Connections, inspectPool } from "../core/_connections.ts";
-import { type Entry, entryOf, holdsLease, leaseOf, returnedInScope } from "../core/_entry.ts";
+import { type Entry, entryOf } from "../core/_entry.ts";
 import { Filler } from "./_filler.ts";
 import { type LeakDetector, leakDetector } from "./_leak.ts";
 import { describeError, poolLogger } from "../_util/_log.ts";
@@ -19,6 +19,7 @@ import { prepareForReuse } from "../core/_return_path.ts";
 import { cancelPending, sendCancel } from "../core/_cancels.ts";
 import { PipelineLane } from "../query/_pipeline.ts";
 import { QueryRouter } from "../query/_router.ts";
+import { localHosts } from "../query/_local_host.ts";
 import { MAX_DELAY, Timers, within } from "../_util/_timers.ts";
 import { Waiter, WaiterQueue } from "./_waiters.ts";
 import { offAbort, onAbort } from "../_util/_abort.ts";
@@ -39,7 +40,6 @@ import {
 import { count, defaultDriver, duration } from "../_util/_validate.ts";
 import { type PoolCounters, type PoolStats, zeroCounters } from "../stats.ts";
 import {
-  sqlState,
   transaction as runTransaction,
   type TransactionHost,
   type TransactionOptions,
@@ -209,37 +209,18 @@ export class ConnectionPool<C extends object = pg.Client> {
       discard: (entry) => void this.#discard(entry),
       failed: (entry, error) => this.#failedCheck(entry, error),
     });
-    this.#deadlines = {
-      run: (conn, deadline, work) => {
-        const lease = leaseOf(conn); // the caller's: the watch ends with it (work may give conn back early)
-        return underDeadline(this.#driver, conn, deadline, work, this.#o.connectTimeout, () => holdsLease(conn, lease));
-      },
-      pastDeadline: (deadline, cause) =>
-        deadline.signal?.aborted ? deadline.signal.reason : new PoolTimeoutError(
-          `The transaction passed its deadline of ${deadline.timeout} ms on pool '${this.#name}' and was rolled back`,
-          cause === undefined ? undefined : { cause },
-        ),
-    };
-    this.#tx = {
-      deadlines: this.#deadlines,
-      getconn: (o) => this.getconn(o),
-      putconn: (conn) => this.putconn(conn),
-      status: (conn) => this.#driver.status(conn),
-      query: (conn, text) => this.#driver.query(conn, text),
+    const hosts = localHosts<PooledConnection<C>, GetconnOptions | undefined>({
+      name: this.#name,
+      log: this.#log,
+      driver: this.#driver as Driver<PooledConnection<C>>, // a lent connection is the driver's own object
       finishTimeout: this.#o.connectTimeout,
-      leaseOf: (conn) => leaseOf(conn),
-      holds: (conn, lease) => holdsLease(conn, lease),
-      leaseEnded: (_conn, helper) => this.closed ? this.#closedError() : returnedInScope(helper),
-      onRetry: (error, attempt, retries) => {
-        this.#counters.transactionRetries++;
-        this.#log.debug("Pool {pool}: retrying transaction after {code}: attempt {attempt} of {attempts}", {
-          pool: this.#name,
-          code: sqlState(error),
-          attempt: attempt + 2, // the one about to start, 1-based
-          attempts: retries + 1,
-        });
-      },
-    };
+      getconn: (options) => this.getconn(options),
+      putconn: (conn) => this.putconn(conn),
+      closedError: () => this.closed ? this.#closedError() : undefined,
+      counters: () => this.#counters,
+    });
+    this.#deadlines = hosts.deadlines;
+    this.#tx = hosts.tx;
     this.#leaks = leakDetector(
       this.#o.leakDetectionThreshold,
       this.#timers,
