@@ -239,6 +239,16 @@ export class CapGroupMember {
     this.#join().catch(() => {}); // close() during the join: the attempts waiting for it see the error
   }
 
+  /**
+   * Whether another member may be owed room (an isolate waits for a slot, or the group is over budget): a
+   * pipelining lane then gives its connections back as they drain instead of keeping them, so that the return
+   * path's fairness rule ({@linkcode CapGroupMember.yieldOnReturn}) gets to see them.
+   */
+  contended(): boolean {
+    const table = this.#table;
+    return table !== undefined && !this.#closed && table.contended();
+  }
+
   /** A slot is free in the group right now (so a new connection would not wait for another isolate). */
   hasRoom(): boolean {
     const table = this.#table;

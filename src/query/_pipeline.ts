@@ -56,6 +56,8 @@ export interface LaneHost<C> {
   tooMany(): Error | undefined;
   /** The pool's own timeout error (counts, last connection error as `cause`), `detail` after the wait. */
   timeoutError?(timeout: number, detail: string): Error;
+  /** Whether the lane should give its connections back as they drain, not only every RECYCLE_MS (a capGroup's waiter elsewhere). */
+  yieldSoon?(): boolean;
 }
 
 /** A connection in the lane. */
@@ -246,7 +248,7 @@ export class PipelineLane<C> {
     if (sent) lane.sent.shift();
     const now = Date.now();
     lane.since = now;
-    if (!lane.closing && now - lane.takenAt > RECYCLE_MS) lane.closing = true;
+    if (!lane.closing && (now - lane.takenAt > RECYCLE_MS || this.#host.yieldSoon?.() === true)) lane.closing = true;
     if (!lane.closing && this.#waiters.size > 0 && !this.#borrowerWaiting()) {
       const waiter = this.#waiters.take()!;
       lane.inflight++;

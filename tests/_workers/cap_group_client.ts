@@ -80,6 +80,24 @@ serveCommands({
     }));
     return { ops, timeouts };
   },
+  /** Like `load`, through `pool.query()` (pipelined): `loops` callers, for `ms`; timeouts are the pool's `timeout`. */
+  async queryLoad(m) {
+    const until = performance.now() + (m.ms as number);
+    let ops = 0;
+    let timeouts = 0;
+    await Promise.all(Array.from({ length: m.loops as number }, async () => {
+      while (performance.now() < until) {
+        try {
+          await pool!.query(m.text as string);
+          ops++;
+        } catch (error) {
+          if ((error as Error).name !== "PoolTimeoutError") throw error;
+          timeouts++;
+        }
+      }
+    }));
+    return { ops, timeouts };
+  },
   stats: () => pool!.getStats(),
   /** Blocks this isolate's event loop for `ms` (a long synchronous computation). */
   block(m) {

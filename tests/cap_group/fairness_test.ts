@@ -103,6 +103,29 @@ Deno.test("capGroup: an isolate arriving while another busy one holds the whole 
     })
   ));
 
+Deno.test("capGroup: a late isolate is served within its timeout while the busy ones pipeline pool.query()", () =>
+  withTestDatabase((db) =>
+    withWorkers(3, async ([a, b, c]) => {
+      const { app } = await openGroup(db, [a, b, c], 2, { timeout: 1_000 });
+      try {
+        await withinBudget(app, 2, async () => {
+          // a and b keep every connection busy with pipelined statements: their lanes never go idle.
+          const busy = [a, b].map((w) => later(w.call<Load>("queryLoad", { loops: 32, ms: 4_000, text: STATEMENT })));
+          await waitFor(async () => {
+            const sizes = await Promise.all([a, b].map((w) => w.call<Record<string, number>>("stats")));
+            return sizes[0].poolSize + sizes[1].poolSize >= 2;
+          }, { message: "the busy isolates hold the budget" });
+          const late = await c.call<Load>("queryLoad", { loops: 2, ms: 1_500, text: STATEMENT });
+          assert.equal(late.timeouts, 0, `the late isolate timed out ${late.timeouts} times`);
+          assert.ok(late.ops > 0, "the late isolate got nothing done");
+          await Promise.all(busy);
+        });
+      } finally {
+        await closeAll(a, b, c);
+      }
+    })
+  ));
+
 Deno.test("capGroup: an idle connection in one isolate is closed for a waiter in another, back and forth", () =>
   withTestDatabase((db) =>
     withWorkers(2, async ([a, b]) => {

@@ -36,3 +36,20 @@ Deno.test("close({ timeout }) cancels statements still running at its deadline: 
     assert.equal(await sleepers(db.name), 0, "a statement still ran on the server when close() returned");
     assert.deepEqual(await Promise.all(calls), ["rejected", "rejected", "rejected"]);
   }));
+
+Deno.test("close({ timeout }) cancels every statement pipelined on a connection, not only the one running", () =>
+  withTestDatabase(async (db) => {
+    const pool = new ConnectionPool({ conninfo: db.url, minSize: 1, maxSize: 1, pipeline: 4 });
+    await pool.open({ wait: true });
+    // Three statements in flight on the one connection: the server runs them one after another.
+    const calls = [1, 2, 3].map((n) =>
+      pool.query(`select pg_sleep(30) /* close_sleeper queued ${n} */`).then(() => "resolved", () => "rejected")
+    );
+    await waitFor(async () => (await sleepers(db.name)) === 1, { timeout: 5_000, message: "no sleeper started" });
+    await pool.close({ timeout: 100 });
+    // Sampled right away and again a moment later: the next pipelined statement would have started by then.
+    assert.equal(await sleepers(db.name), 0, "a statement ran on the server when close() returned");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(await sleepers(db.name), 0, "a pipelined statement started after close() returned");
+    assert.deepEqual(await Promise.all(calls), ["rejected", "rejected", "rejected"]);
+  }));
