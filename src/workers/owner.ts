@@ -19,7 +19,7 @@
  */
 import type { Logger } from "@logtape/logtape";
 import type { ConnectionStatus, QueryResult } from "../driver.ts";
-import { PoolClosedError, PoolError } from "../errors.ts";
+import { ConnectionLostError, PoolClosedError, PoolError } from "../errors.ts";
 import { describeError, poolLogger } from "../_util/_log.ts";
 import { duration } from "../_util/_validate.ts";
 import { Outbox } from "./_outbox.ts";
@@ -147,6 +147,8 @@ export interface ShareOps<C> {
 interface Lease<C> {
   conn: C;
   key: WireKey | undefined;
+  /** Settles when the lease's last statement has: the next one starts only then (see `#query`). */
+  tail?: Promise<void>;
 }
 
 let linkCounter = 0;
@@ -422,21 +424,47 @@ class Link<C> {
     this.#outbox.send({ v: 1, kind: "ok", id: m.id, lease, status: this.owner.ops.status(conn) });
   }
 
+  /**
+   * One statement on a lease. The lease's statements run one after another here, not queued in the driver, so
+   * that when the lease is reclaimed meanwhile the ones not started yet are abandoned (they never run: what the
+   * Worker is told failed never ran), and only the one running can have run: that one fails with
+   * `ConnectionLostError` ("may have run"), never with the bare socket error of the closed connection.
+   */
   async #query(id: number, leaseId: number, text: string, params: unknown[] | undefined): Promise<void> {
     const lease = this.#leases.get(leaseId);
     if (lease === undefined) return this.#unknownLease(id, leaseId);
     const { ops } = this.owner;
+    const previous = lease.tail;
+    const { promise: tail, resolve: done } = Promise.withResolvers<void>();
+    lease.tail = tail;
     this.#inflight++;
-    this.#running++;
     try {
-      const result = await ops.query(lease.conn, text, params);
-      this.#stopped();
-      this.#outbox.send({ v: 1, kind: "ok", id, result: toWireResult(result), status: ops.status(lease.conn) });
-    } catch (error) {
-      this.#stopped();
-      this.#outbox.send({ v: 1, kind: "err", id, error: toWireError(error), status: ops.status(lease.conn) });
+      if (previous !== undefined) await previous;
+      if (this.#leases.get(leaseId) !== lease) {
+        return this.#fail(
+          id,
+          this.#detaching
+            ? new PoolClosedError("The request was abandoned: the Worker detached from the pool")
+            : new PoolError("The request was abandoned: its Worker's lease was reclaimed"),
+        );
+      }
+      this.#running++;
+      try {
+        const result = await ops.query(lease.conn, text, params);
+        this.#stopped();
+        this.#outbox.send({ v: 1, kind: "ok", id, result: toWireResult(result), status: ops.status(lease.conn) });
+      } catch (error) {
+        this.#stopped();
+        const lost = this.#leases.get(leaseId) !== lease
+          ? new ConnectionLostError("The lease was reclaimed while the statement ran: it may have run", {
+            cause: error,
+          })
+          : error;
+        this.#outbox.send({ v: 1, kind: "err", id, error: toWireError(lost), status: ops.status(lease.conn) });
+      }
     } finally {
       this.#inflight--;
+      done();
     }
   }
 

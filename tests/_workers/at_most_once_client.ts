@@ -7,7 +7,7 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { type AttachedPool, attachPool, PoolClosedError } from "../../mod.ts";
+import { type AttachedPool, attachPool, ConnectionLostError, PoolClosedError } from "../../mod.ts";
 import { serveCommands } from "./_commands.ts";
 
 let pool: AttachedPool | undefined;
@@ -25,6 +25,12 @@ serveCommands({
     );
     return "queued";
   },
+  /** Borrows a connection (a lease) and starts `n` statements on it at once, without waiting for them. */
+  async queueOnLease(m) {
+    const conn = await pool!.getconn();
+    calls = Promise.allSettled(Array.from({ length: m.n as number }, (_, i) => conn.query(m.text as string, [i])));
+    return "queued";
+  },
   /** Detaches while the queued calls wait, then reports what each call was told. */
   async closeAndCount() {
     await pool!.close();
@@ -38,11 +44,15 @@ serveCommands({
   },
 });
 
-/** How many calls completed, failed with PoolClosedError, or failed otherwise (by name). */
-function count(settled: PromiseSettledResult<unknown>[]): { done: number; closed: number; other: string[] } {
+/** How many calls completed, failed with PoolClosedError, were lost (may have run), or failed otherwise. */
+function count(
+  settled: PromiseSettledResult<unknown>[],
+): { done: number; closed: number; lost: number; other: string[] } {
   const done = settled.filter((s) => s.status === "fulfilled").length;
-  const closed = settled.filter((s) => s.status === "rejected" && s.reason instanceof PoolClosedError).length;
-  const other = settled.filter((s) => s.status === "rejected" && !(s.reason instanceof PoolClosedError))
-    .map((s) => String((s as PromiseRejectedResult).reason));
-  return { done, closed, other };
+  const failed = settled.filter((s): s is PromiseRejectedResult => s.status === "rejected").map((s) => s.reason);
+  const closed = failed.filter((e) => e instanceof PoolClosedError).length;
+  const lost = failed.filter((e) => e instanceof ConnectionLostError).length;
+  const other = failed.filter((e) => !(e instanceof PoolClosedError) && !(e instanceof ConnectionLostError))
+    .map(String);
+  return { done, closed, lost, other };
 }

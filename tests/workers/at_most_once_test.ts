@@ -123,3 +123,34 @@ Deno.test("share(): a Worker blocked past heartbeatTimeout is told its waiting w
     }
   });
 });
+
+Deno.test("share(): a Worker blocked past heartbeatTimeout with statements queued on a lease: only the running one may have run", async () => {
+  const HEARTBEAT_TIMEOUT = 300;
+  await withAdmin(async (admin) => {
+    await using pool = new ConnectionPool({ conninfo: db.url, minSize: 1, maxSize: 1 });
+    await admin.query("truncate t");
+    const w = startWorker("at_most_once_client.ts");
+    try {
+      const port = pool.share({ heartbeatTimeout: HEARTBEAT_TIMEOUT });
+      await w.call("attach", { port }, [port]);
+      await w.call("queueOnLease", { n: QUEUED, text: INSERT });
+      await waitFor(async () => (await rows(admin)) >= 3, { timeout: 5_000, interval: 2 });
+      const told = await w.call<{ done: number; closed: number; lost: number; other: string[] }>("spinAndCount", {
+        ms: HEARTBEAT_TIMEOUT * 3,
+      });
+      await untilQuiet(pool, 2_000);
+      const committed = await rows(admin);
+      assert.equal(told.done + told.lost + told.closed + told.other.length, QUEUED);
+      assert.ok(told.other.length > 0, "the statements not started were abandoned");
+      assert.ok(told.other.every((e) => /abandoned/.test(e)), told.other[0]);
+      assert.ok(told.lost <= 1, `${told.lost} statements may have run: only the one running at the reclaim can have`);
+      // What the Worker was told failed for sure never ran: every committed row is a call told done or "may have run".
+      assert.ok(
+        committed >= told.done && committed <= told.done + told.lost,
+        `${committed} rows, told ${JSON.stringify(told)}`,
+      );
+    } finally {
+      w.terminate();
+    }
+  });
+});
