@@ -40,10 +40,12 @@ Deno.test("examples/parallel.ts: a burst over several deno serve --parallel isol
 
       peak = sampleApp(app);
       const seen = new Set<string>();
-      // Bursts until requests were served by several isolates (the kernel spreads connections).
+      // Bursts until requests were served by several isolates: the kernel spreads new connections, so each request
+      // gets one of its own (a kept-alive connection stays with the isolate that accepted it).
+      await using client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
       await waitFor(async () => {
         const answers = await Promise.all(Array.from({ length: 40 }, async () => {
-          const r = await fetch(`${server.url}/work?ms=30`);
+          const r = await fetch(`${server.url}/work?ms=30`, { client });
           return { status: r.status, body: await r.json() as { isolate: string } };
         }));
         for (const a of answers) {
