@@ -7,11 +7,12 @@
  *
  * @module
  */
-import { MAX_DELAY } from "../_util/_timers.ts";
+import { Waiter } from "./_waiters.ts";
 
+/** A caller of `drain()`: resolved once `done()` holds. */
 interface DrainWaiter {
-  check(): void;
-  fail(error: unknown): void;
+  readonly waiter: Waiter<void>;
+  readonly done: () => boolean;
 }
 
 /** Stale connections and the callers of `drain()` waiting for them to be replaced. */
@@ -50,7 +51,7 @@ export class Drain<E> {
 
   /** The pool changed (a connection opened or closed): re-checks the waiting drains. */
   changed(): void {
-    for (const waiter of this.#waiters) waiter.check();
+    for (const { waiter, done } of [...this.#waiters]) if (done()) waiter.resolve();
   }
 
   /**
@@ -59,30 +60,15 @@ export class Drain<E> {
    */
   until(done: () => boolean, timeoutMs: number, onTimeout: () => Error): Promise<void> {
     if (done()) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => waiter.fail(onTimeout()), Math.min(timeoutMs, MAX_DELAY));
-      const settle = () => {
-        clearTimeout(timer);
-        this.#waiters.delete(waiter);
-      };
-      const waiter: DrainWaiter = {
-        check: () => {
-          if (!done()) return;
-          settle();
-          resolve();
-        },
-        fail: (error) => {
-          settle();
-          reject(error);
-        },
-      };
-      this.#waiters.add(waiter);
-    });
+    const entry: DrainWaiter = { waiter: new Waiter<void>(), done };
+    this.#waiters.add(entry);
+    entry.waiter.expireAfter(timeoutMs, (w) => w.reject(onTimeout()), () => this.#waiters.delete(entry));
+    return entry.waiter.promise;
   }
 
   /** The pool closed: every waiting drain rejects with `error`. */
   close(error: () => unknown): void {
-    for (const waiter of [...this.#waiters]) waiter.fail(error());
+    for (const { waiter } of [...this.#waiters]) waiter.reject(error());
     this.#stale.clear();
   }
 }

@@ -58,6 +58,19 @@ export class Waiter<T> {
     this.#cleanup = cleanup;
   }
 
+  /**
+   * The one wait-with-timeout of the pool's own waits (`wait()`, `close()`, `drain()`): after `ms` (capped at
+   * a timer's range) `expire` settles the waiter unless it settled first; the timer is cleared either way, and
+   * `cleanup` runs once on settle (it replaces an `onSettle` callback).
+   */
+  expireAfter(ms: number, expire: (waiter: Waiter<T>) => void, cleanup?: () => void): void {
+    const timer = setTimeout(() => expire(this), Math.min(Math.max(0, ms), MAX_DELAY));
+    this.onSettle(() => {
+      clearTimeout(timer);
+      cleanup?.();
+    });
+  }
+
   /** Hands the waiter a value; false if it already gave up. */
   resolve(value: T): boolean {
     if (this.settled) return false;

@@ -20,7 +20,7 @@ import { cancelPending, sendCancel } from "../core/_cancels.ts";
 import { PipelineLane } from "../query/_pipeline.ts";
 import { QueryRouter } from "../query/_router.ts";
 import { localHosts } from "../query/_local_host.ts";
-import { MAX_DELAY, sleep, Timers, within } from "../_util/_timers.ts";
+import { sleep, Timers, within } from "../_util/_timers.ts";
 import { Waiter, WaiterQueue } from "./_waiters.ts";
 import { offAbort, onAbort } from "../_util/_abort.ts";
 import { type Driver, FORGET_SESSION, type ForgetsSession, type QueryResult } from "../driver.ts";
@@ -381,22 +381,19 @@ export class ConnectionPool<C extends object = pg.Client> {
     if (this.#all.size >= this.#o.minSize) return RESOLVED;
     const waiter = new Waiter<void>();
     this.#readyWaiters.add(waiter);
-    const timer = setTimeout(() => {
-      waiter.reject(
-        new PoolTimeoutError(
-          `Pool '${this.#name}' not ready after ${Math.round(timeout)} ms: ${this.#counts()}${
-            lastErrorSuffix(this.#filler.lastError)
-          }`,
-          {
-            cause: this.#filler.lastError,
-          },
+    waiter.expireAfter(
+      timeout,
+      (w) =>
+        w.reject(
+          new PoolTimeoutError(
+            `Pool '${this.#name}' not ready after ${Math.round(timeout)} ms: ${this.#counts()}${
+              lastErrorSuffix(this.#filler.lastError)
+            }`,
+            { cause: this.#filler.lastError },
+          ),
         ),
-      );
-    }, Math.min(timeout, MAX_DELAY));
-    waiter.onSettle(() => {
-      clearTimeout(timer);
-      this.#readyWaiters.delete(waiter);
-    });
+      () => this.#readyWaiters.delete(waiter),
+    );
     return waiter.promise;
   }
 
@@ -791,8 +788,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     for (const entry of this.#idle.takeAll()) this.#discard(entry);
     if (this.#all.size > 0) { // borrowed or being returned: #all holds no closed entry
       const returned = this.#allReturned = new Waiter<void>();
-      const timer = setTimeout(() => returned.resolve(), Math.min(timeout, MAX_DELAY));
-      returned.onSettle(() => clearTimeout(timer));
+      returned.expireAfter(timeout, (w) => w.resolve()); // at the deadline the rest is closed anyway
       await returned.promise;
       await this.#cancelRunning();
       for (const entry of this.#all) {

@@ -285,3 +285,21 @@ Deno.test("WaiterQueue: an emptied queue does not keep the process alive, a wait
   `);
   assert.equal(refilled.stdout, "timed out 150");
 });
+
+Deno.test("Waiter.expireAfter: settles the waiter at the deadline, or clears its timer when it settled first; cleanup runs once", async () => {
+  let cleanups = 0;
+  const expiring = new Waiter<string>();
+  const started = performance.now();
+  expiring.expireAfter(40, (w) => w.resolve("expired"), () => cleanups++);
+  assert.equal(await expiring.promise, "expired");
+  assert.ok(performance.now() - started >= 38, "not before its deadline");
+  assert.equal(cleanups, 1);
+  // Settled first: the timer is cleared (the sanitizer fails the test on a pending one) and expire never runs.
+  const early = new Waiter<string>();
+  let expired = false;
+  early.expireAfter(60_000, () => (expired = true), () => cleanups++);
+  assert.equal(early.resolve("served"), true);
+  assert.equal(await early.promise, "served");
+  assert.equal(expired, false);
+  assert.equal(cleanups, 2);
+});
