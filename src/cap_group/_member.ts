@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { wrapDriver } from "../core/_wrap_driver.ts";
 import type { Logger } from "@logtape/logtape";
 import type { Driver } from "../driver.ts";
 import { PoolClosedError, PoolError } from "../errors.ts";
@@ -112,29 +113,11 @@ export class CapGroupMember {
   /** `driver` with a slot reserved before each connect and released after each close. */
   wrap<C>(driver: Driver<C>): Driver<C> {
     this.#target = hash32(driver.description);
-    // The pool calls these on its hot path: bound once, no extra closure per call.
-    const wrapped: Driver<C> = Object.create(driver);
-    const passed = [
-      "status",
-      "rollback",
-      "ping",
-      "query",
-      "watch",
-      "cancel",
-      "setRef",
-      "setPipelined",
-      "hostOf",
-    ] as const;
-    for (const key of passed) {
-      const member = driver[key] as ((...args: never[]) => unknown) | undefined;
-      // Optional members stay absent: the pool tests for them (cancel, setPipelined, ...).
-      if (member !== undefined) Object.defineProperty(wrapped, key, { value: member.bind(driver), writable: true });
-    }
     // The connections holding a slot. A connection may be closed twice (close({ timeout })
     // forces a running close past its deadline): the first close to finish frees its slot, once.
     const holding = new WeakSet<object>();
     const ending = new WeakMap<object, Promise<void>>();
-    wrapped.connect = async (signal) => {
+    const connect: Driver<C>["connect"] = async (signal) => {
       await this.#acquire(signal);
       let conn: C;
       try {
@@ -147,7 +130,7 @@ export class CapGroupMember {
       await this.#watchClient(driver, conn);
       return conn;
     };
-    wrapped.close = async (conn, timeoutMs) => {
+    const close: Driver<C>["close"] = async (conn, timeoutMs) => {
       const first = ending.get(conn as object);
       if (first !== undefined) {
         // A forced close: the socket goes now, and the slot still waits for the first close's cancel.
@@ -160,7 +143,7 @@ export class CapGroupMember {
       ending.set(conn as object, done);
       return done;
     };
-    return wrapped;
+    return wrapDriver(driver, { connect, close });
   }
 
   /**

@@ -21,6 +21,7 @@
  *
  * @module
  */
+import { wrapDriver } from "../core/_wrap_driver.ts";
 import type { Driver } from "../driver.ts";
 import { type SessionStateKind, sessionStateOf } from "./_sql_classifier.ts";
 
@@ -124,19 +125,7 @@ export function poolerDriver<C>(driver: Driver<C>): Driver<C> {
       return driver.query(conn, text, params, shape);
     },
   };
-  // Everything else goes to the driver itself (bound once: drivers may be
-  // class instances with private fields), including members added later.
-  const bound = new Map<PropertyKey, unknown>();
-  return new Proxy(driver, {
-    get(target, key) {
-      if (key in overrides) return overrides[key as keyof Driver<C>];
-      const value = Reflect.get(target, key);
-      if (typeof value !== "function") return value;
-      let fn = bound.get(key);
-      if (fn === undefined) bound.set(key, fn = value.bind(target));
-      return fn;
-    },
-  });
+  return wrapDriver(driver, overrides);
 }
 
 function describe(value: unknown): string {
