@@ -123,7 +123,7 @@ export class CapGroupMember {
       try {
         conn = await driver.connect(signal);
       } catch (error) {
-        this.#release(); // a failed attempt leaves no socket behind (the Driver contract)
+        this.#freeSlot(); // a failed attempt leaves no socket behind (the Driver contract)
         throw error;
       }
       holding.add(conn as object);
@@ -138,7 +138,7 @@ export class CapGroupMember {
         return first;
       }
       const done = this.#end(driver, conn, timeoutMs).finally(() => {
-        if (holding.delete(conn as object)) this.#release();
+        if (holding.delete(conn as object)) this.#freeSlot();
       });
       ending.set(conn as object, done);
       return done;
@@ -421,7 +421,7 @@ export class CapGroupMember {
     });
   }
 
-  #release(): void {
+  #freeSlot(): void {
     if (this.#held === 0) return; // closed after a fatal join error: nothing was reserved
     const table = this.#table!;
     // Rejoin first (after a reclaim, #enter counts #held slots again, this one included), then give this one back.

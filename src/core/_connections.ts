@@ -39,7 +39,7 @@ const FORCE_MS = 1;
 export class Connections<C extends object> {
   /** Every adopted connection not yet discarded, whatever its state. */
   readonly all: Set<Entry<C>> = new Set();
-  readonly #o: ConnectionsOptions<C>;
+  readonly #options: ConnectionsOptions<C>;
   readonly #closing = new AbortController();
   /** Connection attempts in flight, awaited by `settle()`. */
   readonly #attempts = new Set<Promise<unknown>>();
@@ -47,7 +47,7 @@ export class Connections<C extends object> {
   readonly #closes = new Map<Promise<void>, C>();
 
   constructor(options: ConnectionsOptions<C>) {
-    this.#o = options;
+    this.#options = options;
   }
 
   /**
@@ -63,7 +63,7 @@ export class Connections<C extends object> {
 
   /** Open connections per `host:port`, when the driver tells (a host list); `undefined` otherwise. */
   hosts(): Record<string, number> | undefined {
-    const hostOf = this.#o.driver.hostOf?.bind(this.#o.driver);
+    const hostOf = this.#options.driver.hostOf?.bind(this.#options.driver);
     if (hostOf === undefined) return undefined;
     let hosts: Record<string, number> | undefined;
     for (const entry of this.all) {
@@ -110,7 +110,7 @@ export class Connections<C extends object> {
       }, () => {});
       // Twice connectTimeout: the default connect() is a connect then a configure, each bounded by it, and their
       // own errors (which name the part that hung) must win over this outer bound.
-      const limit = this.#o.connectTimeout * 2;
+      const limit = this.#options.connectTimeout * 2;
       return within(
         untilAborted(hook, this.#closing.signal),
         limit,
@@ -123,7 +123,7 @@ export class Connections<C extends object> {
   }
 
   async #open(): Promise<C> {
-    const { driver, configure, connectTimeout } = this.#o;
+    const { driver, configure, connectTimeout } = this.#options;
     const conn = await driver.connect(this.#closing.signal);
     if (configure === undefined) return conn;
     try {
@@ -136,7 +136,7 @@ export class Connections<C extends object> {
       if (driver.status(conn) !== "idle") throw new PoolError("configure left the connection not idle");
     } catch (error) {
       await this.close(conn);
-      throw new PoolError(`configure failed for a new connection of pool '${this.#o.name}'`, { cause: error });
+      throw new PoolError(`configure failed for a new connection of pool '${this.#options.name}'`, { cause: error });
     }
     return conn;
   }
@@ -151,11 +151,11 @@ export class Connections<C extends object> {
     const entry = new Entry<C>(conn, owner, expiresAt);
     attachEntry(entry);
     this.all.add(entry);
-    this.#o.driver.watch(conn, (error) => {
+    this.#options.driver.watch(conn, (error) => {
       entry.lost = true;
       if (entry.state !== "idle") return;
-      this.#o.log.warn("Pool {pool}: an idle connection was lost: {error}", {
-        pool: this.#o.name,
+      this.#options.log.warn("Pool {pool}: an idle connection was lost: {error}", {
+        pool: this.#options.name,
         error: error === undefined ? "connection ended" : describeError(error),
       });
       onLostIdle(entry);
@@ -176,7 +176,7 @@ export class Connections<C extends object> {
 
   /** Closes a connection (adopted or not); tracked until its socket is closed. Never rejects. */
   close(conn: C): Promise<void> {
-    const closing = this.#o.driver.close(conn).catch(() => {}).finally(() => this.#closes.delete(closing));
+    const closing = this.#options.driver.close(conn).catch(() => {}).finally(() => this.#closes.delete(closing));
     this.#closes.set(closing, conn);
     return closing;
   }
@@ -202,7 +202,7 @@ export class Connections<C extends object> {
       const left = deadline - performance.now();
       // `all` never rejects: a rejection is the bound passing.
       if (left > 0 && await within(all, left, () => new Error()).then(() => true, () => false)) continue;
-      const forced = [...this.#closes.values()].map((conn) => this.#o.driver.close(conn, FORCE_MS).catch(() => {}));
+      const forced = [...this.#closes.values()].map((conn) => this.#options.driver.close(conn, FORCE_MS).catch(() => {}));
       await Promise.allSettled([all, ...forced]);
     }
   }

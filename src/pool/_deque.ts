@@ -38,7 +38,7 @@ export class Deque<T> {
   }
 
   /** Removes and returns every item, oldest first. */
-  drain(): T[] {
+  takeAll(): T[] {
     const items = this.toArray();
     this.clear();
     return items;

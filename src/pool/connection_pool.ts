@@ -83,7 +83,7 @@ type State = "new" | "open" | "closed";
  */
 export class ConnectionPool<C extends object = pg.Client> {
   readonly #driver: Driver<C>;
-  readonly #o: ResolvedOptions;
+  readonly #options: ResolvedOptions;
   readonly #name: string;
   readonly #policy: PoolPolicy;
   readonly #reset: ((conn: C) => Promise<void> | void) | undefined;
@@ -118,7 +118,7 @@ export class ConnectionPool<C extends object = pg.Client> {
   /** The ports lent to Workers by `share()`, made on first use. */
   #sharing: SharedPool<C> | undefined;
   /** What `withConnection()` / `transaction()` run against (src/query/transaction.ts). */
-  readonly #tx: TransactionHost<PooledConnection<C>, GetconnOptions | undefined>;
+  readonly #transactions: TransactionHost<PooledConnection<C>, GetconnOptions | undefined>;
   /** Statements under a deadline (query, withConnection, transaction): cancelled on the server past it. */
   readonly #deadlines: DeadlineHost<C>;
   /** Where `query()` statements run: pipelined, alone, or alone under a deadline. */
@@ -146,22 +146,22 @@ export class ConnectionPool<C extends object = pg.Client> {
     policy: PoolPolicy = MODERN,
     defaults: { minSize: number; maxSize?: number; pipeline?: number } = { minSize: 4 },
   ) {
-    this.#o = resolveOptions(options, defaults);
+    this.#options = resolveOptions(options, defaults);
     this.#policy = policy;
-    this.#name = this.#o.name ?? `pool-${++poolCounter}`;
+    this.#name = this.#options.name ?? `pool-${++poolCounter}`;
     const prepared = this.#preparedFor(options.driver !== undefined);
-    const driver = options.driver ?? defaultDriver<C>(options.conninfo!, this.#o.connectTimeout, prepared);
+    const driver = options.driver ?? defaultDriver<C>(options.conninfo!, this.#options.connectTimeout, prepared);
     // Behind a transaction pooler every connection the driver opens checks its statements (src/query/_pooler.ts).
-    const checked = resolvePooler(this.#o.pooler, options.reset === ConnectionPool.discardAll)
+    const checked = resolvePooler(this.#options.pooler, options.reset === ConnectionPool.discardAll)
       ? poolerDriver(driver)
       : driver;
-    this.#cap = this.#o.capGroup === undefined ? undefined : new CapGroupMember(
-      this.#o.capGroup,
-      this.#o.maxSize,
-      this.#o.minSize,
+    this.#cap = this.#options.capGroup === undefined ? undefined : new CapGroupMember(
+      this.#options.capGroup,
+      this.#options.maxSize,
+      this.#options.minSize,
       {
         shedIdle: (evenMinSize) => this.#shedIdle(evenMinSize),
-        clampMinSize: (minSize) => void this.resize(minSize, this.#o.maxSize).catch(() => {}),
+        clampMinSize: (minSize) => void this.resize(minSize, this.#options.maxSize).catch(() => {}),
         waiting: () => this.#waiters.size,
         log: poolLogger(this.#name),
         pool: this.#name,
@@ -178,13 +178,13 @@ export class ConnectionPool<C extends object = pg.Client> {
       name: this.#name,
       log: this.#log,
       configure: options.configure,
-      connectTimeout: this.#o.connectTimeout,
+      connectTimeout: this.#options.connectTimeout,
     });
     this.#all = this.#connections.all;
     this.#filler = new Filler<C>({
       name: this.#name,
       log: this.#log,
-      options: this.#o,
+      options: this.#options,
       timers: this.#timers,
       growPerWaiter: policy.growPerWaiter,
       state: () => this.#state,
@@ -201,13 +201,13 @@ export class ConnectionPool<C extends object = pg.Client> {
     this.#maintenance = new Maintenance<C>({
       name: this.#name,
       log: this.#log,
-      options: this.#o,
+      options: this.#options,
       timers: this.#timers,
       idle: this.#idle,
       isOpen: () => this.#state === "open",
       size: () => this.#all.size + this.#filler.pending,
       ping: (conn) => this.#driver.ping(conn),
-      release: (entry) => this.#release(entry),
+      release: (entry) => this.#makeAvailable(entry),
       discard: (entry) => void this.#discard(entry),
       failed: (entry, error) => this.#failedCheck(entry, error),
     });
@@ -215,24 +215,24 @@ export class ConnectionPool<C extends object = pg.Client> {
       name: this.#name,
       log: this.#log,
       driver: this.#driver as Driver<PooledConnection<C>>, // a lent connection is the driver's own object
-      finishTimeout: this.#o.connectTimeout,
+      finishTimeout: this.#options.connectTimeout,
       getconn: (options) => this.getconn(options),
       putconn: (conn) => this.putconn(conn),
       closedError: () => this.closed ? this.#closedError() : undefined,
       counters: () => this.#counters,
     });
     this.#deadlines = hosts.deadlines;
-    this.#tx = hosts.tx;
+    this.#transactions = hosts.tx;
     this.#leaks = leakDetector(
-      this.#o.leakDetectionThreshold,
+      this.#options.leakDetectionThreshold,
       this.#timers,
       this.#log,
       this.#name,
     );
-    this.#lane = this.#o.pipeline > 1 && this.#driver.setPipelined !== undefined
-      ? new PipelineLane(this.#driver, this.#o.pipeline, {
+    this.#lane = this.#options.pipeline > 1 && this.#driver.setPipelined !== undefined
+      ? new PipelineLane(this.#driver, this.#options.pipeline, {
         name: this.#name,
-        timeout: () => this.#o.timeout,
+        timeout: () => this.#options.timeout,
         takeIdle: () => this.#lendIdle(),
         acquire: () => {
           const conn = this.getconn();
@@ -243,7 +243,7 @@ export class ConnectionPool<C extends object = pg.Client> {
         waiting: () => this.#waiters.size,
         // With a capGroup, only while the group has a free slot: growth is an opportunity, never a wait on others.
         canGrow: () =>
-          this.#state === "open" && this.#all.size + this.#filler.pending < this.#o.maxSize &&
+          this.#state === "open" && this.#all.size + this.#filler.pending < this.#options.maxSize &&
           (this.#cap?.hasRoom() ?? true),
         tooMany: () => this.#overMaxWaiting(),
         timeoutError: (timeout, detail) => this.#timeoutError(timeout, detail),
@@ -265,13 +265,13 @@ export class ConnectionPool<C extends object = pg.Client> {
    * statement lives in one server session; PgBouncer >= 1.21 with `max_prepared_statements` keeps them).
    */
   #preparedFor(customDriver: boolean): PreparedStatementsOptions | false | undefined {
-    const given = this.#o.preparedStatements;
+    const given = this.#options.preparedStatements;
     if (customDriver && given !== undefined) {
       throw new TypeError(
         "Invalid option 'preparedStatements': with 'driver', set it on the driver: createPgDriver(conninfo, { preparedStatements })",
       );
     }
-    return given ?? (this.#o.pooler === "transaction" ? false : undefined);
+    return given ?? (this.#options.pooler === "transaction" ? false : undefined);
   }
 
   /**
@@ -319,11 +319,11 @@ export class ConnectionPool<C extends object = pg.Client> {
   }
   /** Connections kept open. */
   get minSize(): number {
-    return this.#o.minSize;
+    return this.#options.minSize;
   }
   /** Most connections open at once. */
   get maxSize(): number {
-    return this.#o.maxSize;
+    return this.#options.maxSize;
   }
   /** True once `close()` was called; a closed pool never reopens. */
   get closed(): boolean {
@@ -331,19 +331,19 @@ export class ConnectionPool<C extends object = pg.Client> {
   }
   /** Default wait of `getconn()`, in ms. */
   get timeout(): number {
-    return this.#o.timeout;
+    return this.#options.timeout;
   }
   /** Longest life of a connection, in ms (`maxLifetime`). */
   get maxLifetime(): number {
-    return this.#o.maxLifetime;
+    return this.#options.maxLifetime;
   }
   /** Longest idle time of a connection above `minSize`, in ms (`maxIdle`). */
   get maxIdle(): number {
-    return this.#o.maxIdle;
+    return this.#options.maxIdle;
   }
   /** Whether idle sockets let the process exit (`allowExitOnIdle`). */
   get allowExitOnIdle(): boolean {
-    return this.#o.allowExitOnIdle;
+    return this.#options.allowExitOnIdle;
   }
 
   /**
@@ -378,7 +378,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     const timeout = duration(options.timeout, "timeout", 30_000);
     if (this.#state === "closed") return Promise.reject(this.#closedError());
     if (this.#state === "new") void this.open();
-    if (this.#all.size >= this.#o.minSize) return RESOLVED;
+    if (this.#all.size >= this.#options.minSize) return RESOLVED;
     const waiter = new Waiter<void>();
     this.#readyWaiters.add(waiter);
     waiter.expireAfter(
@@ -430,7 +430,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       return Promise.reject(options.signal.reason);
     }
     // Validated once, whether or not a connection is idle: a bad timeout is a bug to surface now.
-    let timeout = this.#o.timeout;
+    let timeout = this.#options.timeout;
     if (options?.timeout !== undefined) {
       try {
         timeout = duration(options.timeout, "timeout", 0);
@@ -441,7 +441,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     if (this.#check !== undefined) return this.#getconnChecked(timeout, options?.signal);
     const conn = this.#lendIdle();
     if (conn !== undefined) return Promise.resolve(conn as PooledConnection<C>);
-    // The connection that frees first is lent inside #release and handed over
+    // The connection that frees first is lent inside #makeAvailable and handed over
     // as is: one waiter, one promise, no async wrapper.
     return this.#enqueue(timeout, options?.signal, true) as Promise<PooledConnection<C>>;
   }
@@ -516,7 +516,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       now < entry.expiresAt &&
       this.#driver.status(entry.conn) === "idle" && !cancelPending(entry.conn)
     ) {
-      this.#release(entry, now);
+      this.#makeAvailable(entry, now);
       return RESOLVED;
     }
     return this.#returnSlow(entry);
@@ -543,7 +543,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     fn: (conn: PooledConnection<C>) => Promise<T> | T,
     options?: GetconnOptions,
   ): Promise<T> {
-    return runWithConnection(this.#tx, fn, options);
+    return runWithConnection(this.#transactions, fn, options);
   }
 
   /**
@@ -603,7 +603,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     fn: (conn: PooledConnection<C>) => Promise<T> | T,
     options: TransactionOptions = {},
   ): Promise<T> {
-    return runTransaction(this.#tx, fn, options);
+    return runTransaction(this.#transactions, fn, options);
   }
 
   /**
@@ -626,14 +626,17 @@ export class ConnectionPool<C extends object = pg.Client> {
         // A blackholed socket never answers: bound the probe like a connection attempt.
         await within(
           this.#driver.ping(entry.conn),
-          this.#o.connectTimeout,
-          () => new PoolTimeoutError(`The probe of pool '${this.#name}' got no answer in ${this.#o.connectTimeout} ms`),
+          this.#options.connectTimeout,
+          () =>
+            new PoolTimeoutError(
+              `The probe of pool '${this.#name}' got no answer in ${this.#options.connectTimeout} ms`,
+            ),
         );
       } catch (error) {
         this.#failedCheck(entry, error);
         return;
       }
-      this.#release(entry);
+      this.#makeAvailable(entry);
     }));
     this.#filler.maybeGrow();
   }
@@ -661,7 +664,7 @@ export class ConnectionPool<C extends object = pg.Client> {
    * ```
    */
   drain(options: { timeout?: number } = {}): Promise<void> {
-    const timeout = duration(options.timeout, "timeout", this.#o.timeout);
+    const timeout = duration(options.timeout, "timeout", this.#options.timeout);
     if (this.#state === "closed") return Promise.reject(this.#closedError());
     if (this.#state === "new") void this.open();
     this.#drain.start(this.#all);
@@ -671,7 +674,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     }
     this.#filler.maybeGrow();
     return this.#drain.until(
-      () => this.#drain.pending === 0 && this.#all.size >= this.#o.minSize,
+      () => this.#drain.pending === 0 && this.#all.size >= this.#options.minSize,
       timeout,
       () =>
         new PoolTimeoutError(
@@ -702,8 +705,8 @@ export class ConnectionPool<C extends object = pg.Client> {
     const max = count(maxSize, "maxSize", min, 0, true);
     checkSizes(min, max);
     if (this.#state === "closed") return Promise.reject(this.#closedError());
-    this.#o.minSize = this.#cap?.resizeMin(min) ?? min; // a capGroup keeps maxSize - 1 warm in all
-    this.#o.maxSize = max;
+    this.#options.minSize = this.#cap?.resizeMin(min) ?? min; // a capGroup keeps maxSize - 1 warm in all
+    this.#options.maxSize = max;
     while (this.#all.size + this.#filler.pending > max && this.#idle.length > 0) {
       this.#discard(this.#idle.shift()!);
     }
@@ -724,8 +727,8 @@ export class ConnectionPool<C extends object = pg.Client> {
    */
   getStats(): PoolStats {
     return {
-      poolMin: this.#o.minSize,
-      poolMax: this.#o.maxSize,
+      poolMin: this.#options.minSize,
+      poolMax: this.#options.maxSize,
       poolSize: this.#all.size + this.#filler.pending,
       poolAvailable: this.#idle.length,
       requestsWaiting: this.#waiters.size + (this.#lane?.waiting() ?? 0),
@@ -858,7 +861,7 @@ export class ConnectionPool<C extends object = pg.Client> {
    * ```
    */
   share(options?: ShareOptions): MessagePort {
-    this.#sharing ??= new SharedPool<C>(poolInfo(this, this.#o.connectTimeout), {
+    this.#sharing ??= new SharedPool<C>(poolInfo(this, this.#options.connectTimeout), {
       flavor: "pool",
       acquire: (request) => this.getconn(request),
       release: (conn) => this.putconn(conn),
@@ -904,8 +907,8 @@ export class ConnectionPool<C extends object = pg.Client> {
       name: this.#name,
       target: this.#driver.description,
       state: this.#state,
-      minSize: this.#o.minSize,
-      maxSize: this.#o.maxSize,
+      minSize: this.#options.minSize,
+      maxSize: this.#options.maxSize,
       // One meaning of size everywhere (errors, inspect, JSON): open connections; attempts apart.
       size: this.#all.size,
       connecting: this.#filler.pending,
@@ -919,7 +922,7 @@ export class ConnectionPool<C extends object = pg.Client> {
   /** Pops a usable idle connection; expired ones met on the way are replaced. */
   #takeIdle(now: number): Entry<C> | undefined {
     for (;;) {
-      const entry = this.#o.order === "fifo" ? this.#idle.shift() : this.#idle.pop();
+      const entry = this.#options.order === "fifo" ? this.#idle.shift() : this.#idle.pop();
       if (entry === undefined) return undefined;
       if (now < entry.expiresAt && !entry.lost) {
         this.#maintenance.lent();
@@ -940,7 +943,7 @@ export class ConnectionPool<C extends object = pg.Client> {
   }
 
   #lend(entry: Entry<C>, now: number, origin?: string): void {
-    if (this.#o.allowExitOnIdle) this.#driver.setRef?.(entry.conn, true); // its borrower awaits it
+    if (this.#options.allowExitOnIdle) this.#driver.setRef?.(entry.conn, true); // its borrower awaits it
     entry.moveTo("in_use");
     entry.lease++;
     entry.lentAt = now;
@@ -960,7 +963,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       }
       const left = deadline - performance.now();
       if (left <= 0) {
-        this.#release(entry);
+        this.#makeAvailable(entry);
         this.#counters.requestsErrors++;
         throw this.#timeoutError(timeout);
       }
@@ -1063,11 +1066,11 @@ export class ConnectionPool<C extends object = pg.Client> {
 
   /** `TooManyRequestsError` (counted) when `maxWaiting` requests already wait, pipelined statements included. */
   #overMaxWaiting(): TooManyRequestsError | undefined {
-    if (this.#o.maxWaiting <= 0) return undefined;
-    if (this.#waiters.size + (this.#lane?.waiting() ?? 0) < this.#o.maxWaiting) return undefined;
+    if (this.#options.maxWaiting <= 0) return undefined;
+    if (this.#waiters.size + (this.#lane?.waiting() ?? 0) < this.#options.maxWaiting) return undefined;
     this.#counters.requestsErrors++;
     return new TooManyRequestsError(
-      `Pool '${this.#name}' refused a request: ${this.#o.maxWaiting} requests already waiting (maxWaiting); ${this.#counts()}`,
+      `Pool '${this.#name}' refused a request: ${this.#options.maxWaiting} requests already waiting (maxWaiting); ${this.#counts()}`,
     );
   }
 
@@ -1080,7 +1083,7 @@ export class ConnectionPool<C extends object = pg.Client> {
   }
 
   /** Hands a ready connection to the oldest waiter, or makes it idle. */
-  #release(entry: Entry<C>, now: number = Date.now()): void {
+  #makeAvailable(entry: Entry<C>, now: number = Date.now()): void {
     if (this.#state === "closed" || this.#drain.isStale(entry)) {
       this.#discard(entry);
       return;
@@ -1097,12 +1100,12 @@ export class ConnectionPool<C extends object = pg.Client> {
       return;
     }
     if (
-      !this.#policy.keepIdle || this.#all.size + this.#filler.pending > this.#o.maxSize
+      !this.#policy.keepIdle || this.#all.size + this.#filler.pending > this.#options.maxSize
     ) {
       this.#discard(entry);
       return;
     }
-    if (this.#o.allowExitOnIdle) this.#driver.setRef?.(entry.conn, false); // an idle socket keeps nobody waiting
+    if (this.#options.allowExitOnIdle) this.#driver.setRef?.(entry.conn, false); // an idle socket keeps nobody waiting
     this.#idle.push(entry);
   }
 
@@ -1111,7 +1114,14 @@ export class ConnectionPool<C extends object = pg.Client> {
   async #returnSlow(entry: Entry<C>): Promise<void> {
     if (this.#state === "closed") return this.#discard(entry);
     if (
-      !(await prepareForReuse(this.#driver, entry.conn, this.#reset, this.#log, this.#name, this.#o.connectTimeout))
+      !(await prepareForReuse(
+        this.#driver,
+        entry.conn,
+        this.#reset,
+        this.#log,
+        this.#name,
+        this.#options.connectTimeout,
+      ))
     ) {
       this.#counters.returnsBad++;
       return this.#discard(entry);
@@ -1120,7 +1130,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       this.#log.debug("Pool {pool}: replacing a connection past maxLifetime", { pool: this.#name });
       return this.#discard(entry);
     }
-    this.#release(entry);
+    this.#makeAvailable(entry);
   }
 
   // ---- growth, loss and shrinking -------------------------------------------
@@ -1129,7 +1139,7 @@ export class ConnectionPool<C extends object = pg.Client> {
   #connected(conn: C, epoch: number): void {
     const entry = this.#adopt(conn);
     if (epoch !== this.#drain.epoch) this.#drain.markStale(entry); // started before a drain: old credentials
-    this.#release(entry);
+    this.#makeAvailable(entry);
     this.#notifyReady();
     this.#drain.changed();
   }
@@ -1138,7 +1148,9 @@ export class ConnectionPool<C extends object = pg.Client> {
   #adopt(conn: C): Entry<C> {
     // Jitter the lifetime down 5-10% so connections opened together do not all expire together.
     // maxLifetime 0 = no limit, as maxIdle 0 is no shrinking (HikariCP's meaning too).
-    const lifetime = this.#o.maxLifetime === 0 ? Infinity : this.#o.maxLifetime * (1 - 0.05 - Math.random() * 0.05);
+    const lifetime = this.#options.maxLifetime === 0
+      ? Infinity
+      : this.#options.maxLifetime * (1 - 0.05 - Math.random() * 0.05);
     const entry = this.#connections.adopt(conn, this, Date.now() + lifetime, (lost) => this.#onLostIdle(lost));
     this.#maintenance.expireAfter(entry, lifetime);
     return entry;
@@ -1168,7 +1180,7 @@ export class ConnectionPool<C extends object = pg.Client> {
 
   /** A waiter in another isolate of the capGroup needs room: close one idle connection above minSize (or at it). */
   #shedIdle(evenMinSize = false): boolean {
-    if (this.#state !== "open" || (!evenMinSize && this.#all.size + this.#filler.pending <= this.#o.minSize)) {
+    if (this.#state !== "open" || (!evenMinSize && this.#all.size + this.#filler.pending <= this.#options.minSize)) {
       return false;
     }
     const entry = this.#idle.shift(); // the front has been idle longest, in either order
@@ -1178,7 +1190,7 @@ export class ConnectionPool<C extends object = pg.Client> {
   }
 
   #notifyReady(): void {
-    if (this.#all.size < this.#o.minSize) return;
+    if (this.#all.size < this.#options.minSize) return;
     for (const waiter of this.#readyWaiters) waiter.resolve();
   }
 
@@ -1187,7 +1199,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     const idle = this.#idle.length;
     let inUse = 0;
     for (const e of this.#all) if (e.state === "in_use") inUse++;
-    return `size ${this.#all.size} (max ${this.#o.maxSize}), connecting ${this.#filler.pending}, idle ${idle}, in use ${inUse}, waiting ${this.#waiters.size}${
+    return `size ${this.#all.size} (max ${this.#options.maxSize}), connecting ${this.#filler.pending}, idle ${idle}, in use ${inUse}, waiting ${this.#waiters.size}${
       this.#cap?.describe() ?? ""
     }`;
   }

@@ -162,13 +162,13 @@ export class AttachedPool implements AsyncDisposable {
   readonly #info: PoolInfo;
   readonly #held = new Map<number, RemoteConnection>();
   /** What `withConnection()` / `transaction()` run against: the same code as the owner's (src/query/transaction.ts). */
-  readonly #tx: TransactionHost<RemoteConnection, AttachedGetconnOptions | undefined>;
+  readonly #transactions: TransactionHost<RemoteConnection, AttachedGetconnOptions | undefined>;
 
   /** @internal Made by {@linkcode attachPool}. */
   constructor(channel: Channel, info: PoolInfo) {
     this.channel = channel;
     this.#info = info;
-    this.#tx = {
+    this.#transactions = {
       getconn: (o) => this.getconn(o),
       // A lease reclaimed or closed meanwhile has nothing left to give back.
       putconn: (conn) => conn.gone === undefined ? this.putconn(conn) : Promise.resolve(),
@@ -380,7 +380,7 @@ export class AttachedPool implements AsyncDisposable {
     fn: (conn: RemoteConnection) => Promise<T> | T,
     options?: AttachedGetconnOptions,
   ): Promise<T> {
-    return runWithConnection(this.#tx, fn, options);
+    return runWithConnection(this.#transactions, fn, options);
   }
 
   /**
@@ -420,7 +420,7 @@ export class AttachedPool implements AsyncDisposable {
    * ```
    */
   transaction<T>(fn: (conn: RemoteConnection) => Promise<T> | T, options: TransactionOptions = {}): Promise<T> {
-    return runTransaction(this.#tx, fn, options);
+    return runTransaction(this.#transactions, fn, options);
   }
 
   /**

@@ -1,6 +1,6 @@
 /**
  * Unit tests of `Deque` (src/pool/_deque.ts), the ring buffer behind the job
- * queue: both ends, growth across the wrap, drain, clear, checked step by step
+ * queue: both ends, growth across the wrap, takeAll, clear, checked step by step
  * against an array.
  */
 import assert from "node:assert/strict";
@@ -67,14 +67,14 @@ Deno.test("Deque: a long random mix of push, shift and pop matches an array", ()
   assert.ok(longest > 1_000, `the ring grew to ${longest} items`);
 });
 
-Deno.test("Deque: drain() returns every item oldest first and leaves it empty and reusable", () => {
+Deno.test("Deque: takeAll() returns every item oldest first and leaves it empty and reusable", () => {
   const deque = new Deque<number>();
   for (let i = 0; i < 20; i++) deque.push(i);
   deque.shift();
   deque.pop();
-  assert.deepEqual(deque.drain(), Array.from({ length: 18 }, (_, i) => i + 1));
+  assert.deepEqual(deque.takeAll(), Array.from({ length: 18 }, (_, i) => i + 1));
   assert.equal(deque.length, 0);
-  assert.deepEqual(deque.drain(), []);
+  assert.deepEqual(deque.takeAll(), []);
   deque.push(100);
   assert.equal(deque.shift(), 100);
 });
