@@ -202,7 +202,9 @@ export class Connections<C extends object> {
       const left = deadline - performance.now();
       // `all` never rejects: a rejection is the bound passing.
       if (left > 0 && await within(all, left, () => new Error()).then(() => true, () => false)) continue;
-      const forced = [...this.#closes.values()].map((conn) => this.#options.driver.close(conn, FORCE_MS).catch(() => {}));
+      const forced = [...this.#closes.values()].map((conn) =>
+        this.#options.driver.close(conn, FORCE_MS).catch(() => {})
+      );
       await Promise.allSettled([all, ...forced]);
     }
   }
