@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { cancelUntilIdle } from "../core/_cancels.ts";
 import { wrapDriver } from "../core/_wrap_driver.ts";
 import type { Logger } from "@logtape/logtape";
 import type { Driver } from "../driver.ts";
@@ -155,9 +156,9 @@ export class CapGroupMember {
    */
   async #end<C>(driver: Driver<C>, conn: C, timeoutMs: number | undefined): Promise<void> {
     if (driver.status(conn) === "active" && driver.cancel !== undefined) {
-      // The empty query queues behind the running statement: it settles once that one stopped.
-      const stopped = driver.cancel(conn).then(() => driver.ping(conn));
-      await within(stopped, timeoutMs ?? CANCEL_MS, () => new Error("cancel timed out")).catch(() => {});
+      const ms = timeoutMs ?? CANCEL_MS;
+      const stopped = cancelUntilIdle(driver, conn, ms > 0 ? performance.now() + ms : Infinity); // 0: no limit
+      await within(stopped, ms, () => new Error("cancel timed out")).catch(() => {});
     }
     await driver.close(conn, timeoutMs);
   }

@@ -8,6 +8,10 @@
  * @module
  */
 import type { Driver } from "../driver.ts";
+import { sleep } from "../_util/_timers.ts";
+
+/** How often a connection whose statements are being cancelled is looked at again. */
+const POLL_MS = 10;
 
 const pending = new WeakMap<object, Set<Promise<unknown>>>();
 /** Cancels in flight, all connections: the return path's fast check costs nothing while it is 0. */
@@ -58,5 +62,22 @@ export function cancelPending(conn: unknown): boolean {
 export async function cancelsSettled(conn: unknown): Promise<void> {
   for (let set = pending.get(conn as object); set !== undefined; set = pending.get(conn as object)) {
     await Promise.allSettled([...set]);
+  }
+}
+
+/**
+ * Cancels what runs on `conn` until nothing does or `until` (a `performance.now()` time) has passed: pipelined
+ * statements run one after another on the server, and each CancelRequest stops only the one running then, so the
+ * next would start as soon as it ended. For closing a connection whose backend must stop first (`close()` at its
+ * deadline, capGroup's slot); callers bound the whole wait, since one CancelRequest may hang on its own.
+ *
+ * @param driver The pool's driver.
+ * @param conn The connection.
+ * @param until When to stop trying.
+ */
+export async function cancelUntilIdle<C>(driver: Driver<C>, conn: C, until: number): Promise<void> {
+  while (driver.status(conn) === "active" && performance.now() < until) {
+    await sendCancel(driver, conn).catch(() => {});
+    await sleep(POLL_MS);
   }
 }

@@ -16,11 +16,11 @@ import { Filler } from "./_filler.ts";
 import { type LeakDetector, leakDetector } from "./_leak.ts";
 import { describeError, poolLogger } from "../_util/_log.ts";
 import { prepareForReuse } from "../core/_return_path.ts";
-import { cancelPending, sendCancel } from "../core/_cancels.ts";
+import { cancelPending, cancelUntilIdle } from "../core/_cancels.ts";
 import { PipelineLane } from "../query/_pipeline.ts";
 import { QueryRouter } from "../query/_router.ts";
 import { localHosts } from "../query/_local_host.ts";
-import { sleep, Timers, within } from "../_util/_timers.ts";
+import { Timers, within } from "../_util/_timers.ts";
 import { Waiter, WaiterQueue } from "./_waiters.ts";
 import { offAbort, onAbort } from "../_util/_abort.ts";
 import { type Driver, FORGET_SESSION, type ForgetsSession, type QueryResult } from "../driver.ts";
@@ -53,8 +53,6 @@ const MODERN: PoolPolicy = { keepIdle: true, growPerWaiter: false };
 const RESOLVED: Promise<void> = Promise.resolve();
 /** Past close()'s timeout, how long closes may still finish cleanly before their sockets are destroyed. */
 const CLOSE_GRACE_MS = 100;
-/** How often close() looks again at a connection whose statements it is cancelling. */
-const CANCEL_POLL_MS = 10;
 /** Longest close() waits, at its deadline, for the cancels of statements still running (ms). */
 const CLOSE_CANCEL_MS = 1_000;
 let poolCounter = 0;
@@ -820,7 +818,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     const until = performance.now() + CLOSE_CANCEL_MS;
     for (const entry of this.#all) {
       if (this.#driver.cancel !== undefined && this.#driver.status(entry.conn) === "active") {
-        cancels.push(this.#cancelUntilIdle(entry.conn, until));
+        cancels.push(cancelUntilIdle(this.#driver, entry.conn, until));
       }
     }
     if (cancels.length === 0) return;
@@ -829,17 +827,6 @@ export class ConnectionPool<C extends object = pg.Client> {
       n: cancels.length,
     });
     await within(Promise.all(cancels), CLOSE_CANCEL_MS, () => new Error("cancel timed out")).catch(() => {});
-  }
-
-  /**
-   * Cancels what runs on `conn` until nothing does: pipelined statements run one after another on the server, and
-   * each CancelRequest stops only the one running then, so the next would start as soon as it ended.
-   */
-  async #cancelUntilIdle(conn: C, until: number): Promise<void> {
-    while (this.#driver.status(conn) === "active" && performance.now() < until) {
-      await sendCancel(this.#driver, conn).catch(() => {});
-      await sleep(CANCEL_POLL_MS);
-    }
   }
 
   /**
