@@ -19,6 +19,7 @@
  */
 import { Waiter, WaiterQueue } from "../pool/_waiters.ts";
 import { classify } from "./_sql_classifier.ts";
+import { endsSession, serverError } from "./_server_error.ts";
 import type { Driver, QueryResult, RowShape } from "../driver.ts";
 import { ConnectionLostError, PoolClosedError, PoolTimeoutError } from "../errors.ts";
 
@@ -322,18 +323,8 @@ export class PipelineLane<C> {
   }
 }
 
-/**
- * True for an error the server sent about this statement, as opposed to the end of the session: an ErrorResponse
- * (it carries a severity; a socket error such as `EPIPE` has a five-letter `code` too, but no severity) with a
- * SQLSTATE outside class 08 (connection exception) and 57 (operator intervention: terminated, shutting down), not
- * FATAL or PANIC.
- */
+/** True for an error the server sent about this statement, as opposed to the end of the session. */
 function answeredByServer(error: unknown): boolean {
-  const e = (error ?? {}) as { code?: unknown; severity?: unknown; syscall?: unknown; fields?: { severity?: unknown } };
-  const { code } = e;
-  const severity = e.severity ?? e.fields?.severity; // pg; deno-postgres keeps the fields apart
-  if (typeof code !== "string" || !/^[0-9A-Z]{5}$/.test(code)) return false;
-  if (typeof severity !== "string" || e.syscall !== undefined) return false;
-  if (code.startsWith("08") || code.startsWith("57")) return false;
-  return severity !== "FATAL" && severity !== "PANIC";
+  const answer = serverError(error);
+  return answer !== undefined && !endsSession(answer);
 }

@@ -8,6 +8,7 @@
  * @module
  */
 import { type Deadline, type DeadlineHost, deadlineOf } from "./deadline.ts";
+import { endsSession, serverError } from "./_server_error.ts";
 import type { ConnectionStatus } from "../driver.ts";
 import { ConnectionLostError, PoolError, PoolTimeoutError } from "../errors.ts";
 import { sleep, within } from "../_util/_timers.ts";
@@ -154,16 +155,14 @@ const COMMIT_UNKNOWN =
 
 /**
  * Whether a failed COMMIT may still have committed: no answer from the server (the connection was lost), or
- * the server ended the session (class 08, 57P0x) while the COMMIT waited, e.g. for a synchronous replica, when
+ * the server ended the session (class 08, 57 but a cancel, FATAL) while the COMMIT waited, e.g. for a synchronous replica, when
  * the commit is already made locally. A COMMIT the server refused (a deferred constraint, 40001) rolled back.
  */
 function commitOutcomeUnknown(error: unknown): boolean {
   if (error instanceof FinishTimeout) return false; // says so itself
-  // The server's answer carries a severity (pg) or is a deno-postgres error with its fields; a socket error does not.
-  const e = error as { severity?: unknown; fields?: { severity?: unknown } } | null;
-  if (typeof (e?.severity ?? e?.fields?.severity) !== "string") return true;
-  const code = sqlState(error) ?? "";
-  return code.startsWith("08") || code.startsWith("57P0");
+  const answer = serverError(error);
+  // 57014 (the COMMIT cancelled at the deadline) is the server's word that it rolled back: the deadline path's.
+  return answer === undefined || (endsSession(answer) && answer.code !== "57014");
 }
 
 /** Marks the error of a COMMIT/ROLLBACK that got no answer: the connection is busy, no ROLLBACK can follow. */
