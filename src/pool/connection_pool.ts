@@ -203,7 +203,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       timers: this.#timers,
       idle: this.#idle,
       isOpen: () => this.#state === "open",
-      size: () => this.#all.size + this.#filler.pending,
+      size: () => this.#poolSize(),
       ping: (conn) => this.#driver.ping(conn),
       release: (entry) => this.#makeAvailable(entry),
       discard: (entry) => void this.#discard(entry),
@@ -241,7 +241,7 @@ export class ConnectionPool<C extends object = pg.Client> {
         waiting: () => this.#waiters.size,
         // With a capGroup, only while the group has a free slot: growth is an opportunity, never a wait on others.
         canGrow: () =>
-          this.#state === "open" && this.#all.size + this.#filler.pending < this.#options.maxSize &&
+          this.#state === "open" && this.#poolSize() < this.#options.maxSize &&
           (this.#cap?.hasRoom() ?? true),
         tooMany: () => this.#overMaxWaiting(),
         timeoutError: (timeout, detail) => this.#timeoutError(timeout, detail),
@@ -705,7 +705,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     if (this.#state === "closed") return Promise.reject(this.#closedError());
     this.#options.minSize = this.#cap?.resizeMin(min) ?? min; // a capGroup keeps maxSize - 1 warm in all
     this.#options.maxSize = max;
-    while (this.#all.size + this.#filler.pending > max && this.#idle.length > 0) {
+    while (this.#poolSize() > max && this.#idle.length > 0) {
       this.#discard(this.#idle.shift()!);
     }
     this.#filler.maybeGrow();
@@ -727,7 +727,7 @@ export class ConnectionPool<C extends object = pg.Client> {
     return {
       poolMin: this.#options.minSize,
       poolMax: this.#options.maxSize,
-      poolSize: this.#all.size + this.#filler.pending,
+      poolSize: this.#poolSize(),
       poolAvailable: this.#idle.length,
       requestsWaiting: this.#waiters.size + (this.#lane?.waiting() ?? 0),
       ...this.#counters,
@@ -1087,7 +1087,7 @@ export class ConnectionPool<C extends object = pg.Client> {
       return;
     }
     if (
-      !this.#policy.keepIdle || this.#all.size + this.#filler.pending > this.#options.maxSize
+      !this.#policy.keepIdle || this.#poolSize() > this.#options.maxSize
     ) {
       this.#discard(entry);
       return;
@@ -1167,7 +1167,7 @@ export class ConnectionPool<C extends object = pg.Client> {
 
   /** A waiter in another isolate of the capGroup needs room: close one idle connection above minSize (or at it). */
   #shedIdle(evenMinSize = false): boolean {
-    if (this.#state !== "open" || (!evenMinSize && this.#all.size + this.#filler.pending <= this.#options.minSize)) {
+    if (this.#state !== "open" || (!evenMinSize && this.#poolSize() <= this.#options.minSize)) {
       return false;
     }
     const entry = this.#idle.shift(); // the front has been idle longest, in either order
@@ -1179,6 +1179,11 @@ export class ConnectionPool<C extends object = pg.Client> {
   #notifyReady(): void {
     if (this.#all.size < this.#options.minSize) return;
     for (const waiter of this.#readyWaiters) waiter.resolve();
+  }
+
+  /** psycopg_pool's pool size: open connections and the attempts under way, what `maxSize` bounds. */
+  #poolSize(): number {
+    return this.#all.size + this.#filler.pending;
   }
 
   /** Open connections (`size`) and attempts (`connecting`) counted apart: an attempt in flight is not a connection. */
